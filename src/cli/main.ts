@@ -1,0 +1,71 @@
+// Entry point of the `ocsp-hsm` command: parses argv and dispatches; exit 2 for usage errors, 1 for failures.
+import { parseArgs } from 'node:util';
+import { systemClock } from '../clock';
+import { loadConfig } from '../config/load';
+import { demo } from './demo';
+import { importCerts, importIndex, revoke, status } from './records';
+import { serve } from './serve';
+import { USAGE, UsageError } from './usage';
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string' },
+      ca: { type: 'string' },
+      serial: { type: 'string' },
+      reason: { type: 'string' },
+      date: { type: 'string' },
+      profile: { type: 'string' },
+      dir: { type: 'string' },
+      port: { type: 'string' },
+      'setup-only': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    if (!command && !values.help) process.exitCode = 2;
+    return;
+  }
+  const out = (line: string) => process.stdout.write(line + '\n');
+  const port = values.port === undefined ? undefined : parsePort(values.port);
+  if (command === 'demo') {
+    return demo({ dir: values.dir ?? 'demo', port: port ?? 8080, setupOnly: !!values['setup-only'], out });
+  }
+  const loaded = loadConfig(values.config ?? process.env.OCSP_HSM_CONFIG ?? 'ocsp-hsm.yaml');
+  const ctx = { loaded, clock: systemClock, out };
+  switch (command) {
+    case 'serve':
+      return serve(loaded, port === undefined ? {} : { port });
+    case 'import':
+      if (rest[0] === 'index') return importIndex(ctx, values.ca, rest.slice(1));
+      if (rest[0] === 'certs') return importCerts(ctx, values.ca, rest.slice(1), values.profile);
+      throw new UsageError('import needs a kind: "import index" or "import certs"');
+    case 'revoke':
+      return revoke(ctx, values);
+    case 'status':
+      return status(ctx, values.ca, values.serial);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function parsePort(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port: "${text}" is not a port number`);
+  return n;
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  const err = e as Error & { code?: string };
+  if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`ocsp-hsm: ${err.message}\nRun "ocsp-hsm --help" for usage.\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`ocsp-hsm: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,117 @@
+// CLI commands that read or change certificate status: import index, import certs, revoke, status.
+import { readFileSync } from 'node:fs';
+import type { LoadedConfig } from '../config/load';
+import { parseReason, ReasonName } from '../ocsp/reasons';
+import { parseSerial } from '../ocsp/serial';
+import { readCertificate, readCertificates } from '../pki/certificate';
+import { parseOpensslIndex } from '../pki/openssl-index';
+import type { CertificateRecord, ImportResult } from '../store/status-store';
+import type { Clock } from '../clock';
+import { openStatusStore } from './store';
+import { UsageError } from './usage';
+
+export interface RecordsContext {
+  loaded: LoadedConfig;
+  clock: Clock;
+  out: (line: string) => void;
+}
+
+function caConfig(ctx: RecordsContext, name: string | undefined) {
+  if (!name) throw new UsageError('--ca NAME is required');
+  const ca = ctx.loaded.config.cas.find((c) => c.name === name);
+  if (!ca) {
+    throw new UsageError(`--ca: no CA named "${name}" in ${ctx.loaded.file} (have: ${ctx.loaded.config.cas.map((c) => c.name).join(', ')})`);
+  }
+  return ca;
+}
+
+async function withStore<T>(ctx: RecordsContext, fn: (s: ReturnType<typeof openStatusStore>) => Promise<T>): Promise<T> {
+  const store = openStatusStore(ctx.loaded, ctx.clock);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function report(ctx: RecordsContext, r: ImportResult): void {
+  ctx.out(`inserted ${r.inserted}, updated ${r.updated}, unchanged ${r.unchanged}`);
+  if (r.keptRevoked > 0) ctx.out(`kept ${r.keptRevoked} entries revoked: the input said good, but revocation is final`);
+}
+
+export async function importIndex(ctx: RecordsContext, caName: string | undefined, files: string[]): Promise<void> {
+  const ca = caConfig(ctx, caName);
+  if (files.length !== 1) throw new UsageError('import index takes exactly one index.txt file');
+  const file = files[0]!;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const records = parseOpensslIndex(text, ca.name, file);
+  await withStore(ctx, async (s) => report(ctx, await s.putCertificates(records)));
+}
+
+export async function importCerts(ctx: RecordsContext, caName: string | undefined, files: string[], profile?: string): Promise<void> {
+  const ca = caConfig(ctx, caName);
+  if (files.length === 0) throw new UsageError('import certs needs at least one certificate file');
+  const issuer = readCertificate(ctx.loaded.path(ca.certificate));
+  const records: CertificateRecord[] = [];
+  for (const file of files) {
+    for (const c of readCertificates(file)) {
+      if (!c.x509.checkIssued(issuer.x509) || !c.x509.verify(issuer.x509.publicKey)) {
+        throw new Error(`${file}: certificate with serial ${c.x509.serialNumber} was not issued by CA "${ca.name}"`);
+      }
+      records.push({
+        ca: ca.name,
+        serial: parseSerial(c.x509.serialNumber),
+        status: 'good',
+        notAfter: new Date(c.x509.validTo),
+        ...(profile ? { profile } : {}),
+      });
+    }
+  }
+  await withStore(ctx, async (s) => report(ctx, await s.putCertificates(records)));
+}
+
+export async function revoke(
+  ctx: RecordsContext,
+  a: { ca?: string | undefined; serial?: string | undefined; reason?: string | undefined; date?: string | undefined },
+): Promise<void> {
+  const ca = caConfig(ctx, a.ca);
+  if (!a.serial) throw new UsageError('--serial HEX is required');
+  if (!a.reason) throw new UsageError('--reason REASON is required');
+  const serial = usage(() => parseSerial(a.serial!), '--serial');
+  const reason: ReasonName = usage(() => parseReason(a.reason!), '--reason');
+  const now = ctx.clock.now();
+  const date = a.date ? new Date(a.date) : now;
+  if (Number.isNaN(date.getTime())) throw new UsageError(`--date: "${a.date}" is not an ISO 8601 date`);
+  if (date.getTime() > now.getTime() + 60_000) throw new UsageError(`--date: ${date.toISOString()} is in the future`);
+  const { created } = await withStore(ctx, (s) => s.revoke(ca.name, serial, date, reason));
+  ctx.out(`revoked ${ca.name} serial ${serial} at ${date.toISOString()} (${reason})${created ? '; serial was not known before' : ''}`);
+}
+
+export async function status(ctx: RecordsContext, caName: string | undefined, serialText: string | undefined): Promise<void> {
+  const ca = caConfig(ctx, caName);
+  if (!serialText) throw new UsageError('--serial HEX is required');
+  const serial = usage(() => parseSerial(serialText), '--serial');
+  const rec = await withStore(ctx, (s) => s.getCertificate(ca.name, serial));
+  if (!rec) {
+    ctx.out(`${ca.name} serial ${serial}: not in the store (answered "unknown")`);
+    return;
+  }
+  const parts = [`${ca.name} serial ${serial}: ${rec.status}`];
+  if (rec.status === 'revoked') parts.push(`at ${rec.revokedAt?.toISOString()}`, `reason ${rec.reason ?? '(none)'}`);
+  if (rec.notAfter) parts.push(`notAfter ${rec.notAfter.toISOString()}`);
+  if (rec.profile) parts.push(`profile ${rec.profile}`);
+  ctx.out(parts.join(', '));
+}
+
+function usage<T>(fn: () => T, flag: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,67 @@
+// Reads a token PIN from an environment variable, a file or a terminal prompt; never logs or echoes it.
+import { readFileSync, statSync } from 'node:fs';
+import type { PinSource } from '../config/schema';
+
+export class PinError extends Error {
+  override name = 'PinError';
+}
+
+export interface PinContext {
+  /** e.g. 'token "demo"': used in messages, never the PIN itself. */
+  what: string;
+  env?: NodeJS.ProcessEnv;
+  resolvePath?: (p: string) => string;
+  warn?: (msg: string) => void;
+}
+
+export async function readPin(source: PinSource, ctx: PinContext): Promise<string> {
+  if ('env' in source) {
+    const value = (ctx.env ?? process.env)[source.env];
+    if (!value) throw new PinError(`${ctx.what}: environment variable ${source.env} (pin.env) is not set or empty`);
+    return value;
+  }
+  if ('file' in source) {
+    const file = ctx.resolvePath ? ctx.resolvePath(source.file) : source.file;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+      // A PIN file others can read is a finding an operator wants to hear about.
+      if (statSync(file).mode & 0o044) ctx.warn?.(`${ctx.what}: PIN file ${file} is readable by group or others`);
+    } catch (e) {
+      throw new PinError(`${ctx.what}: cannot read PIN file ${file} (pin.file): ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    const pin = text.replace(/\r?\n$/, '');
+    if (!pin) throw new PinError(`${ctx.what}: PIN file ${file} (pin.file) is empty`);
+    return pin;
+  }
+  return promptPin(ctx.what);
+}
+
+function promptPin(what: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    return Promise.reject(new PinError(`${what}: pin.prompt needs a terminal on stdin; use pin.env or pin.file`));
+  }
+  process.stderr.write(`PIN for ${what}: `);
+  return new Promise((resolve, reject) => {
+    let pin = '';
+    stdin.setRawMode(true);
+    stdin.resume();
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return finish(() => resolve(pin));
+        if (ch === '\u0003') return finish(() => reject(new PinError(`${what}: PIN entry cancelled`)));
+        if (ch === '\u007f' || ch === '\b') pin = pin.slice(0, -1);
+        else pin += ch;
+      }
+    };
+    const finish = (then: () => void) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      then();
+    };
+    stdin.on('data', onData);
+  });
+}

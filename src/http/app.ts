@@ -1,0 +1,89 @@
+// The express app: OCSP over HTTP POST and GET (RFC 6960 appendix A), health, and OCSP-shaped errors.
+import express, { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
+import type { Source } from '../source/source';
+import { decodeGetPath } from './get-path';
+import { errorResponse, statusForError } from './ocsp-status';
+import type { ErrorStatusName } from '../ocsp/status-responses';
+
+export interface AppOptions {
+  source: Source<OcspRequest>;
+  limits: RequestLimits;
+  bodyLimit: number;
+  pathPrefix?: string;
+  logger: Logger;
+}
+
+const OCSP_RESPONSE = 'application/ocsp-response';
+
+export function createApp(o: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', false);
+
+  const postPaths = new Set(['/', ...(o.pathPrefix ? [o.pathPrefix, o.pathPrefix + '/'] : [])]);
+  const rawBody = express.raw({ type: () => true, limit: o.bodyLimit });
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+
+  app.use((req, res, next) => {
+    if (req.method === 'POST') {
+      if (!postPaths.has(req.path)) return sendError(res, 404, 'malformedRequest');
+      if (!req.is('application/ocsp-request')) {
+        return sendError(res, 415, 'malformedRequest', 'Content-Type must be application/ocsp-request');
+      }
+      return rawBody(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        answer(o, req.body instanceof Buffer ? req.body : Buffer.alloc(0), res);
+      });
+    }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      let path = req.path;
+      if (o.pathPrefix && (path === o.pathPrefix || path.startsWith(o.pathPrefix + '/'))) {
+        path = path.slice(o.pathPrefix.length);
+      }
+      let der: Buffer;
+      try {
+        der = decodeGetPath(path);
+      } catch (e) {
+        return sendError(res, 200, statusForError(e));
+      }
+      return answer(o, der, res);
+    }
+    res.setHeader('Allow', 'GET, HEAD, POST');
+    sendError(res, 405, 'malformedRequest', `method ${req.method} not allowed`);
+  });
+
+  // Body-parser errors: over the size limit, aborted or unreadable bodies.
+  app.use((err: { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.too.large') return sendError(res, 413, 'malformedRequest', 'request body too large');
+    if (err.status && err.status < 500) return sendError(res, err.status, 'malformedRequest');
+    o.logger.error({ err }, 'unexpected HTTP error');
+    sendError(res, 500, 'internalError');
+  });
+  return app;
+}
+
+async function answer(o: AppOptions, der: Buffer, res: Response): Promise<void> {
+  try {
+    const request = parseOcspRequest(der, o.limits);
+    const response = await o.source.response(request);
+    res.status(200).type(OCSP_RESPONSE).send(response.der);
+  } catch (e) {
+    const status = statusForError(e);
+    if (status === 'internalError') o.logger.error({ err: e }, 'failed to answer OCSP request');
+    else o.logger.debug({ reason: (e as Error).message, status }, 'OCSP request refused');
+    sendError(res, 200, status);
+  }
+}
+
+// OCSP errors go in a 200 so clients read the OCSP status; transport problems also set an HTTP error code.
+function sendError(res: Response, httpStatus: number, status: ErrorStatusName, reason?: string): void {
+  if (res.headersSent) return;
+  if (reason) res.setHeader('X-OCSP-Error', reason);
+  res.status(httpStatus).type(OCSP_RESPONSE).send(errorResponse(status));
+}

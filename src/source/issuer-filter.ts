@@ -1,0 +1,28 @@
+// First step of the chain: matches every CertID to an authority we serve, or refuses the request.
+import type { OcspRequest } from '../ocsp/request';
+import { UnauthorizedError } from '../ocsp/errors';
+import type { AuthorityIndex } from './authority';
+import type { OcspResponse, ResolvedRequest, Source } from './source';
+
+export class IssuerFilter implements Source<OcspRequest> {
+  constructor(
+    private readonly index: AuthorityIndex,
+    private readonly next: Source<ResolvedRequest>,
+  ) {}
+
+  response(req: OcspRequest): Promise<OcspResponse> {
+    let authority;
+    for (const c of req.certIds) {
+      const a = this.index.find(c.hash, c.issuerNameHash, c.issuerKeyHash);
+      if (!a) {
+        throw new UnauthorizedError(`no configured CA matches issuer hashes of serial ${c.serial} (${c.hash ?? 'unsupported hash'})`);
+      }
+      // One response has one signer: CertIDs of CAs with different signers cannot share it.
+      if (authority && a.signer !== authority.signer) {
+        throw new UnauthorizedError('request mixes CertIDs of CAs with different signers');
+      }
+      authority = a;
+    }
+    return this.next.response({ ...req, authority: authority! });
+  }
+}

@@ -1,0 +1,43 @@
+// Last step of the chain: looks up each certificate's status and signs a fresh response through the HSM.
+import type { Clock } from '../clock';
+import { CertStatus, encodeResponseData, encodeSuccessfulResponse, wholeSeconds } from '../ocsp/response';
+import type { CertificateRecord, StatusStore } from '../store/status-store';
+import type { OcspResponse, ResolvedRequest, Source } from './source';
+
+export class LiveSigner implements Source {
+  constructor(
+    private readonly statuses: StatusStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async response(req: ResolvedRequest): Promise<OcspResponse> {
+    const a = req.authority;
+    const now = wholeSeconds(this.clock.now());
+    const nextUpdate = new Date(now.getTime() + a.validityMs);
+    const records = await Promise.all(req.certIds.map((c) => this.statuses.getCertificate(a.name, c.serial)));
+    const tbs = encodeResponseData({
+      responderId: a.responderId,
+      producedAt: now,
+      responses: req.certIds.map((c, i) => ({
+        certId: c.certId,
+        status: statusOf(records[i]),
+        thisUpdate: now,
+        nextUpdate,
+      })),
+      ...(req.nonce ? { nonce: req.nonce } : {}),
+    });
+    const signature = await a.signer.sign(tbs);
+    const der = encodeSuccessfulResponse({ tbs, signatureAlgorithm: a.signatureAlgorithm, signature, certs: a.certs });
+    return { der, producedAt: now, thisUpdate: now, nextUpdate };
+  }
+}
+
+function statusOf(rec: CertificateRecord | undefined): CertStatus {
+  if (!rec) return { kind: 'unknown' };
+  if (rec.status === 'good') return { kind: 'good' };
+  return {
+    kind: 'revoked',
+    revokedAt: rec.revokedAt ?? new Date(0),
+    ...(rec.reason ? { reason: rec.reason } : {}),
+  };
+}
