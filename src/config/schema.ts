@@ -16,22 +16,22 @@ const duration = unit(parseDuration).refine((ms) => ms > 0, 'must be greater tha
 const size = z.union([z.number().int().positive(), unit(parseSize)]);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (max 64)');
 
-const pinSource = z.union(
-  [
-    z.object({ env: z.string().min(1) }).strict(),
-    z.object({ file: z.string().min(1) }).strict(),
-    z.object({ prompt: z.literal(true) }).strict(),
-  ],
-  { errorMap: () => ({ message: 'set exactly one of env: VAR, file: PATH or prompt: true' }) },
-);
+// Exactly-one-of objects: refined by hand so the error says what to write, then narrowed to a union type.
+const pinSource = z
+  .object({ env: z.string().min(1).optional(), file: z.string().min(1).optional(), prompt: z.literal(true).optional() })
+  .strict()
+  .refine((p) => [p.env, p.file, p.prompt].filter((v) => v !== undefined).length === 1, {
+    message: 'set exactly one of env: VAR, file: PATH or prompt: true',
+  })
+  .transform((p): { env: string } | { file: string } | { prompt: true } =>
+    p.env !== undefined ? { env: p.env } : p.file !== undefined ? { file: p.file } : { prompt: true },
+  );
 
-const keyRef = z.union(
-  [
-    z.object({ label: z.string().min(1) }).strict(),
-    z.object({ id: z.string().regex(/^([0-9a-fA-F]{2})+$/, 'hex bytes, e.g. "0a1b"') }).strict(),
-  ],
-  { errorMap: () => ({ message: 'set exactly one of label: NAME or id: HEX' }) },
-);
+const keyRef = z
+  .object({ label: z.string().min(1).optional(), id: z.string().regex(/^([0-9a-fA-F]{2})+$/, 'hex bytes, e.g. "0a1b"').optional() })
+  .strict()
+  .refine((k) => (k.label === undefined) !== (k.id === undefined), { message: 'set exactly one of label: NAME or id: HEX' })
+  .transform((k): { label: string } | { id: string } => (k.label !== undefined ? { label: k.label } : { id: k.id! }));
 
 const token = z
   .object({

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what ocsp-hsm needs and is missing, then builds; cheap when nothing changed.
+#   scripts/ensure-deps.sh run    what `npm start` needs (SoftHSM2, OpenSSL, npm packages, build)
+#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-run}"
+
+say() { printf 'ocsp-hsm setup: %s\n' "$*" >&2; }
+
+# --- Debian packages: "check|package" pairs; a check is a file or a command that must succeed.
+need=(
+  "/usr/lib/softhsm/libsofthsm2.so|softhsm2"
+  "cmd:openssl|openssl"
+)
+if [ "$profile" = test ]; then
+  need+=(
+    "cmd:ocsptool|gnutls-bin"
+    "py:cryptography|python3-cryptography"
+  )
+fi
+
+missing=()
+for pair in "${need[@]}"; do
+  check="${pair%%|*}"; pkg="${pair##*|}"
+  case "$check" in
+    cmd:*) command -v "${check#cmd:}" >/dev/null 2>&1 || missing+=("$pkg") ;;
+    py:*) /usr/bin/python3 -c "import ${check#py:}" >/dev/null 2>&1 || missing+=("$pkg") ;;
+    *) [ -e "$check" ] || missing+=("$pkg") ;;
+  esac
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing Debian packages: ${missing[*]}"
+    say "install them as root, then run this command again:"
+    say "  sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# --- npm packages: reinstall only when package-lock.json changed (pkcs11js and better-sqlite3 build from source).
+stamp=node_modules/.ocsp-hsm-lock.sha256
+want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing npm packages (native modules build from source; about 1-2 minutes)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+# --- TypeScript: incremental, so a second run with no change takes about a second.
+npx --no-install tsc -p tsconfig.json

@@ -1,0 +1,85 @@
+// Config validation: defaults, units, and errors that name the offending field.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, validateConfig } from '../src/config/load';
+import { parseDuration, parseSize } from '../src/config/units';
+import { writeTemp } from './support/openssl';
+
+const minimal = () => ({
+  tokens: [{ name: 'hsm', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'ocsp', pin: { env: 'OCSP_PIN' } }],
+  cas: [{ name: 'ca1', certificate: 'ca.pem', signer: { token: 'hsm', key: { label: 'resp' }, certificate: 'resp.pem' } }],
+});
+
+function invalid(raw: unknown, field: string, pattern: RegExp) {
+  assert.throws(
+    () => validateConfig(raw, 'test.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const line = (e as Error).message.split('\n').find((l) => l.trim().startsWith(field + ':'));
+      assert.ok(line, `no error line for ${field} in:\n${(e as Error).message}`);
+      assert.match(line!, pattern);
+      return true;
+    },
+  );
+}
+
+describe('units', () => {
+  it('parses durations and sizes', () => {
+    assert.equal(parseDuration('90s'), 90_000);
+    assert.equal(parseDuration('1.5h'), 5_400_000);
+    assert.equal(parseDuration('7d'), 604_800_000);
+    assert.equal(parseSize('64KiB'), 65_536);
+    assert.equal(parseSize('1MB'), 1_000_000);
+    assert.equal(parseSize(100), 100);
+    assert.throws(() => parseDuration('1x'), /invalid duration "1x"/);
+    assert.throws(() => parseDuration('1d12h'), /invalid duration/);
+    assert.throws(() => parseSize('lots'), /invalid size/);
+  });
+});
+
+describe('config validation', () => {
+  it('fills documented defaults', () => {
+    const { config } = validateConfig(minimal(), 'test.yaml');
+    assert.equal(config.server.host, '127.0.0.1');
+    assert.equal(config.server.port, 8080);
+    assert.equal(config.server.bodyLimit, 65_536);
+    assert.equal(config.defaults.validity, 86_400_000);
+    assert.equal(config.defaults.responderId, 'byKey');
+    assert.equal(config.tokens[0]!.sessions, 4);
+    assert.equal(config.store.type, 'sqlite');
+  });
+
+  it('resolves relative paths against the config file directory', () => {
+    const loaded = validateConfig(minimal(), '/etc/ocsp-hsm/config.yaml');
+    assert.equal(loaded.path('ca.pem'), '/etc/ocsp-hsm/ca.pem');
+    assert.equal(loaded.path('/abs/x.pem'), '/abs/x.pem');
+  });
+
+  it('names the field of each error', () => {
+    invalid({ ...minimal(), bogus: 1 }, '(top level)', /Unrecognized key.*bogus/);
+    invalid({ ...minimal(), server: { port: 70000 } }, 'server.port', /less than or equal to 65535/);
+    invalid({ ...minimal(), defaults: { validity: '3 weeks' } }, 'defaults.validity', /invalid duration/);
+    invalid({ ...minimal(), defaults: { validity: '0s' } }, 'defaults.validity', /greater than 0/);
+    const badCa = minimal();
+    badCa.cas[0]!.signer.token = 'nope';
+    invalid(badCa, 'cas[0].signer.token', /no token named "nope"/);
+    const twoPins = minimal();
+    (twoPins.tokens[0]!.pin as Record<string, unknown>).file = '/x';
+    invalid(twoPins, 'tokens[0].pin', /exactly one of env/);
+    const badKey = minimal();
+    (badKey.cas[0]!.signer as Record<string, unknown>).key = { label: 'a', id: '0a' };
+    invalid(badKey, 'cas[0].signer.key', /label: NAME or id: HEX/);
+    (badKey.cas[0]!.signer as Record<string, unknown>).key = { id: 'xyz' };
+    invalid(badKey, 'cas[0].signer.key.id', /hex bytes/);
+    const dup = minimal();
+    dup.cas.push({ ...dup.cas[0]! });
+    invalid(dup, 'cas[1].name', /duplicate name "ca1"/);
+    invalid({ tokens: minimal().tokens }, 'cas', /Required/);
+  });
+
+  it('reports unreadable files and YAML syntax errors with the file name', () => {
+    assert.throws(() => loadConfig('/nonexistent/ocsp.yaml'), /cannot read config file \/nonexistent\/ocsp.yaml: ENOENT/);
+    const bad = writeTemp('bad.yaml', 'tokens: [unclosed');
+    assert.throws(() => loadConfig(bad), /bad.yaml: not valid YAML/);
+  });
+});

@@ -1,0 +1,103 @@
+// The HTTP edge on 127.0.0.1 with behaviour-named fake sources: routes, methods, limits and the error->status map.
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { createApp } from '../src/http/app';
+import { MalformedRequestError, TryLaterError, UnauthorizedError } from '../src/ocsp/errors';
+import type { OcspRequest } from '../src/ocsp/request';
+import { ERROR_RESPONSES } from '../src/ocsp/status-responses';
+import type { Source } from '../src/source/source';
+import { buildRequest } from './support/requests';
+
+const CANNED = Buffer.from('30030a0100', 'hex');
+
+/** Answers every request with the same bytes and remembers what it was asked. */
+class RecordingSource implements Source<OcspRequest> {
+  seen: OcspRequest[] = [];
+  async response(req: OcspRequest) {
+    this.seen.push(req);
+    if (req.certIds[0]!.serial === '66') throw new UnauthorizedError('not ours');
+    if (req.certIds[0]!.serial === '33') throw new TryLaterError('busy');
+    if (req.certIds[0]!.serial === '99') throw new Error('boom');
+    if (req.certIds[0]!.serial === '11') throw new MalformedRequestError('bad');
+    const t = new Date();
+    return { der: CANNED, producedAt: t, thisUpdate: t, nextUpdate: t };
+  }
+}
+
+describe('HTTP app', () => {
+  let server: Server;
+  let base: string;
+  const source = new RecordingSource();
+
+  before(async () => {
+    const app = createApp({ source, limits: { maxCertIds: 5 }, bodyLimit: 4096, pathPrefix: '/ocsp', logger: pino({ level: 'silent' }) });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  const post = (path: string, body: Buffer, type = 'application/ocsp-request') =>
+    fetch(base + path, { method: 'POST', body, headers: { 'content-type': type }, signal: AbortSignal.timeout(5000) });
+  const bytes = async (r: Response) => Buffer.from(await r.arrayBuffer());
+
+  it('answers POST at the root and under the prefix with application/ocsp-response', async () => {
+    for (const path of ['/', '/ocsp', '/ocsp/']) {
+      const r = await post(path, buildRequest({ serials: [5] }));
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers.get('content-type'), 'application/ocsp-response');
+      assert.deepEqual(await bytes(r), CANNED);
+    }
+  });
+
+  it('answers GET at the root and under the prefix, with %2F-encoded and raw base64', async () => {
+    const b64 = buildRequest({ serials: [7] }).toString('base64');
+    for (const path of ['/' + b64, '/ocsp/' + encodeURIComponent(b64), '/ocsp/' + b64.replace(/=+$/, '')]) {
+      const r = await fetch(base + path, { signal: AbortSignal.timeout(5000) });
+      assert.equal(r.status, 200, path);
+      assert.deepEqual(await bytes(r), CANNED);
+    }
+    assert.equal(source.seen.at(-1)!.certIds[0]!.serial, '7');
+  });
+
+  it('maps each error of the chain to its OCSP status in a 200', async () => {
+    for (const [serial, status] of [[0x11, 'malformedRequest'], [0x66, 'unauthorized'], [0x33, 'tryLater'], [0x99, 'internalError']] as const) {
+      const r = await post('/', buildRequest({ serials: [serial] }));
+      assert.equal(r.status, 200);
+      assert.deepEqual(await bytes(r), ERROR_RESPONSES[status], status);
+    }
+  });
+
+  it('answers unparsable bodies and GET paths with malformedRequest', async () => {
+    for (const body of [Buffer.alloc(0), Buffer.from('garbage'), buildRequest().subarray(0, 10)]) {
+      const r = await post('/', body);
+      assert.deepEqual(await bytes(r), ERROR_RESPONSES.malformedRequest);
+    }
+    const r = await fetch(base + '/ocsp/not*base64', { signal: AbortSignal.timeout(5000) });
+    assert.equal(r.status, 200);
+    assert.deepEqual(await bytes(r), ERROR_RESPONSES.malformedRequest);
+  });
+
+  it('refuses bodies over the limit with 413, wrong content types with 415, other methods with 405', async () => {
+    const big = await post('/', Buffer.alloc(5000, 0x30));
+    assert.equal(big.status, 413);
+    assert.deepEqual(await bytes(big), ERROR_RESPONSES.malformedRequest);
+    const wrongType = await post('/', buildRequest(), 'text/plain');
+    assert.equal(wrongType.status, 415);
+    assert.match(wrongType.headers.get('x-ocsp-error') ?? '', /application\/ocsp-request/);
+    const put = await fetch(base + '/', { method: 'PUT', body: 'x', signal: AbortSignal.timeout(5000) });
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.get('allow'), 'GET, HEAD, POST');
+    const elsewhere = await post('/somewhere', buildRequest());
+    assert.equal(elsewhere.status, 404);
+  });
+
+  it('serves /healthz', async () => {
+    const r = await fetch(base + '/healthz', { signal: AbortSignal.timeout(5000) });
+    assert.equal(r.status, 200);
+    assert.equal(await r.text(), 'ok\n');
+  });
+});
