@@ -1,0 +1,123 @@
+// Native test harness: a fresh SoftHSM2 PKI in a temp dir, the daemon as a child process on a free port.
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { CaSpec } from '../../src/demo/pki-builder';
+
+export const ROOT = resolve(__dirname, '../../..');
+export const CLI = join(ROOT, 'bin/ocsp-hsm');
+
+export interface TestLeaf {
+  file: string;
+  serial: string;
+}
+export interface TestCa {
+  name: string;
+  caCertFile: string;
+  caKeyLabel: string;
+  responderCertFile?: string;
+  responderKeyLabel?: string;
+  good: TestLeaf;
+  revoked: TestLeaf;
+  unissued: TestLeaf;
+}
+export interface TestPki {
+  dir: string;
+  softhsmConf: string;
+  modulePath: string;
+  tokenLabel: string;
+  userPinFile: string;
+  configFile: string;
+  revokedAt: string;
+  cas: TestCa[];
+}
+
+export function createTestPki(specs: CaSpec[]): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), 'ocsp-hsm-native-'));
+  const r = spawnSync(process.execPath, [join(__dirname, 'build-pki.js'), dir, JSON.stringify(specs)], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.status !== 0) throw new Error(`build-pki failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as TestPki;
+}
+
+/** Writes a variant of the PKI's config (edited by `edit`) next to it and returns its path. */
+export function variantConfig(pki: TestPki, name: string, edit: (cfg: Record<string, any>) => void): string {
+  const cfg = parse(readFileSync(pki.configFile, 'utf8')) as Record<string, any>;
+  edit(cfg);
+  const file = join(pki.dir, `${name}.yaml`);
+  writeFileSync(file, stringify(cfg));
+  return file;
+}
+
+export interface Responder {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  output(): string;
+  stop(): Promise<number | null>;
+}
+
+export function childEnv(pki: TestPki, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, SOFTHSM2_CONF: pki.softhsmConf, ...extra };
+}
+
+/** Starts `ocsp-hsm serve` and resolves once it logs "listening" (rejects with its output otherwise). */
+export function startResponder(pki: TestPki, opts: { config?: string; env?: Record<string, string> } = {}): Promise<Responder> {
+  const proc = spawn(process.execPath, [CLI, 'serve', '--config', opts.config ?? pki.configFile], {
+    env: childEnv(pki, opts.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`responder did not start within 20s:\n${out}`));
+    }, 20_000);
+    const onData = () => {
+      const m = /"port":(\d+),"pathPrefix":[^}]*"msg":"listening"/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      proc.stdout!.off('data', onData);
+      const port = Number(m[1]);
+      resolvePromise({
+        url: `http://127.0.0.1:${port}`,
+        port,
+        proc,
+        output: () => out,
+        stop: async () => {
+          if (proc.exitCode === null) proc.kill('SIGTERM');
+          const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+          const code = await exited;
+          clearTimeout(t);
+          return code;
+        },
+      });
+    };
+    proc.stdout!.on('data', onData);
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`responder exited with ${code} before listening:\n${out}`));
+    });
+  });
+}
+
+/** Runs the CLI to completion (bounded), returning exit status and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 60_000, input });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** openssl ocsp against a URL: CA file as trust anchor (never -noverify); returns stdout+stderr. */
+export function opensslQuery(ca: TestCa, url: string, certs: string[], extra: string[] = []): string {
+  const args = ['ocsp', ...extra, '-issuer', ca.caCertFile, '-CAfile', ca.caCertFile, '-url', url, '-timeout', '10'];
+  for (const c of certs) args.push('-cert', c);
+  const r = spawnSync('openssl', args, { encoding: 'utf8', timeout: 30_000 });
+  return `${r.stdout}${r.stderr}`;
+}
