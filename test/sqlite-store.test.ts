@@ -1,7 +1,5 @@
 // The StatusStore contract on SQLite, plus what is specific to a file: persistence and migrations.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -9,8 +7,9 @@ import { FakeClock } from '../src/clock';
 import { SqliteStatusStore } from '../src/store/sqlite/sqlite-status-store';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations';
 import { describeStatusStore } from './support/describe-status-store';
+import { tempDir } from './support/temp';
 
-const tempFile = () => join(mkdtempSync(join(tmpdir(), 'ocsp-hsm-sqlite-')), 'sub', 'store.sqlite');
+const tempFile = () => join(tempDir('sqlite'), 'sub', 'store.sqlite');
 
 describeStatusStore('SQLite', async () => new SqliteStatusStore(tempFile(), new FakeClock()));
 

@@ -1,10 +1,10 @@
 // Native test harness: a fresh SoftHSM2 PKI in a temp dir, the daemon as a child process on a free port.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { CaSpec } from '../../src/demo/pki-builder';
+import { tempDir } from '../../test/support/temp';
 
 export const ROOT = resolve(__dirname, '../../..');
 export const CLI = join(ROOT, 'bin/ocsp-hsm');
@@ -35,7 +35,7 @@ export interface TestPki {
 }
 
 export function createTestPki(specs: CaSpec[]): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'ocsp-hsm-native-'));
+  const dir = tempDir('native');
   const r = spawnSync(process.execPath, [join(__dirname, 'build-pki.js'), dir, JSON.stringify(specs)], {
     encoding: 'utf8',
     timeout: 120_000,

@@ -12,7 +12,7 @@ function unit<T>(parse: (s: string) => T) {
     }
   });
 }
-const duration = unit(parseDuration).refine((ms) => ms > 0, 'must be greater than 0');
+const duration = unit(parseDuration).pipe(z.number().positive('must be greater than 0'));
 const size = z.union([z.number().int().positive(), unit(parseSize)]);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (max 64)');
 

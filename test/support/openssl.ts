@@ -1,8 +1,8 @@
 // Runs the real openssl CLI for test fixtures: a throwaway CA with a leaf, and OCSP requests it builds.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './temp';
 
 /** stdout and stderr together (openssl ocsp reports verification on stderr); throws on a non-zero exit. */
 export function openssl(args: string[], opts: { cwd?: string; input?: string } = {}): string {
@@ -22,7 +22,7 @@ export interface OpensslPki {
 
 /** A CA and one leaf (serial 0x0badcafe) made with `openssl req` / `openssl x509`, keys on disk. */
 export function makeOpensslPki(name = 'Fixture CA'): OpensslPki {
-  const dir = mkdtempSync(join(tmpdir(), 'ocsp-hsm-openssl-'));
+  const dir = tempDir('openssl');
   const caKey = join(dir, 'ca.key');
   const caCert = join(dir, 'ca.pem');
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey,
@@ -38,7 +38,7 @@ export function makeOpensslPki(name = 'Fixture CA'): OpensslPki {
 
 /** DER OCSPRequest built by `openssl ocsp -reqout`. */
 export function opensslRequest(issuer: string, certs: string[], opts: { sha256?: boolean; nonce?: boolean } = {}): Buffer {
-  const out = join(mkdtempSync(join(tmpdir(), 'ocsp-hsm-req-')), 'req.der');
+  const out = join(tempDir('req'), 'req.der');
   const args = ['ocsp', ...(opts.sha256 ? ['-sha256'] : []), '-issuer', issuer];
   for (const c of certs) args.push('-cert', c);
   args.push(opts.nonce ? '-nonce' : '-no_nonce', '-reqout', out);
@@ -47,7 +47,7 @@ export function opensslRequest(issuer: string, certs: string[], opts: { sha256?:
 }
 
 export function writeTemp(name: string, data: Buffer | string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'ocsp-hsm-tmp-')), name);
+  const file = join(tempDir('tmp'), name);
   writeFileSync(file, data);
   return file;
 }

@@ -1,11 +1,11 @@
 // A CA, delegated responder and leaves with software keys, issued by our own issuer code; for unit tests.
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { issueCertificate } from '../../src/pki/issue';
 import { LoadedCertificate, toPem } from '../../src/pki/certificate';
 import { KeyObjectSigner, softwareSigner } from './key-signer';
+import { tempDir } from './temp';
 
 export interface SoftwarePki {
   dir: string;
@@ -36,7 +36,7 @@ export async function softwarePki(kind: 'ec-p256' | 'ec-p384' | 'rsa-2048' = 'ec
       notBefore: new Date(now - 86_400_000), notAfter: new Date(now + 86_400_000 * 10), issuer: ca, signer: caSigner, kind: 'end-entity',
     }));
   }
-  const dir = mkdtempSync(join(tmpdir(), 'ocsp-hsm-swpki-'));
+  const dir = tempDir('swpki');
   const write = (name: string, c: LoadedCertificate) => {
     const f = join(dir, name);
     writeFileSync(f, toPem(c.der));
