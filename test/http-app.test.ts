@@ -22,6 +22,7 @@ class RecordingSource implements Source<OcspRequest> {
     if (req.certIds[0]!.serial === '33') throw new TryLaterError('busy');
     if (req.certIds[0]!.serial === '99') throw new Error('boom');
     if (req.certIds[0]!.serial === '11') throw new MalformedRequestError('bad');
+    if (req.certIds[0]!.serial === '77') await new Promise((r) => setTimeout(r, 2000));
     const t = new Date();
     return { der: CANNED, producedAt: t, thisUpdate: t, nextUpdate: t };
   }
@@ -33,7 +34,7 @@ describe('HTTP app', () => {
   const source = new RecordingSource();
 
   before(async () => {
-    const app = createApp({ source, limits: { maxCertIds: 5 }, bodyLimit: 4096, pathPrefix: '/ocsp', logger: pino({ level: 'silent' }) });
+    const app = createApp({ source, limits: { maxCertIds: 5 }, bodyLimit: 4096, pathPrefix: '/ocsp', responseTimeoutMs: 300, logger: pino({ level: 'silent' }) });
     server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -69,6 +70,13 @@ describe('HTTP app', () => {
       assert.equal(r.status, 200);
       assert.deepEqual(await bytes(r), ERROR_RESPONSES[status], status);
     }
+  });
+
+  it('answers tryLater when the source does not answer within responseTimeout', async () => {
+    const started = Date.now();
+    const r = await post('/', buildRequest({ serials: [0x77] }));
+    assert.deepEqual(await bytes(r), ERROR_RESPONSES.tryLater);
+    assert.ok(Date.now() - started < 1500, 'answered at the deadline, not when the source finished');
   });
 
   it('answers unparsable bodies and GET paths with malformedRequest', async () => {

@@ -51,9 +51,12 @@ export async function startDaemon(loaded: LoadedConfig, deps: { logger: Logger; 
       limits: { maxCertIds: config.server.maxCertIdsPerRequest },
       bodyLimit: config.server.bodyLimit,
       ...(config.server.pathPrefix ? { pathPrefix: config.server.pathPrefix } : {}),
+      responseTimeoutMs: config.server.responseTimeout,
       logger,
     });
     const server = await listen(app, config.server.host, config.server.port);
+    server.requestTimeout = config.server.requestTimeout;
+    server.headersTimeout = config.server.requestTimeout;
     const port = (server.address() as AddressInfo).port;
     logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/' }, 'listening');
     const openStore = store;

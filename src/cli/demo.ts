@@ -1,13 +1,16 @@
 // `ocsp-hsm demo`: a working responder in one command: SoftHSM2 token, demo CA, certificates, store, then serve.
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
 import { finalizeModules } from '../hsm/module';
-import { buildPki, BuiltCa, pkiConfig } from '../demo/pki-builder';
+import { buildPki, BuiltCa } from '../demo/pki-builder';
 import { openStatusStore } from './store';
 import { serve } from './serve';
+
+// The user-facing demo config; the files it names are the ones buildPki writes for CA "demo".
+const DEMO_TEMPLATE = resolve(__dirname, '../../../config/demo.yaml');
 
 export interface DemoOptions {
   dir: string;
@@ -28,7 +31,9 @@ export async function demo(o: DemoOptions): Promise<void> {
     o.out(`Creating the demo in ${rel(dir)}: SoftHSM2 token, CA and responder keys inside it, certificates...`);
     const pki = await buildPki(dir, 'ocsp-hsm-demo', [{ name: 'demo', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
     finalizeModules();
-    const config = pkiConfig(pki, { port: o.port });
+    const config = parse(readFileSync(DEMO_TEMPLATE, 'utf8'));
+    config.server.port = o.port;
+    config.tokens[0].module = pki.modulePath;
     writeFileSync(configFile + '.tmp', stringify(config));
     await recordStatuses(configFile + '.tmp', pki.cas[0]!);
     renameSync(configFile + '.tmp', configFile);
@@ -60,13 +65,15 @@ async function recordStatuses(configFile: string, ca: BuiltCa): Promise<void> {
 function printCommands(o: DemoOptions, dir: string, port: number): void {
   const f = (name: string) => rel(join(dir, `demo-${name}.pem`));
   const url = `http://127.0.0.1:${port}`;
-  const base = `openssl ocsp -issuer ${f('ca')} -CAfile ${f('ca')} -url ${url}`;
+  const trust = `-issuer ${f('ca')} -CAfile ${f('ca')} -url ${url}`;
+  const base = `openssl ocsp ${trust}`;
   o.out('');
   o.out('Query the responder with OpenSSL (each prints "Response verify OK" and the status):');
   o.out(`  ${base} -cert ${f('good')}`);
   o.out(`  ${base} -cert ${f('revoked')}`);
   o.out(`  ${base} -cert ${f('unissued')}`);
-  o.out(`  ${base} -cert ${f('good')} -sha256 -nonce`);
+  // openssl applies -sha256 only to the -cert options that follow it.
+  o.out(`  openssl ocsp -sha256 ${trust} -cert ${f('good')} -nonce`);
   o.out(`  ${base} -cert ${f('good')} -cert ${f('revoked')} -cert ${f('unissued')}`);
   o.out('');
 }

@@ -60,6 +60,12 @@ function parsePort(text: string): number {
   return n;
 }
 
+// A closed stdout (e.g. piped into `head`) is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 main(process.argv.slice(2)).catch((e: unknown) => {
   const err = e as Error & { code?: string };
   if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {

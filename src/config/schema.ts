@@ -72,6 +72,8 @@ export const configSchema = z
           .optional(),
         bodyLimit: size.default('64KiB'),
         maxCertIdsPerRequest: z.number().int().min(1).max(1000).default(20),
+        requestTimeout: duration.default('10s'),
+        responseTimeout: duration.default('5s'),
       })
       .strict()
       .default({}),

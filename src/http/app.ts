@@ -6,12 +6,15 @@ import type { Source } from '../source/source';
 import { decodeGetPath } from './get-path';
 import { errorResponse, statusForError } from './ocsp-status';
 import type { ErrorStatusName } from '../ocsp/status-responses';
+import { TryLaterError } from '../ocsp/errors';
 
 export interface AppOptions {
   source: Source<OcspRequest>;
   limits: RequestLimits;
   bodyLimit: number;
   pathPrefix?: string;
+  /** A response not ready by then is answered tryLater: a client never waits without bound. */
+  responseTimeoutMs: number;
   logger: Logger;
 }
 
@@ -71,7 +74,7 @@ export function createApp(o: AppOptions): express.Express {
 async function answer(o: AppOptions, der: Buffer, res: Response): Promise<void> {
   try {
     const request = parseOcspRequest(der, o.limits);
-    const response = await o.source.response(request);
+    const response = await withDeadline(o.source.response(request), o.responseTimeoutMs);
     res.status(200).type(OCSP_RESPONSE).send(response.der);
   } catch (e) {
     const status = statusForError(e);
@@ -86,4 +89,12 @@ function sendError(res: Response, httpStatus: number, status: ErrorStatusName, r
   if (res.headersSent) return;
   if (reason) res.setHeader('X-OCSP-Error', reason);
   res.status(httpStatus).type(OCSP_RESPONSE).send(errorResponse(status));
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TryLaterError(`no response within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
