@@ -52,7 +52,7 @@ async function recordStatuses(configFile: string, ca: BuiltCa): Promise<void> {
         ca: ca.name,
         serial: ca.revoked.serial,
         status: 'revoked',
-        revokedAt: new Date(Date.now() - 3_600_000),
+        revokedAt: new Date(systemClock.now().getTime() - 3_600_000),
         reason: 'keyCompromise',
         notAfter: new Date(ca.revoked.cert.x509.validTo),
       },
