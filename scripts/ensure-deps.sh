@@ -53,5 +53,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# --- TypeScript: incremental, so a second run with no change takes about a second.
-npx --no-install tsc -p tsconfig.json
+# --- TypeScript: skipped when no source is newer than the last build; incremental otherwise.
+built=dist/.tsbuildinfo
+if [ ! -f "$built" ] || [ -n "$(find src test native-test bench tsconfig.json package-lock.json -newer "$built" -print -quit 2>/dev/null)" ]; then
+  npx --no-install tsc -p tsconfig.json
+  touch "$built"
+fi
