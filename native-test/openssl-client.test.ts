@@ -70,6 +70,19 @@ describe('openssl ocsp against the daemon (EC P-256 delegated responder in SoftH
     assert.match(out, /: good/);
   });
 
+  it('serves a GET URL longer than 255 bytes (three SHA-256 CertIDs and a nonce)', async () => {
+    const reqFile = join(pki.dir, 'long-req.der');
+    spawnSync('openssl', ['ocsp', '-sha256', '-issuer', ca.caCertFile, '-cert', ca.good.file, '-cert', ca.revoked.file, '-cert', ca.unissued.file, '-nonce', '-reqout', reqFile]);
+    const path = '/ocsp/' + encodeURIComponent(readFileSync(reqFile).toString('base64'));
+    assert.ok(path.length > 255, `path is ${path.length} bytes`);
+    const r = await fetch(responder.url + path, { signal: AbortSignal.timeout(10_000) });
+    const respFile = join(pki.dir, 'long-resp.der');
+    writeFileSync(respFile, Buffer.from(await r.arrayBuffer()));
+    const v = spawnSync('openssl', ['ocsp', '-respin', respFile, '-sha256', '-issuer', ca.caCertFile, '-cert', ca.good.file, '-cert', ca.revoked.file, '-cert', ca.unissued.file, '-CAfile', ca.caCertFile], { encoding: 'utf8' });
+    assert.match(v.stdout + v.stderr, /Response verify OK/);
+    assert.match(v.stdout, /: good[\s\S]*: revoked[\s\S]*: unknown/);
+  });
+
   it('serves GET (root and prefix, encoded and raw) with responses openssl verifies', async () => {
     const reqFile = join(pki.dir, 'get-req.der');
     spawnSync('openssl', ['ocsp', '-sha256', '-issuer', ca.caCertFile, '-cert', ca.revoked.file, '-no_nonce', '-reqout', reqFile]);
