@@ -1,24 +1,64 @@
-// Time source passed to every component, so tests can move time by hand.
+// Time source passed to every component: wall time, monotonic time and timers, so tests can move time by hand.
+
+export interface Timer {
+  cancel(): void;
+}
 
 export interface Clock {
   now(): Date;
+  /** Milliseconds on a monotonic scale, for deadlines and rates (never jumps with the wall clock). */
+  monotonicMs(): number;
+  setTimer(fn: () => void, ms: number): Timer;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = {
+  now: () => new Date(),
+  monotonicMs: () => performance.now(),
+  setTimer(fn, ms) {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+};
 
-/** A clock that only moves when told to; for tests and replay. */
+/** A clock that only moves when told to; timers fire in order as it advances. For tests. */
 export class FakeClock implements Clock {
-  private ms: number;
+  private wallMs: number;
+  private mono = 0;
+  private timers: { at: number; fn: () => void; seq: number }[] = [];
+  private seq = 0;
+
   constructor(start: Date | string = '2026-01-01T00:00:00Z') {
-    this.ms = new Date(start).getTime();
+    this.wallMs = new Date(start).getTime();
   }
   now(): Date {
-    return new Date(this.ms);
+    return new Date(this.wallMs);
   }
+  monotonicMs(): number {
+    return this.mono;
+  }
+  setTimer(fn: () => void, ms: number): Timer {
+    const entry = { at: this.mono + Math.max(0, ms), fn, seq: this.seq++ };
+    this.timers.push(entry);
+    return { cancel: () => (this.timers = this.timers.filter((t) => t !== entry)) };
+  }
+  /** Moves both clocks forward, firing due timers (including ones they schedule) in time order. */
   advance(ms: number): void {
-    this.ms += ms;
+    const end = this.mono + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.wallMs += due.at - this.mono;
+      this.mono = due.at;
+      due.fn();
+    }
+    this.wallMs += end - this.mono;
+    this.mono = end;
   }
   set(at: Date | string): void {
-    this.ms = new Date(at).getTime();
+    this.wallMs = new Date(at).getTime();
+  }
+  pendingTimers(): number {
+    return this.timers.length;
   }
 }

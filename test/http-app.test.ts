@@ -4,11 +4,15 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { systemClock } from '../src/clock';
 import { createApp } from '../src/http/app';
+import { trustedProxyList } from '../src/http/client-address';
 import { MalformedRequestError, TryLaterError, UnauthorizedError } from '../src/ocsp/errors';
 import type { OcspRequest } from '../src/ocsp/request';
 import { ERROR_RESPONSES } from '../src/ocsp/status-responses';
-import type { Source } from '../src/source/source';
+import type { RequestContext, Source } from '../src/source/source';
+
+let readiness = true;
 import { buildRequest } from './support/requests';
 
 const CANNED = Buffer.from('30030a0100', 'hex');
@@ -16,8 +20,10 @@ const CANNED = Buffer.from('30030a0100', 'hex');
 /** Answers every request with the same bytes and remembers what it was asked. */
 class RecordingSource implements Source<OcspRequest> {
   seen: OcspRequest[] = [];
-  async response(req: OcspRequest) {
+  contexts: RequestContext[] = [];
+  async response(req: OcspRequest, ctx: RequestContext) {
     this.seen.push(req);
+    this.contexts.push(ctx);
     if (req.certIds[0]!.serial === '66') throw new UnauthorizedError('not ours');
     if (req.certIds[0]!.serial === '33') throw new TryLaterError('busy');
     if (req.certIds[0]!.serial === '99') throw new Error('boom');
@@ -34,7 +40,10 @@ describe('HTTP app', () => {
   const source = new RecordingSource();
 
   before(async () => {
-    const app = createApp({ source, limits: { maxCertIds: 5 }, bodyLimit: 4096, pathPrefix: '/ocsp', responseTimeoutMs: 300, logger: pino({ level: 'silent' }) });
+    const app = createApp({
+      source, limits: { maxCertIds: 5 }, bodyLimit: 4096, pathPrefix: '/ocsp', responseTimeoutMs: 300, logger: pino({ level: 'silent' }),
+      clock: systemClock, trustedProxies: trustedProxyList(['127.0.0.1']), ready: async () => readiness,
+    });
     server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -103,9 +112,23 @@ describe('HTTP app', () => {
     assert.equal(elsewhere.status, 404);
   });
 
-  it('serves /healthz', async () => {
+  it('serves /healthz, and /readyz following readiness', async () => {
     const r = await fetch(base + '/healthz', { signal: AbortSignal.timeout(5000) });
     assert.equal(r.status, 200);
     assert.equal(await r.text(), 'ok\n');
+    assert.equal((await fetch(base + '/readyz', { signal: AbortSignal.timeout(5000) })).status, 200);
+    readiness = false;
+    assert.equal((await fetch(base + '/readyz', { signal: AbortSignal.timeout(5000) })).status, 503);
+    readiness = true;
+  });
+
+  it('passes a live context with the client (behind a trusted proxy: the X-Forwarded-For hop) and a deadline', async () => {
+    await post('/', buildRequest({ serials: [0x42] }));
+    assert.equal(source.contexts.at(-1)!.lane, 'live');
+    assert.equal(source.contexts.at(-1)!.client, '127.0.0.1');
+    assert.ok(source.contexts.at(-1)!.deadlineMs! > systemClock.monotonicMs());
+    await fetch(base + '/', { method: 'POST', body: buildRequest({ serials: [0x43] }), signal: AbortSignal.timeout(5000),
+      headers: { 'content-type': 'application/ocsp-request', 'x-forwarded-for': '203.0.113.9, 198.51.100.7' } });
+    assert.equal(source.contexts.at(-1)!.client, '198.51.100.7', 'rightmost untrusted hop');
   });
 });

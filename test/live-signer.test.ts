@@ -16,6 +16,7 @@ import { makeOpensslPki, openssl, opensslRequest, writeTemp } from './support/op
 import { softwarePki, SoftwarePki } from './support/software-pki';
 
 const limits = { maxCertIds: 10 };
+const ctx = { lane: 'live' as const };
 
 describe('IssuerFilter + LiveSigner', () => {
   let pki: SoftwarePki;
@@ -38,7 +39,7 @@ describe('IssuerFilter + LiveSigner', () => {
   it('answers good, revoked with reason, and unknown in one signed response', async () => {
     const der = opensslRequest(pki.files.ca, pki.files.leaves, { nonce: true });
     const req = parseOcspRequest(der, limits);
-    const res = await chain.response(req);
+    const res = await chain.response(req, ctx);
     const ocsp = pkijs.OCSPResponse.fromBER(res.der);
     assert.equal(ocsp.responseStatus.valueBlock.valueDec, 0);
     const basic = pkijs.BasicOCSPResponse.fromBER(ocsp.responseBytes!.response.valueBlock.valueHexView);
@@ -69,7 +70,7 @@ describe('IssuerFilter + LiveSigner', () => {
 
   it('produces responses openssl verifies, with the revocation time and reason', async () => {
     const req = parseOcspRequest(opensslRequest(pki.files.ca, [pki.files.leaves[1]!], { sha256: true }), limits);
-    const resp = writeTemp('resp.der', (await chain.response(req)).der);
+    const resp = writeTemp('resp.der', (await chain.response(req, ctx)).der);
     const out = openssl(['ocsp', '-respin', resp, '-sha256', '-issuer', pki.files.ca, '-cert', pki.files.leaves[1]!, '-CAfile', pki.files.ca]);
     assert.match(out, /Response verify OK/);
     assert.match(out, /: revoked/);
@@ -80,7 +81,7 @@ describe('IssuerFilter + LiveSigner', () => {
   it('refuses issuers it does not serve', async () => {
     const other = makeOpensslPki('Other CA');
     const req = parseOcspRequest(opensslRequest(other.caCert, [other.leafCert]), limits);
-    await assert.rejects(async () => chain.response(req), UnauthorizedError);
+    await assert.rejects(async () => chain.response(req, ctx), UnauthorizedError);
   });
 
   it('refuses a request that mixes CAs with different signers', async () => {
@@ -90,14 +91,14 @@ describe('IssuerFilter + LiveSigner', () => {
     const mixed = new IssuerFilter(new AuthorityIndex([a, b]), new LiveSigner(store, clock));
     const derA = parseOcspRequest(opensslRequest(pki.files.ca, [pki.files.leaves[0]!]), limits);
     const derB = parseOcspRequest(opensslRequest(second.files.ca, [second.files.leaves[0]!]), limits);
-    await assert.rejects(async () => mixed.response({ certIds: [...derA.certIds, ...derB.certIds] }), /different signers/);
-    assert.equal((await mixed.response(derB)).der.length > 0, true, 'each CA alone is answered');
+    await assert.rejects(async () => mixed.response({ certIds: [...derA.certIds, ...derB.certIds] }, ctx), /different signers/);
+    assert.equal((await mixed.response(derB, ctx)).der.length > 0, true, 'each CA alone is answered');
   });
 
   it('uses byName and includes no certificate when the CA signs itself', async () => {
     const authority = makeAuthority({ name: 'unit', caCert: pki.ca, signerCert: pki.ca, signer: pki.caSigner, responderId: 'byName', validityMs: 60_000 });
     const direct = new IssuerFilter(new AuthorityIndex([authority]), new LiveSigner(store, clock));
-    const res = await direct.response(parseOcspRequest(opensslRequest(pki.files.ca, [pki.files.leaves[0]!]), limits));
+    const res = await direct.response(parseOcspRequest(opensslRequest(pki.files.ca, [pki.files.leaves[0]!]), limits), ctx);
     const basic = pkijs.BasicOCSPResponse.fromBER(pkijs.OCSPResponse.fromBER(res.der).responseBytes!.response.valueBlock.valueHexView);
     assert.ok(basic.tbsResponseData.responderID instanceof pkijs.RelativeDistinguishedNames);
     assert.equal(basic.certs, undefined);

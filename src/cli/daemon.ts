@@ -2,23 +2,29 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
-import type { CaConfig } from '../config/schema';
+import type { CaConfig, TokenConfig } from '../config/schema';
 import { createApp } from '../http/app';
-import { keyMatchesCertificate } from '../hsm/key-check';
+import { trustedProxyList } from '../http/client-address';
+import { LimitedSigner } from '../hsm/limited-signer';
 import { finalizeModules } from '../hsm/module';
-import { describePkcs11Error } from '../hsm/pkcs11-errors';
-import { findPrivateKey, Pkcs11Signer } from '../hsm/pkcs11-signer';
-import { algorithmForPublicKey } from '../hsm/signer';
-import { activateToken, ActiveToken } from '../hsm/token';
+import { readPin } from '../hsm/pin';
+import { Pkcs11Signer } from '../hsm/pkcs11-signer';
+import { algorithmForPublicKey, Signer } from '../hsm/signer';
+import { SigningLimiter } from '../hsm/signing-limiter';
+import { HsmToken } from '../hsm/token';
+import { HsmMetrics } from '../metrics/hsm-metrics';
+import { createRegistry } from '../metrics/registry';
 import { OID } from '../ocsp/oids';
 import { readCertificate, LoadedCertificate } from '../pki/certificate';
 import { Authority, AuthorityIndex, makeAuthority } from '../source/authority';
 import { IssuerFilter } from '../source/issuer-filter';
 import { LiveSigner } from '../source/live-signer';
-import { openStatusStore } from './store';
+import { SingleFlight } from '../source/single-flight';
 import type { StatusStore } from '../store/status-store';
+import { openStatusStore } from './store';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -26,32 +32,51 @@ export class StartupError extends Error {
 
 export interface Daemon {
   port: number;
+  registry: Registry;
   close(): Promise<void>;
 }
 
-export async function startDaemon(loaded: LoadedConfig, deps: { logger: Logger; clock: Clock }): Promise<Daemon> {
+export interface DaemonDeps {
+  logger: Logger;
+  clock: Clock;
+  /** Called when a token given `waitForToken` did not come up in time: the daemon cannot do its job. */
+  onFatal?: (message: string) => void;
+}
+
+export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promise<Daemon> {
   const { config } = loaded;
   const { logger, clock } = deps;
-  const tokens = new Map<string, ActiveToken>();
+  const registry = createRegistry();
+  const hsmMetrics = new HsmMetrics(registry);
+  const tokens = new Map<string, HsmToken>();
+  const limiters = new Map<string, SigningLimiter>();
   let store: StatusStore | undefined;
+  const closeAll = async () => {
+    for (const t of tokens.values()) t.close();
+    finalizeModules();
+    await store?.close();
+  };
   try {
     store = openStatusStore(loaded, clock);
-    for (const [i, t] of config.tokens.entries()) {
-      tokens.set(t.name, await activateToken(t, i, { resolvePath: loaded.path, warn: (m) => logger.warn(m) }));
-      logger.info({ token: t.name, tokenLabel: t.tokenLabel, sessions: t.sessions }, 'token activated');
-    }
-    const authorities: Authority[] = [];
-    for (const [i, ca] of config.cas.entries()) {
-      authorities.push(await bindAuthority(loaded, ca, i, tokens.get(ca.signer.token)!));
-      logger.info({ ca: ca.name, delegated: !!ca.signer.certificate }, 'signing key verified against certificate');
-    }
-    const source = new IssuerFilter(new AuthorityIndex(authorities), new LiveSigner(store, clock));
+    config.tokens.forEach((t, i) => {
+      tokens.set(t.name, makeToken(loaded, t, i, deps, hsmMetrics));
+      limiters.set(t.name, makeLimiter(t.name, t.limits, t.sessions, clock, hsmMetrics));
+    });
+    const authorities = config.cas.map((ca, i) => bindAuthority(loaded, ca, i, tokens.get(ca.signer.token)!, limiters, clock, hsmMetrics));
+    hsmMetrics.watch([...tokens.values()], [...limiters.values()]);
+    await activateTokens(config.tokens, tokens, deps);
+    const source = new IssuerFilter(new AuthorityIndex(authorities), new SingleFlight(new LiveSigner(store, clock)));
+    const openStore = store;
     const app = createApp({
       source,
+      clock,
       limits: { maxCertIds: config.server.maxCertIdsPerRequest },
       bodyLimit: config.server.bodyLimit,
       ...(config.server.pathPrefix ? { pathPrefix: config.server.pathPrefix } : {}),
       responseTimeoutMs: config.server.responseTimeout,
+      trustedProxies: trustedProxyList(config.server.trustedProxies),
+      ready: async () => [...tokens.values()].every((t) => t.ready) && (await openStore.ping().then(() => true, () => false)),
+      metrics: registry,
       logger,
     });
     const server = await listen(app, config.server.host, config.server.port);
@@ -59,50 +84,108 @@ export async function startDaemon(loaded: LoadedConfig, deps: { logger: Logger; 
     server.headersTimeout = config.server.requestTimeout;
     const port = (server.address() as AddressInfo).port;
     logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/' }, 'listening');
-    const openStore = store;
     return {
       port,
+      registry,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        for (const t of tokens.values()) t.pool.close();
-        finalizeModules();
-        await openStore.close();
+        await closeAll();
       },
     };
   } catch (e) {
-    for (const t of tokens.values()) t.pool.close();
-    finalizeModules();
-    await store?.close();
+    await closeAll();
     throw e;
   }
 }
 
-async function bindAuthority(loaded: LoadedConfig, ca: CaConfig, i: number, token: ActiveToken): Promise<Authority> {
+function makeToken(loaded: LoadedConfig, t: TokenConfig, i: number, deps: DaemonDeps, observer: HsmMetrics): HsmToken {
+  const describe = `token "${t.name}" (tokens[${i}], tokenLabel "${t.tokenLabel}")`;
+  return new HsmToken({
+    name: t.name,
+    describe,
+    modulePath: t.module,
+    label: t.tokenLabel,
+    sessions: t.sessions,
+    pin: () => readPin(t.pin, { what: describe, resolvePath: loaded.path, warn: (m) => deps.logger.warn(m) }),
+    signTimeoutMs: t.signTimeout,
+    backoff: { initialMs: t.recovery.initialBackoff, maxMs: t.recovery.maxBackoff },
+    healthCheckMs: t.healthCheckInterval,
+    clock: deps.clock,
+    observer,
+    log: deps.logger,
+  });
+}
+
+function makeLimiter(
+  name: string,
+  l: { rate: number; burst?: number | undefined; maxConcurrent?: number | undefined; maxQueue?: number; queueTimeout?: number; clientShare?: number },
+  sessions: number,
+  clock: Clock,
+  metrics: HsmMetrics,
+): SigningLimiter {
+  return new SigningLimiter({
+    name,
+    ratePerSecond: l.rate,
+    burst: l.burst ?? Math.max(1, Math.ceil(l.rate)),
+    maxConcurrent: l.maxConcurrent ?? sessions,
+    maxQueue: l.maxQueue ?? 256,
+    queueTimeoutMs: l.queueTimeout ?? 250,
+    clientShare: l.clientShare ?? 1,
+    clock,
+    onReject: (limiter, reason) => metrics.rejected(limiter, reason),
+  });
+}
+
+/** Tokens without waitForToken must come up now; the others come up in the background while we serve tryLater. */
+async function activateTokens(configs: TokenConfig[], tokens: Map<string, HsmToken>, deps: DaemonDeps): Promise<void> {
+  for (const t of configs) {
+    const token = tokens.get(t.name)!;
+    if (t.waitForToken === undefined) {
+      await token.activate();
+      deps.logger.info({ token: t.name, tokenLabel: t.tokenLabel, sessions: t.sessions }, 'token activated; signing keys verified');
+      continue;
+    }
+    deps.logger.info({ token: t.name, waitMs: t.waitForToken }, 'waiting for token in the background');
+    token.activateWithin(t.waitForToken).then(
+      () => deps.logger.info({ token: t.name, tokenLabel: t.tokenLabel, sessions: t.sessions }, 'token activated; signing keys verified'),
+      (e: Error) => deps.onFatal?.(e.message),
+    );
+  }
+}
+
+function bindAuthority(
+  loaded: LoadedConfig,
+  ca: CaConfig,
+  i: number,
+  token: HsmToken,
+  limiters: Map<string, SigningLimiter>,
+  clock: Clock,
+  metrics: HsmMetrics,
+): Authority {
   const field = `cas[${i}]`;
   const caCert = certificateAt(loaded, ca.certificate, `${field}.certificate`);
-  const signerCert = ca.signer.certificate
-    ? certificateAt(loaded, ca.signer.certificate, `${field}.signer.certificate`)
-    : caCert;
-  if (signerCert !== caCert) checkDelegatedResponder(caCert, signerCert, `${field}.signer.certificate`);
-  const keyWhat = `${field}.signer.key (${'label' in ca.signer.key ? `label "${ca.signer.key.label}"` : `id ${ca.signer.key.id}`} on token "${token.name}")`;
-  let signer: Pkcs11Signer;
+  const certField = ca.signer.certificate ? `${field}.signer.certificate` : `${field}.certificate`;
+  const signerCert = ca.signer.certificate ? certificateAt(loaded, ca.signer.certificate, certField) : caCert;
+  if (signerCert !== caCert) checkDelegatedResponder(caCert, signerCert, certField);
+  let algorithm;
   try {
-    const algorithm = algorithmForPublicKey(signerCert.x509.publicKey);
-    signer = new Pkcs11Signer(token.pool, findPrivateKey(token.pool, ca.signer.key), algorithm);
+    algorithm = algorithmForPublicKey(signerCert.x509.publicKey);
   } catch (e) {
-    throw new StartupError(`CA "${ca.name}": ${keyWhat}: ${(e as Error).message}`);
+    throw new StartupError(`CA "${ca.name}": ${certField}: ${(e as Error).message}`);
   }
-  let matches: boolean;
-  try {
-    matches = await keyMatchesCertificate(signer, signerCert.x509.publicKey);
-  } catch (e) {
-    throw new StartupError(`CA "${ca.name}": ${keyWhat}: test signature failed: ${describePkcs11Error(e)}`);
-  }
-  if (!matches) {
-    const certField = ca.signer.certificate ? `${field}.signer.certificate` : `${field}.certificate`;
-    throw new StartupError(`CA "${ca.name}": ${keyWhat} does not match the certificate in ${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`);
-  }
+  const keyName = 'label' in ca.signer.key ? `label "${ca.signer.key.label}"` : `id ${ca.signer.key.id}`;
+  const key = token.addKey({
+    ref: ca.signer.key,
+    publicKey: signerCert.x509.publicKey,
+    algorithm,
+    describe: `CA "${ca.name}": ${field}.signer.key (${keyName} on token "${token.name}")`,
+    certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
+  });
+  const chain: SigningLimiter[] = [];
+  if (ca.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, ca.signer.limits, Infinity, clock, metrics));
+  chain.push(limiters.get(token.name)!);
+  const signer: Signer = new LimitedSigner(new Pkcs11Signer(token, key), chain);
   return makeAuthority({
     name: ca.name,
     caCert,

@@ -34,9 +34,11 @@ async function main(argv: string[]): Promise<void> {
   const out = (line: string) => process.stdout.write(line + '\n');
   const port = values.port === undefined ? undefined : parsePort(values.port);
   if (command === 'demo') {
+    sizeThreadPool(4);
     return demo({ dir: values.dir ?? 'demo', port: port ?? 8080, setupOnly: !!values['setup-only'], out });
   }
   const loaded = loadConfig(values.config ?? process.env.OCSP_HSM_CONFIG ?? 'ocsp-hsm.yaml');
+  if (command === 'serve') sizeThreadPool(loaded.config.tokens.reduce((n, t) => n + t.sessions, 0));
   const ctx = { loaded, clock: systemClock, out };
   switch (command) {
     case 'serve':
@@ -52,6 +54,15 @@ async function main(argv: string[]): Promise<void> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/**
+ * PKCS#11 calls run on libuv's thread pool: one thread per session, plus room for calls stuck past their
+ * deadline and for file I/O. libuv reads the variable when the pool is first used, which is after this.
+ */
+function sizeThreadPool(sessions: number): void {
+  if (process.env.UV_THREADPOOL_SIZE) return;
+  process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, sessions + 4));
 }
 
 function parsePort(text: string): number {

@@ -8,8 +8,14 @@ export async function serve(loaded: LoadedConfig, overrides: { port?: number } =
   if (overrides.port !== undefined) loaded.config.server.port = overrides.port;
   const logger = createLogger(loaded.config.log.level);
   logger.info({ config: loaded.file, pid: process.pid }, 'starting');
-  const daemon = await startDaemon(loaded, { logger, clock: systemClock });
   let stopping = false;
+  const fatal = (message: string) => {
+    logger.error({ reason: message }, 'cannot continue');
+    process.stderr.write(`ocsp-hsm: ${message}\n`);
+    stopping = true;
+    daemon.close().finally(() => process.exit(1));
+  };
+  const daemon = await startDaemon(loaded, { logger, clock: systemClock, onFatal: (m) => fatal(m) });
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -1,4 +1,6 @@
 // The config file's schema: every option, its default and its validation (documented in README "Configuration").
+import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units';
 
@@ -14,6 +16,15 @@ function unit<T>(parse: (s: string) => T) {
 }
 const duration = unit(parseDuration).pipe(z.number().positive('must be greater than 0'));
 const size = z.union([z.number().int().positive(), unit(parseSize)]);
+function isAddressOrCidr(s: string): boolean {
+  const [addr, bits, extra] = s.split('/');
+  const family = isIP(addr ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
+
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (max 64)');
 
 // Exactly-one-of objects: refined by hand so the error says what to write, then narrowed to a union type.
@@ -33,13 +44,38 @@ const keyRef = z
   .refine((k) => (k.label === undefined) !== (k.id === undefined), { message: 'set exactly one of label: NAME or id: HEX' })
   .transform((k): { label: string } | { id: string } => (k.label !== undefined ? { label: k.label } : { id: k.id! }));
 
+/** Two sessions per core: measured on SoftHSM2, more sessions than that only add contention. */
+export const DEFAULT_SESSIONS = Math.max(2, 2 * availableParallelism());
+
+const limits = z
+  .object({
+    /** Signatures per second; 0 = no rate ceiling. */
+    rate: z.number().min(0).default(0),
+    /** Signatures allowed at once above the rate (token bucket size); default: one second's worth. */
+    burst: z.number().int().min(1).optional(),
+    maxConcurrent: z.number().int().min(1).max(1024).optional(),
+    maxQueue: z.number().int().min(0).max(100_000).default(256),
+    queueTimeout: duration.default('250ms'),
+    clientShare: z.number().gt(0).max(1).default(0.5),
+  })
+  .strict();
+
 const token = z
   .object({
     name,
     module: z.string().min(1),
     tokenLabel: z.string().min(1).max(32),
     pin: pinSource,
-    sessions: z.number().int().min(1).max(64).default(4),
+    sessions: z.number().int().min(1).max(256).default(DEFAULT_SESSIONS),
+    /** Keep retrying activation this long instead of failing at once (HSMs that come up after the daemon). */
+    waitForToken: duration.optional(),
+    signTimeout: duration.default('2s'),
+    healthCheckInterval: duration.default('5s'),
+    recovery: z
+      .object({ initialBackoff: duration.default('100ms'), maxBackoff: duration.default('30s') })
+      .strict()
+      .default({}),
+    limits: limits.default({}),
   })
   .strict();
 
@@ -53,6 +89,11 @@ const ca = z
         key: keyRef,
         /** Delegated responder certificate; omitted when the CA signs with its own key. */
         certificate: z.string().min(1).optional(),
+        /** Optional ceiling for this key alone, on top of the token's. */
+        limits: z
+          .object({ rate: z.number().min(0).default(0), burst: z.number().int().min(1).optional(), maxConcurrent: z.number().int().min(1).optional() })
+          .strict()
+          .optional(),
       })
       .strict(),
     validity: duration.optional(),
@@ -73,6 +114,8 @@ export const configSchema = z
         bodyLimit: size.default('64KiB'),
         maxCertIdsPerRequest: z.number().int().min(1).max(1000).default(20),
         requestTimeout: duration.default('10s'),
+        /** Proxies whose X-Forwarded-For is believed, as addresses or CIDR blocks. */
+        trustedProxies: z.array(z.string().refine(isAddressOrCidr, 'an IP address or CIDR block, e.g. 10.0.0.0/8')).default([]),
         responseTimeout: duration.default('5s'),
       })
       .strict()
@@ -119,3 +162,4 @@ export type TokenConfig = Config['tokens'][number];
 export type CaConfig = Config['cas'][number];
 export type PinSource = TokenConfig['pin'];
 export type KeyRef = CaConfig['signer']['key'];
+export type LimitsConfig = TokenConfig['limits'];

@@ -1,12 +1,13 @@
 // Builds a complete PKI on a fresh SoftHSM2 token: CA and responder keys inside the token, certificates on disk.
 // Used by `ocsp-hsm demo` and by the native tests.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, KeyObject, randomBytes } from 'node:crypto';
+import * as pkcs11js from 'pkcs11js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { systemClock } from '../clock';
-import { loadModule } from '../hsm/module';
-import { Pkcs11Signer, findPrivateKey } from '../hsm/pkcs11-signer';
-import { SessionPool } from '../hsm/session-pool';
+import { Handle, loadModule, Pkcs11 } from '../hsm/module';
+import { Pkcs11Signer } from '../hsm/pkcs11-signer';
+import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../hsm/token';
 import { algorithmForPublicKey } from '../hsm/signer';
 import { generateKeyPair, initToken, KeySpec } from '../hsm/token-admin';
 import { issueCertificate } from '../pki/issue';
@@ -57,27 +58,59 @@ export async function buildPki(dir: string, tokenLabel: string, cas: CaSpec[], n
   const userPinFile = join(dir, 'user.pin');
   writeFileSync(userPinFile, userPin + '\n', { mode: 0o600 });
   const slot = initToken(p11, tokenLabel, randomBytes(8).toString('hex'), userPin);
-  const pool = new SessionPool(p11, slot, 1);
-  pool.open(userPin);
+  const keys = generateKeys(p11, slot, userPin, cas);
+  // Certificates are signed the way the daemon signs responses: through an HsmToken.
+  const token = new HsmToken({
+    name: 'builder', describe: `token "${tokenLabel}"`, modulePath, label: tokenLabel, sessions: 2,
+    pin: async () => userPin, signTimeoutMs: 60_000, backoff: { initialMs: 100, maxMs: 1000 }, healthCheckMs: 0,
+    clock: systemClock, observer: NULL_OBSERVER, log: SILENT_LOG,
+  });
+  const signers = keys.map((k) => {
+    const algorithm = algorithmForPublicKey(k.caPub);
+    const key = token.addKey({ ref: { label: `${k.spec.name}-ca` }, publicKey: k.caPub, algorithm, describe: `${k.spec.name}-ca`, certDescribe: 'its public key' });
+    return new Pkcs11Signer(token, key);
+  });
+  await token.activate();
   try {
     const built: BuiltCa[] = [];
-    for (const [i, spec] of cas.entries()) built.push(await buildCa(dir, pool, spec, i, now));
+    for (const [i, k] of keys.entries()) built.push(await buildCa(dir, k, signers[i]!, now));
     return { dir, softhsmConf, modulePath, tokenLabel, userPinFile, cas: built };
   } finally {
-    pool.close();
+    token.close();
   }
 }
 
-async function buildCa(dir: string, pool: SessionPool, spec: CaSpec, index: number, now: Date): Promise<BuiltCa> {
-  const session = pool.anySession();
+interface GeneratedKeys {
+  spec: CaSpec;
+  caPub: KeyObject;
+  responderPub: KeyObject | undefined;
+}
+
+function generateKeys(p11: Pkcs11, slot: Handle, pin: string, cas: CaSpec[]): GeneratedKeys[] {
+  const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  try {
+    p11.C_Login(session, pkcs11js.CKU_USER, pin);
+    return cas.map((spec, i) => ({
+      spec,
+      caPub: generateKeyPair(p11, session, spec.caKey, `${spec.name}-ca`, Buffer.from([i, 1])),
+      responderPub: spec.responderKey
+        ? generateKeyPair(p11, session, spec.responderKey, `${spec.name}-responder`, Buffer.from([i, 2]))
+        : undefined,
+    }));
+  } finally {
+    p11.C_Logout(session);
+    p11.C_CloseSession(session);
+  }
+}
+
+async function buildCa(dir: string, k: GeneratedKeys, caSigner: Pkcs11Signer, now: Date): Promise<BuiltCa> {
+  const spec = k.spec;
   const day = 86_400_000;
   const caKeyLabel = `${spec.name}-ca`;
-  const caPub = generateKeyPair(pool.p11, session, spec.caKey, caKeyLabel, Buffer.from([index, 1]));
-  const caSigner = new Pkcs11Signer(pool, findPrivateKey(pool, { label: caKeyLabel }), algorithmForPublicKey(caPub));
   const caCert = await issueCertificate({
     subjectCN: `${spec.name} Root CA`,
     organization: 'ocsp-hsm demo',
-    publicKey: caPub,
+    publicKey: k.caPub,
     serial: 1n,
     notBefore: new Date(now.getTime() - day),
     notAfter: new Date(now.getTime() + 3650 * day),
@@ -90,9 +123,9 @@ async function buildCa(dir: string, pool: SessionPool, spec: CaSpec, index: numb
     return file;
   };
   const out: Partial<BuiltCa> = { name: spec.name, caCertFile: write('ca', caCert), caKeyLabel };
-  if (spec.responderKey) {
+  if (k.responderPub) {
     const label = `${spec.name}-responder`;
-    const pub = generateKeyPair(pool.p11, session, spec.responderKey, label, Buffer.from([index, 2]));
+    const pub = k.responderPub;
     const responder = await issueCertificate({
       subjectCN: `${spec.name} OCSP Responder`,
       organization: 'ocsp-hsm demo',

@@ -1,69 +1,81 @@
-// A fixed set of PKCS#11 sessions on one token; each session serves one operation at a time.
-import * as pkcs11js from 'pkcs11js';
-import type { Handle, Pkcs11 } from './module';
-import { describePkcs11Error, pkcs11Code } from './pkcs11-errors';
+// The PKCS#11 sessions of one token and what each is doing; a session serves one operation at a time.
+import type { Handle } from './module';
+
+export type SessionState = 'idle' | 'busy' | 'stuck' | 'broken';
+
+export interface PooledSession {
+  handle: Handle;
+  state: SessionState;
+}
+
+export interface SessionCounts {
+  idle: number;
+  inUse: number;
+  /** Broken, or stuck in a call that outlived its deadline. */
+  broken: number;
+}
 
 export class SessionPool {
-  private readonly idle: Handle[] = [];
-  private readonly waiters: ((s: Handle) => void)[] = [];
-  private readonly all: Handle[] = [];
+  private sessions: PooledSession[] = [];
 
-  constructor(
-    readonly p11: Pkcs11,
-    readonly slot: Handle,
-    readonly size: number,
-  ) {}
+  constructor(readonly size: number) {}
 
-  /** Opens the sessions and logs the user in once (login state is shared by all sessions of the application). */
-  open(pin: string): void {
-    for (let i = 0; i < this.size; i++) {
-      const s = this.p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-      this.all.push(s);
-      this.idle.push(s);
-    }
-    try {
-      this.p11.C_Login(this.all[0]!, pkcs11js.CKU_USER, pin);
-    } catch (e) {
-      if (pkcs11Code(e) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
-        this.close();
-        throw new Error(`login failed: ${describePkcs11Error(e)}`);
-      }
-    }
+  add(handle: Handle): void {
+    this.sessions.push({ handle, state: 'idle' });
   }
 
-  /** A session for a short synchronous call (key lookup) without taking it from signers. */
-  anySession(): Handle {
-    const s = this.all[0];
-    if (!s) throw new Error('session pool is not open');
+  /** An idle session, now busy; undefined when none is idle. */
+  take(): PooledSession | undefined {
+    const s = this.sessions.find((x) => x.state === 'idle');
+    if (s) s.state = 'busy';
     return s;
   }
 
-  acquire(): Promise<Handle> {
-    const s = this.idle.pop();
-    if (s) return Promise.resolve(s);
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Ends an operation. A session dropped by clear() while busy stays dropped. */
+  give(s: PooledSession, outcome: 'ok' | 'broken'): void {
+    if (!this.sessions.includes(s)) return;
+    s.state = outcome === 'ok' ? 'idle' : 'broken';
   }
 
-  release(s: Handle): void {
-    const next = this.waiters.shift();
-    if (next) next(s);
-    else this.idle.push(s);
+  markBroken(s: PooledSession): void {
+    if (this.sessions.includes(s)) s.state = 'broken';
   }
 
-  close(): void {
-    if (this.all.length === 0) return;
-    try {
-      this.p11.C_Logout(this.all[0]!);
-    } catch {
-      // Not logged in or session already gone.
+  idleSessions(): PooledSession[] {
+    return this.sessions.filter((s) => s.state === 'idle');
+  }
+
+  markStuck(s: PooledSession): void {
+    if (this.sessions.includes(s)) s.state = 'stuck';
+  }
+
+  /** Removes broken sessions and returns their handles for closing. */
+  takeBroken(): Handle[] {
+    const broken = this.sessions.filter((s) => s.state === 'broken');
+    this.sessions = this.sessions.filter((s) => s.state !== 'broken');
+    return broken.map((s) => s.handle);
+  }
+
+  /** Sessions needed to get back to `size` working ones; stuck ones count against a cap of twice the size. */
+  missing(): number {
+    const working = this.sessions.filter((s) => s.state === 'idle' || s.state === 'busy').length;
+    return Math.max(0, Math.min(this.size - working, 2 * this.size - this.sessions.length));
+  }
+
+  /** Forgets every session (after C_CloseAllSessions or a module re-initialization) and returns their handles. */
+  clear(): Handle[] {
+    const all = this.sessions.map((s) => s.handle);
+    this.sessions = [];
+    return all;
+  }
+
+  counts(): SessionCounts {
+    const c = { idle: 0, inUse: 0, broken: 0 };
+    for (const s of this.sessions) {
+      if (s.state === 'idle') c.idle++;
+      else if (s.state === 'busy') c.inUse++;
+      else c.broken++;
     }
-    for (const s of this.all.splice(0)) {
-      try {
-        this.p11.C_CloseSession(s);
-      } catch {
-        // Already closed by the token.
-      }
-    }
-    this.idle.length = 0;
+    return c;
   }
 }

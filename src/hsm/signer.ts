@@ -1,6 +1,7 @@
 // The Signer interface every response is signed through, and the algorithms we support.
 import type { KeyObject } from 'node:crypto';
 import { OID } from '../ocsp/oids';
+import type { SignContext } from './signing-limiter';
 
 export interface SignatureAlgorithm {
   /** X.509 signatureAlgorithm OID (parameters absent, RFC 5758 / RFC 4055 NULL for RSA). */
@@ -13,8 +14,11 @@ export interface SignatureAlgorithm {
 
 export interface Signer {
   readonly algorithm: SignatureAlgorithm;
-  /** Signs `data` (not a digest) and returns the X.509 signature value (DER ECDSA-Sig-Value for EC). */
-  sign(data: Buffer): Promise<Buffer>;
+  /**
+   * Signs `data` (not a digest) and returns the X.509 signature value (DER ECDSA-Sig-Value for EC).
+   * `ctx` says who is waiting and until when; signers behind a limiter use it, others ignore it.
+   */
+  sign(data: Buffer, ctx?: SignContext): Promise<Buffer>;
 }
 
 export class UnsupportedKeyError extends Error {

@@ -1,40 +1,350 @@
-// Activates a configured token at startup: load the module, find the token by label, open sessions, log in.
-import type { TokenConfig } from '../config/schema';
-import { findSlotByLabel, loadModule } from './module';
-import { readPin } from './pin';
-import { SessionPool } from './session-pool';
+// One configured token: activation, the session pool, signing with a time limit, and recovery from faults.
+import { createHash, KeyObject, randomBytes, verify } from 'node:crypto';
+import * as pkcs11js from 'pkcs11js';
+import type { Clock, Timer } from '../clock';
+import type { KeyRef } from '../config/schema';
+import { faultKind, FaultKind, SignerUnavailableError, SignTimeoutError } from './faults';
+import { Handle, Pkcs11Module } from './module';
+import { ckrName, describePkcs11Error, pkcs11Code } from './pkcs11-errors';
+import { findPrivateKey, KeyNotFoundError } from './keys';
+import { SessionCounts, SessionPool } from './session-pool';
+import type { SignatureAlgorithm } from './signer';
 
-export class TokenActivationError extends Error {
-  override name = 'TokenActivationError';
+/** Push-style hooks for counters; gauges (sessions, readiness) are read from the token when scraped. */
+export interface HsmObserver {
+  signed(token: string, key: string, mechanism: string, outcome: 'ok' | 'error' | 'timeout' | 'unavailable', seconds: number): void;
+  hsmError(token: string, code: string): void;
 }
 
-export interface ActiveToken {
+export interface TokenLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const NULL_OBSERVER: HsmObserver = { signed: () => undefined, hsmError: () => undefined };
+export const SILENT_LOG: TokenLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export interface TokenKeySpec {
+  ref: KeyRef;
+  publicKey: KeyObject;
+  algorithm: SignatureAlgorithm;
+  /** e.g. 'CA "one": cas[0].signer.key (label "x" on token "main")', used in errors. */
+  describe: string;
+  /** The config field of the certificate the key must match, used in errors. */
+  certDescribe: string;
+}
+
+export interface TokenKey {
+  readonly spec: TokenKeySpec;
+  readonly name: string;
+  handle: Handle | undefined;
+}
+
+export interface TokenOptions {
   name: string;
-  pool: SessionPool;
+  /** 'token "main" (tokens[0], tokenLabel "x")', used in errors. */
+  describe: string;
+  modulePath: string;
+  label: string;
+  sessions: number;
+  pin: () => Promise<string>;
+  signTimeoutMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  healthCheckMs: number;
+  clock: Clock;
+  observer: HsmObserver;
+  log: TokenLog;
 }
 
-export async function activateToken(
-  cfg: TokenConfig,
-  index: number,
-  ctx: { resolvePath: (p: string) => string; warn: (msg: string) => void },
-): Promise<ActiveToken> {
-  const what = `token "${cfg.name}" (tokens[${index}], tokenLabel "${cfg.tokenLabel}")`;
-  let p11;
+/** Activation failed in a way retrying cannot fix (wrong PIN, wrong key, unloadable module). */
+export class TokenFatalError extends Error {
+  override name = 'TokenFatalError';
+}
+
+export class HsmToken {
+  private module: Pkcs11Module | undefined;
+  private slot: Handle | undefined;
+  private pin: string | undefined;
+  private readonly pool: SessionPool;
+  private readonly keys: TokenKey[] = [];
+  private up = false;
+  private bringingUp = false;
+  private recoveryTimer: Timer | undefined;
+  private healthTimer: Timer | undefined;
+  private attempt = 0;
+  private closed = false;
+
+  constructor(private readonly o: TokenOptions) {
+    this.pool = new SessionPool(o.sessions);
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  get ready(): boolean {
+    const c = this.pool.counts();
+    return this.up && c.idle + c.inUse > 0;
+  }
+
+  sessionCounts(): SessionCounts {
+    return this.pool.counts();
+  }
+
+  addKey(spec: TokenKeySpec): TokenKey {
+    const name = 'label' in spec.ref ? spec.ref.label : `id:${spec.ref.id}`;
+    const key: TokenKey = { spec, name, handle: undefined };
+    this.keys.push(key);
+    return key;
+  }
+
+  /** One attempt; throws with a message naming the token, key or field. */
+  async activate(): Promise<void> {
+    await this.bringUp(false);
+    this.scheduleHealthCheck();
+  }
+
+  /** Retries (re-initializing the module, which is how new tokens become visible) until ready or `ms` passed. */
+  async activateWithin(ms: number): Promise<void> {
+    const deadline = this.o.clock.monotonicMs() + ms;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.bringUp(attempt > 0);
+        this.scheduleHealthCheck();
+        return;
+      } catch (e) {
+        if (e instanceof TokenFatalError || this.closed) throw e;
+        const wait = Math.min(this.backoffMs(attempt), deadline - this.o.clock.monotonicMs());
+        if (wait <= 0) throw new Error(`${(e as Error).message} (waited ${Math.round(ms / 1000)}s for the token)`);
+        this.o.log.info({ token: this.name, retryInMs: Math.round(wait), reason: (e as Error).message }, 'waiting for token');
+        await new Promise<void>((r) => this.o.clock.setTimer(r, wait));
+      }
+    }
+  }
+
+  async sign(key: TokenKey, mechanism: number, input: Buffer, outLen: number): Promise<Buffer> {
+    const mech = mechanismName(mechanism);
+    const started = this.o.clock.monotonicMs();
+    const elapsed = () => (this.o.clock.monotonicMs() - started) / 1000;
+    const s = this.up && key.handle !== undefined ? this.pool.take() : undefined;
+    if (!s) {
+      this.o.observer.signed(this.name, key.name, mech, 'unavailable', 0);
+      throw new SignerUnavailableError(`token "${this.name}" has no working session`);
+    }
+    const p11 = this.module!.p11;
+    const call = (async () => {
+      p11.C_SignInit(s.handle, { mechanism }, key.handle!);
+      // C_Sign ends the operation whether it succeeds or fails, so the session is never left active.
+      return p11.C_SignAsync(s.handle, input, Buffer.alloc(outLen));
+    })();
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.o.clock.setTimer(() => reject(new SignTimeoutError(`token "${this.name}" did not sign within ${this.o.signTimeoutMs} ms`)), this.o.signTimeoutMs);
+    });
+    // Whenever the call ends, even long after a timeout, the session's fate follows its result.
+    call.then(
+      () => this.pool.give(s, 'ok'),
+      (e) => {
+        const kind = faultKind(e);
+        this.pool.give(s, kind ? 'broken' : 'ok');
+        if (kind) this.onFault(kind, e);
+      },
+    );
+    try {
+      const sig = await Promise.race([call, timeout]);
+      this.o.observer.signed(this.name, key.name, mech, 'ok', elapsed());
+      return Buffer.from(sig);
+    } catch (e) {
+      if (e instanceof SignTimeoutError) {
+        this.pool.markStuck(s);
+        this.o.observer.signed(this.name, key.name, mech, 'timeout', elapsed());
+        this.o.log.warn({ token: this.name, timeoutMs: this.o.signTimeoutMs }, 'HSM sign call timed out; session set aside');
+        this.scheduleRecovery();
+        throw e;
+      }
+      this.o.observer.signed(this.name, key.name, mech, 'error', elapsed());
+      if (faultKind(e)) throw new SignerUnavailableError(`token "${this.name}": ${describePkcs11Error(e)}`, { cause: e });
+      throw e;
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.recoveryTimer?.cancel();
+    this.healthTimer?.cancel();
+    const handles = this.pool.clear();
+    if (!this.module || handles.length === 0) return;
+    try {
+      this.module.p11.C_Logout(handles[0]!);
+    } catch {
+      // Not logged in, or the device is gone.
+    }
+    for (const h of handles) {
+      try {
+        this.module.p11.C_CloseSession(h);
+      } catch {
+        // Already closed by the token.
+      }
+    }
+  }
+
+  private async bringUp(reinit: boolean): Promise<void> {
+    this.bringingUp = true;
+    try {
+      await this.bringUpOnce(reinit);
+    } finally {
+      this.bringingUp = false;
+    }
+  }
+
+  private async bringUpOnce(reinit: boolean): Promise<void> {
+    const what = this.o.describe;
+    if (!this.module) {
+      try {
+        this.module = Pkcs11Module.load(this.o.modulePath);
+      } catch (e) {
+        throw new TokenFatalError(`${what}: ${(e as Error).message}`);
+      }
+      this.module.onReset(() => this.onModuleReset());
+    } else if (reinit) {
+      this.module.reinitialize();
+    }
+    const p11 = this.module.p11;
+    this.slot = this.module.findSlot(this.o.label);
+    if (this.slot === undefined) throw new Error(`${what}: no initialized token with this label in module ${this.o.modulePath}`);
+    for (const h of this.pool.takeBroken()) closeQuietly(p11, h);
+    this.pin ??= await this.o.pin();
+    for (let n = this.pool.missing(); n > 0; n--) {
+      this.pool.add(p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION));
+    }
+    // Administration uses a session of its own choosing: a busy one belongs to an operation in flight.
+    const taken = this.pool.take();
+    const session = taken?.handle ?? p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      try {
+        p11.C_Login(session, pkcs11js.CKU_USER, this.pin);
+      } catch (e) {
+        if (pkcs11Code(e) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
+          const msg = `${what}: login failed: ${describePkcs11Error(e)}`;
+          throw faultKind(e) === 'fatal' ? new TokenFatalError(msg) : new Error(msg);
+        }
+      }
+      for (const key of this.keys) {
+        try {
+          key.handle = findPrivateKey(p11, session, key.spec.ref);
+        } catch (e) {
+          throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
+        }
+        await this.proveKey(p11, session, key);
+      }
+    } finally {
+      if (taken) this.pool.give(taken, 'ok');
+      else closeQuietly(p11, session);
+    }
+    this.up = true;
+    this.attempt = 0;
+  }
+
+  // Startup and every recovery prove each key is still the one its certificate names.
+  private async proveKey(p11: pkcs11js.PKCS11, session: Handle, key: TokenKey): Promise<void> {
+    const { algorithm, publicKey, describe, certDescribe } = key.spec;
+    const probe = randomBytes(32);
+    const ec = algorithm.keyType === 'ec';
+    const input = ec ? createHash(algorithm.hash).update(probe).digest() : probe;
+    let raw: Buffer;
+    try {
+      p11.C_SignInit(session, { mechanism: ec ? pkcs11js.CKM_ECDSA : pkcs11js.CKM_SHA256_RSA_PKCS }, key.handle!);
+      raw = await p11.C_SignAsync(session, input, Buffer.alloc(algorithm.maxSignatureBytes));
+    } catch (e) {
+      throw new Error(`${describe}: test signature failed: ${describePkcs11Error(e)}`, { cause: e });
+    }
+    const ok = verify(algorithm.hash, probe, ec ? { key: publicKey, dsaEncoding: 'ieee-p1363' } : publicKey, raw);
+    if (!ok) throw new TokenFatalError(`${describe} does not match the certificate in ${certDescribe}`);
+  }
+
+  private onModuleReset(): void {
+    this.pool.clear();
+    for (const k of this.keys) k.handle = undefined;
+    this.up = false;
+    this.scheduleRecovery();
+  }
+
+  private onFault(kind: FaultKind, e: unknown): void {
+    this.o.observer.hsmError(this.name, ckrName(pkcs11Code(e)!));
+    this.o.log.warn({ token: this.name, code: ckrName(pkcs11Code(e)!), kind }, 'HSM fault');
+    if (kind === 'device') this.up = false;
+    this.checkIdleSessions();
+    this.scheduleRecovery();
+  }
+
+  /** After a fault, or periodically: idle sessions the token no longer knows are marked broken. */
+  private checkIdleSessions(): void {
+    if (!this.module) return;
+    for (const s of this.pool.idleSessions()) {
+      try {
+        this.module.p11.C_GetSessionInfo(s.handle);
+      } catch (e) {
+        if (faultKind(e)) {
+          this.pool.markBroken(s);
+          this.o.observer.hsmError(this.name, ckrName(pkcs11Code(e)!));
+          if (faultKind(e) === 'device') this.up = false;
+        }
+      }
+    }
+    if (!this.ready) this.scheduleRecovery();
+  }
+
+  private scheduleRecovery(): void {
+    if (this.recoveryTimer || this.closed || this.bringingUp) return;
+    const delay = this.attempt === 0 ? 0 : this.backoffMs(this.attempt);
+    this.recoveryTimer = this.o.clock.setTimer(() => void this.recover(), delay);
+  }
+
+  private async recover(): Promise<void> {
+    const reinit = this.attempt > 0;
+    try {
+      await this.bringUp(reinit);
+      this.recoveryTimer = undefined;
+      this.o.log.info({ token: this.name, reinitialized: reinit, sessions: this.pool.counts() }, 'token recovered');
+    } catch (e) {
+      this.recoveryTimer = undefined;
+      if (e instanceof TokenFatalError) {
+        this.o.log.error({ token: this.name, reason: e.message }, 'token recovery stopped: operator action needed');
+        return;
+      }
+      this.attempt++;
+      this.o.log.warn({ token: this.name, attempt: this.attempt, reason: (e as Error).message }, 'token recovery failed; retrying');
+      this.scheduleRecovery();
+    }
+  }
+
+  private scheduleHealthCheck(): void {
+    if (this.closed || this.o.healthCheckMs <= 0) return;
+    this.healthTimer = this.o.clock.setTimer(() => {
+      this.checkIdleSessions();
+      this.scheduleHealthCheck();
+    }, this.o.healthCheckMs);
+  }
+
+  /** Capped exponential backoff with jitter: half fixed, half random, so many responders do not retry in step. */
+  private backoffMs(attempt: number): number {
+    const { initialMs, maxMs } = this.o.backoff;
+    const cap = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+    return cap / 2 + (Math.random() * cap) / 2;
+  }
+}
+
+function closeQuietly(p11: pkcs11js.PKCS11, h: Handle): void {
   try {
-    p11 = loadModule(cfg.module);
-  } catch (e) {
-    throw new TokenActivationError(`${what}: tokens[${index}].module: ${(e as Error).message}`);
+    p11.C_CloseSession(h);
+  } catch {
+    // A broken session is often already gone.
   }
-  const slot = findSlotByLabel(p11, cfg.tokenLabel);
-  if (slot === undefined) {
-    throw new TokenActivationError(`${what}: no initialized token with this label in module ${cfg.module}`);
-  }
-  const pin = await readPin(cfg.pin, { what, resolvePath: ctx.resolvePath, warn: ctx.warn });
-  const pool = new SessionPool(p11, slot, cfg.sessions);
-  try {
-    pool.open(pin);
-  } catch (e) {
-    throw new TokenActivationError(`${what}: ${(e as Error).message}`);
-  }
-  return { name: cfg.name, pool };
+}
+
+function mechanismName(m: number): string {
+  return m === pkcs11js.CKM_ECDSA ? 'CKM_ECDSA' : m === pkcs11js.CKM_SHA256_RSA_PKCS ? 'CKM_SHA256_RSA_PKCS' : `0x${m.toString(16)}`;
 }

@@ -1,5 +1,9 @@
 // The express app: OCSP over HTTP POST and GET (RFC 6960 appendix A), health, and OCSP-shaped errors.
+import type { BlockList } from 'node:net';
 import express, { NextFunction, Request, Response } from 'express';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../clock';
+import { clientAddress } from './client-address';
 import type { Logger } from 'pino';
 import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
 import type { Source } from '../source/source';
@@ -10,6 +14,12 @@ import { TryLaterError } from '../ocsp/errors';
 
 export interface AppOptions {
   source: Source<OcspRequest>;
+  clock: Clock;
+  /** Proxies whose X-Forwarded-For names the client (see client-address.ts). */
+  trustedProxies: BlockList;
+  /** Readiness for load balancers: every token has a working session and the store answers. */
+  ready: () => Promise<boolean>;
+  metrics?: Registry;
   limits: RequestLimits;
   bodyLimit: number;
   pathPrefix?: string;
@@ -32,6 +42,18 @@ export function createApp(o: AppOptions): express.Express {
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
+  app.get('/readyz', (_req, res) => {
+    o.ready().then(
+      (ready) => res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n'),
+      () => res.status(503).type('text/plain').send('not ready\n'),
+    );
+  });
+  if (o.metrics) {
+    const registry = o.metrics;
+    app.get('/metrics', (_req, res) => {
+      registry.metrics().then((text) => res.type(registry.contentType).send(text));
+    });
+  }
 
   app.use((req, res, next) => {
     if (req.method === 'POST') {
@@ -41,7 +63,7 @@ export function createApp(o: AppOptions): express.Express {
       }
       return rawBody(req, res, (err?: unknown) => {
         if (err) return next(err);
-        answer(o, req.body instanceof Buffer ? req.body : Buffer.alloc(0), res);
+        answer(o, req.body instanceof Buffer ? req.body : Buffer.alloc(0), req, res);
       });
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -55,7 +77,7 @@ export function createApp(o: AppOptions): express.Express {
       } catch (e) {
         return sendError(res, 200, statusForError(e));
       }
-      return answer(o, der, res);
+      return answer(o, der, req, res);
     }
     res.setHeader('Allow', 'GET, HEAD, POST');
     sendError(res, 405, 'malformedRequest', `method ${req.method} not allowed`);
@@ -71,10 +93,15 @@ export function createApp(o: AppOptions): express.Express {
   return app;
 }
 
-async function answer(o: AppOptions, der: Buffer, res: Response): Promise<void> {
+async function answer(o: AppOptions, der: Buffer, req: Request, res: Response): Promise<void> {
   try {
     const request = parseOcspRequest(der, o.limits);
-    const response = await withDeadline(o.source.response(request), o.responseTimeoutMs);
+    const ctx = {
+      lane: 'live' as const,
+      client: clientAddress(req.socket.remoteAddress, req.get('x-forwarded-for'), o.trustedProxies),
+      deadlineMs: o.clock.monotonicMs() + o.responseTimeoutMs,
+    };
+    const response = await withDeadline(o.source.response(request, ctx), o.responseTimeoutMs);
     res.status(200).type(OCSP_RESPONSE).send(response.der);
   } catch (e) {
     const status = statusForError(e);

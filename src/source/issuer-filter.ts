@@ -2,7 +2,7 @@
 import type { OcspRequest } from '../ocsp/request';
 import { UnauthorizedError } from '../ocsp/errors';
 import type { AuthorityIndex } from './authority';
-import type { OcspResponse, ResolvedRequest, Source } from './source';
+import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class IssuerFilter implements Source<OcspRequest> {
   constructor(
@@ -10,7 +10,7 @@ export class IssuerFilter implements Source<OcspRequest> {
     private readonly next: Source<ResolvedRequest>,
   ) {}
 
-  response(req: OcspRequest): Promise<OcspResponse> {
+  response(req: OcspRequest, ctx: RequestContext): Promise<OcspResponse> {
     let authority;
     for (const c of req.certIds) {
       const a = this.index.find(c.hash, c.issuerNameHash, c.issuerKeyHash);
@@ -23,6 +23,6 @@ export class IssuerFilter implements Source<OcspRequest> {
       }
       authority = a;
     }
-    return this.next.response({ ...req, authority: authority! });
+    return this.next.response({ ...req, authority: authority! }, ctx);
   }
 }

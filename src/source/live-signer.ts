@@ -2,7 +2,7 @@
 import type { Clock } from '../clock';
 import { CertStatus, encodeResponseData, encodeSuccessfulResponse, wholeSeconds } from '../ocsp/response';
 import type { CertificateRecord, StatusStore } from '../store/status-store';
-import type { OcspResponse, ResolvedRequest, Source } from './source';
+import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class LiveSigner implements Source {
   constructor(
@@ -10,7 +10,7 @@ export class LiveSigner implements Source {
     private readonly clock: Clock,
   ) {}
 
-  async response(req: ResolvedRequest): Promise<OcspResponse> {
+  async response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     const a = req.authority;
     const now = wholeSeconds(this.clock.now());
     const nextUpdate = new Date(now.getTime() + a.validityMs);
@@ -26,7 +26,7 @@ export class LiveSigner implements Source {
       })),
       ...(req.nonce ? { nonce: req.nonce } : {}),
     });
-    const signature = await a.signer.sign(tbs);
+    const signature = await a.signer.sign(tbs, ctx);
     const der = encodeSuccessfulResponse({ tbs, signatureAlgorithm: a.signatureAlgorithm, signature, certs: a.certs });
     return { der, producedAt: now, thisUpdate: now, nextUpdate };
   }

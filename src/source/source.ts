@@ -1,5 +1,6 @@
 // The Source interface: every step of the request path (filter, cache, store, live signer) implements it.
 import type { CertIdRequest, OcspRequest } from '../ocsp/request';
+import type { SignContext } from '../hsm/signing-limiter';
 import type { Authority } from './authority';
 
 export interface OcspResponse {
@@ -15,8 +16,11 @@ export interface ResolvedRequest extends OcspRequest {
   authority: Authority;
 }
 
+/** Who is waiting and until when: the signing limiter's fairness and deadlines come from here. */
+export type RequestContext = SignContext;
+
 export interface Source<R = ResolvedRequest> {
-  response(req: R): Promise<OcspResponse>;
+  response(req: R, ctx: RequestContext): Promise<OcspResponse>;
 }
 
 export type { CertIdRequest };

@@ -1,0 +1,37 @@
+// Who a request comes from, for per-client fairness: the peer address, or behind trusted proxies the first
+// untrusted hop of X-Forwarded-For, read from the right (the left part is whatever the client wrote).
+import { BlockList, isIPv4 } from 'node:net';
+
+export function trustedProxyList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const e of entries) {
+    const [addr, bits] = e.split('/');
+    const type = isIPv4(addr!) ? 'ipv4' : 'ipv6';
+    if (bits === undefined) list.addAddress(addr!, type);
+    else list.addSubnet(addr!, Number(bits), type);
+  }
+  return list;
+}
+
+export function clientAddress(peer: string | undefined, forwardedFor: string | undefined, trusted: BlockList): string {
+  let current = normalize(peer ?? '');
+  if (!forwardedFor || !isTrusted(current, trusted)) return current;
+  const hops = forwardedFor.split(',').map((h) => normalize(h.trim())).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    current = hops[i]!;
+    if (!isTrusted(current, trusted)) return current;
+  }
+  return current;
+}
+
+function normalize(a: string): string {
+  return a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a;
+}
+
+function isTrusted(a: string, list: BlockList): boolean {
+  try {
+    return list.check(a, isIPv4(a) ? 'ipv4' : 'ipv6');
+  } catch {
+    return false; // not an IP address at all: never trusted
+  }
+}
