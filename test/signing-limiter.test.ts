@@ -1,0 +1,146 @@
+// The signing limiter on a fake clock: rate and burst, concurrency, queue bounds, deadlines, lanes, fairness.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FakeClock } from '../src/clock';
+import { LimiterOptions, LimiterRejectedError, Permit, RejectReason, SigningLimiter } from '../src/hsm/signing-limiter';
+
+function limiter(o: Partial<LimiterOptions> = {}, clock = new FakeClock()) {
+  const rejections: RejectReason[] = [];
+  const l = new SigningLimiter({
+    name: 't', ratePerSecond: 0, burst: 1, maxConcurrent: 2, maxQueue: 4, queueTimeoutMs: 1000, clientShare: 1, clock,
+    onReject: (_, r) => rejections.push(r), ...o,
+  });
+  return { l, clock, rejections };
+}
+
+/** Settles pending promise callbacks. */
+const tick = () => new Promise((r) => setImmediate(r));
+
+function track(p: Promise<Permit>) {
+  const t: { permit?: Permit; error?: LimiterRejectedError } = {};
+  p.then((x) => (t.permit = x), (e) => (t.error = e));
+  return t;
+}
+
+describe('SigningLimiter', () => {
+  it('grants up to maxConcurrent at once and queues the rest in order', async () => {
+    const { l } = limiter();
+    const a = track(l.acquire({ lane: 'live' }));
+    const b = track(l.acquire({ lane: 'live' }));
+    const c = track(l.acquire({ lane: 'live' }));
+    await tick();
+    assert.ok(a.permit && b.permit && !c.permit);
+    assert.equal(l.queueDepth('live'), 1);
+    a.permit.release();
+    await tick();
+    assert.ok(c.permit, 'the waiter gets the freed slot');
+    a.permit.release(); // releasing twice must not free a second slot
+    const d = track(l.acquire({ lane: 'live' }));
+    await tick();
+    assert.equal(d.permit, undefined);
+  });
+
+  it('refuses at once when the queue is full', async () => {
+    const { l, rejections } = limiter({ maxConcurrent: 1, maxQueue: 2 });
+    const held = track(l.acquire({ lane: 'live' }));
+    track(l.acquire({ lane: 'live' }));
+    track(l.acquire({ lane: 'live' }));
+    const over = track(l.acquire({ lane: 'live' }));
+    await tick();
+    assert.ok(held.permit);
+    assert.equal(over.error?.reason, 'queue_full');
+    assert.deepEqual(rejections, ['queue_full']);
+  });
+
+  it('rejects a waiter whose deadline passes, and only then', async () => {
+    const { l, clock, rejections } = limiter({ maxConcurrent: 1, queueTimeoutMs: 100 });
+    track(l.acquire({ lane: 'live' }));
+    const w = track(l.acquire({ lane: 'live', deadlineMs: 50 }));
+    clock.advance(49);
+    await tick();
+    assert.equal(w.error, undefined);
+    clock.advance(1);
+    await tick();
+    assert.equal((w.error as LimiterRejectedError | undefined)?.reason, 'deadline');
+    assert.equal(l.queueDepth('live'), 0);
+    assert.deepEqual(rejections, ['deadline']);
+  });
+
+  it('holds the rate: burst at once, then one permit per 1/rate seconds', async () => {
+    const { l, clock } = limiter({ ratePerSecond: 10, burst: 3, maxConcurrent: 100, maxQueue: 100, queueTimeoutMs: 10_000 });
+    const got = Array.from({ length: 8 }, () => track(l.acquire({ lane: 'live' })));
+    await tick();
+    const granted = () => got.filter((g) => g.permit).length;
+    assert.equal(granted(), 3, 'the burst');
+    clock.advance(99);
+    await tick();
+    assert.equal(granted(), 3);
+    clock.advance(1);
+    await tick();
+    assert.equal(granted(), 4, 'one more after 100 ms at 10/s');
+    clock.advance(400);
+    await tick();
+    assert.equal(granted(), 8);
+  });
+
+  it('refuses immediately what could only wait past its deadline at the configured rate', async () => {
+    const { l, rejections } = limiter({ ratePerSecond: 10, burst: 1, maxConcurrent: 100, maxQueue: 100, queueTimeoutMs: 250 });
+    const got = Array.from({ length: 6 }, () => track(l.acquire({ lane: 'live' })));
+    await tick();
+    // 1 from the burst; at 10/s the queue can hold what starts within 250 ms (2 more); the rest is refused now.
+    assert.equal(got.filter((g) => g.permit).length, 1);
+    assert.equal(got.filter((g) => g.error?.reason === 'deadline').length, 3);
+    assert.equal(l.queueDepth('live'), 2);
+    assert.equal(rejections.length, 3);
+  });
+
+  it('serves live before pre-signing, and keeps one slot free of pre-signing', async () => {
+    const { l } = limiter({ maxConcurrent: 2, maxQueue: 10 });
+    const p1 = track(l.acquire({ lane: 'presign' }));
+    const p2 = track(l.acquire({ lane: 'presign' }));
+    await tick();
+    assert.ok(p1.permit, 'pre-signing may start when idle');
+    assert.equal(p2.permit, undefined, 'but leaves the last slot to live traffic');
+    const live = track(l.acquire({ lane: 'live' }));
+    await tick();
+    assert.ok(live.permit, 'live uses the reserved slot at once');
+    const live2 = track(l.acquire({ lane: 'live' }));
+    p1.permit!.release();
+    await tick();
+    assert.ok(live2.permit, 'a freed slot goes to the waiting live request first');
+    assert.equal(p2.permit, undefined);
+    live.permit!.release();
+    live2.permit!.release();
+    await tick();
+    assert.ok(p2.permit, 'pre-signing resumes when live traffic is gone');
+  });
+
+  it('gives a quiet client its turn while a flooder waits, and caps the flooder\'s queue share', async () => {
+    const { l, rejections } = limiter({ maxConcurrent: 2, maxQueue: 8, clientShare: 0.5 });
+    const flood = Array.from({ length: 10 }, () => track(l.acquire({ lane: 'live', client: 'flooder' })));
+    await tick();
+    // 2 in flight, 4 queued (half of maxQueue), 4 refused.
+    assert.equal(flood.filter((f) => f.permit).length, 2);
+    assert.equal(flood.filter((f) => f.error?.reason === 'client_share').length, 4);
+    const quiet = track(l.acquire({ lane: 'live', client: 'quiet' }));
+    await tick();
+    assert.equal(quiet.permit, undefined);
+    flood[0]!.permit!.release();
+    await tick();
+    assert.ok(quiet.permit, 'the next free slot goes to the quiet client, ahead of 4 queued flood requests');
+    assert.ok(rejections.every((r) => r === 'client_share'));
+  });
+
+  it('caps one client\'s in-flight share while others wait, but lets it use idle capacity', async () => {
+    const { l } = limiter({ maxConcurrent: 4, maxQueue: 20, clientShare: 0.5 });
+    const a = Array.from({ length: 6 }, () => track(l.acquire({ lane: 'live', client: 'a' })));
+    await tick();
+    assert.equal(a.filter((x) => x.permit).length, 4, 'alone, a client may use all capacity');
+    const b = Array.from({ length: 3 }, () => track(l.acquire({ lane: 'live', client: 'b' })));
+    for (const x of a.filter((y) => y.permit)) x.permit!.release();
+    await tick();
+    // 4 slots freed: b (under its cap of 2) is preferred; a gets the rest.
+    assert.equal(b.filter((x) => x.permit).length, 2);
+    assert.equal(a.filter((x) => x.permit).length, 6);
+  });
+});
