@@ -2,7 +2,11 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
 import { parse, stringify } from 'yaml';
+import { OID } from '../../src/ocsp/oids';
+import type { LoadResult, LoadSpec } from './load';
 import type { CaSpec } from '../../src/demo/pki-builder';
 import { tempDir } from '../../test/support/temp';
 
@@ -120,4 +124,59 @@ export function opensslQuery(ca: TestCa, url: string, certs: string[], extra: st
   for (const c of certs) args.push('-cert', c);
   const r = spawnSync('openssl', args, { encoding: 'utf8', timeout: 30_000 });
   return `${r.stdout}${r.stderr}`;
+}
+
+/** A DER request for one certificate carrying a 16-byte nonce, and where the nonce bytes sit. */
+export function nonceTemplate(ca: TestCa, cert: string, sha256 = false): { der: Buffer; nonceOffset: number } {
+  const f = join(tempDir('tmpl'), 'req.der');
+  const r = spawnSync('openssl', ['ocsp', ...(sha256 ? ['-sha256'] : []), '-issuer', ca.caCertFile, '-cert', cert, '-no_nonce', '-reqout', f]);
+  if (r.status !== 0) throw new Error(String(r.stderr));
+  const req = pkijs.OCSPRequest.fromBER(readFileSync(f));
+  const marker = Buffer.alloc(16, 0x5a);
+  req.tbsRequest.requestExtensions = [
+    new pkijs.Extension({ extnID: OID.ocspNonce, critical: false, extnValue: new asn1js.OctetString({ valueHex: marker }).toBER() }),
+  ];
+  const der = Buffer.from(req.toSchema(true).toBER());
+  return { der, nonceOffset: der.indexOf(marker) };
+}
+
+/** Runs the load generator in its own process (so it does not share our event loop) and returns its stats. */
+export function runLoadProcess(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolvePromise, reject) => {
+    const proc = spawn(process.execPath, [join(__dirname, 'load.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d) => (out += d));
+    proc.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), spec.durationMs + 30_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolvePromise(JSON.parse(out) as LoadResult);
+      else reject(new Error(`load generator exited ${code}: ${err}`));
+    });
+  });
+}
+
+/** Resident set size of a process in MiB, from /proc. */
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export async function readyz(url: string): Promise<number> {
+  try {
+    return (await fetch(url + '/readyz', { signal: AbortSignal.timeout(2000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Polls until `check` holds or `ms` pass; returns whether it held. */
+export async function waitFor(check: () => Promise<boolean> | boolean, ms: number, every = 50): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, every));
+  }
+  return false;
 }

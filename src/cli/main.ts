@@ -57,12 +57,12 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /**
- * PKCS#11 calls run on libuv's thread pool: one thread per session, plus room for calls stuck past their
- * deadline and for file I/O. libuv reads the variable when the pool is first used, which is after this.
+ * PKCS#11 calls run on libuv's thread pool: one thread per session, as many again for calls stuck past
+ * their deadline (the pool opens replacements up to twice its size), and a few for file I/O. libuv reads the variable when the pool is first used, which is after this.
  */
 function sizeThreadPool(sessions: number): void {
   if (process.env.UV_THREADPOOL_SIZE) return;
-  process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, sessions + 4));
+  process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, 2 * sessions + 4));
 }
 
 function parsePort(text: string): number {

@@ -98,7 +98,7 @@ export class SigningLimiter {
       return this.refuse('client_share', `client ${client} already holds its share of the signing queue`);
     }
     // Refuse now what could only fail later: the expected wait at the configured rate exceeds the deadline.
-    if (deadline <= now || this.expectedWaitMs() > deadline - now) {
+    if (deadline <= now || this.expectedWaitMs(client) > deadline - now) {
       return this.refuse('deadline', 'signing capacity exhausted until after the request deadline');
     }
     return new Promise((resolve, reject) => {
@@ -195,10 +195,14 @@ export class SigningLimiter {
     return Math.max(1, Math.floor(this.o.clientShare * this.o.maxQueue));
   }
 
-  private expectedWaitMs(): number {
+  /** Wait at the configured rate for a new request of `client`: round-robin puts it behind at most one turn per other client per own queued request. */
+  private expectedWaitMs(client: string): number {
     if (this.o.ratePerSecond <= 0) return 0;
     this.refill();
-    const ahead = this.liveCount + 1 - this.tokens;
+    const own = this.live.get(client)?.length ?? 0;
+    let ahead = own + 1;
+    for (const [c, q] of this.live) if (c !== client) ahead += Math.min(q.length, own + 1);
+    ahead -= this.tokens;
     return ahead <= 0 ? 0 : (ahead / this.o.ratePerSecond) * 1000;
   }
 

@@ -7,13 +7,14 @@ import { faultKind, FaultKind, SignerUnavailableError, SignTimeoutError } from '
 import { Handle, Pkcs11Module } from './module';
 import { ckrName, describePkcs11Error, pkcs11Code } from './pkcs11-errors';
 import { findPrivateKey, KeyNotFoundError } from './keys';
-import { SessionCounts, SessionPool } from './session-pool';
+import { PooledSession, SessionCounts, SessionPool } from './session-pool';
 import type { SignatureAlgorithm } from './signer';
 
 /** Push-style hooks for counters; gauges (sessions, readiness) are read from the token when scraped. */
 export interface HsmObserver {
   signed(token: string, key: string, mechanism: string, outcome: 'ok' | 'error' | 'timeout' | 'unavailable', seconds: number): void;
   hsmError(token: string, code: string): void;
+  readinessChanged(token: string, ready: boolean): void;
 }
 
 export interface TokenLog {
@@ -22,7 +23,7 @@ export interface TokenLog {
   error(obj: object, msg: string): void;
 }
 
-export const NULL_OBSERVER: HsmObserver = { signed: () => undefined, hsmError: () => undefined };
+export const NULL_OBSERVER: HsmObserver = { signed: () => undefined, hsmError: () => undefined, readinessChanged: () => undefined };
 export const SILENT_LOG: TokenLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export interface TokenKeySpec {
@@ -69,6 +70,7 @@ export class HsmToken {
   private readonly pool: SessionPool;
   private readonly keys: TokenKey[] = [];
   private up = false;
+  private lastReady = false;
   private bringingUp = false;
   private recoveryTimer: Timer | undefined;
   private healthTimer: Timer | undefined;
@@ -132,39 +134,53 @@ export class HsmToken {
       this.o.observer.signed(this.name, key.name, mech, 'unavailable', 0);
       throw new SignerUnavailableError(`token "${this.name}" has no working session`);
     }
+    try {
+      const sig = await this.signOn(s, key.handle!, mechanism, input, outLen);
+      this.o.observer.signed(this.name, key.name, mech, 'ok', elapsed());
+      return sig;
+    } catch (e) {
+      this.o.observer.signed(this.name, key.name, mech, e instanceof SignTimeoutError ? 'timeout' : 'error', elapsed());
+      if (faultKind(e)) throw new SignerUnavailableError(`token "${this.name}": ${describePkcs11Error(e)}`, { cause: e });
+      throw e;
+    }
+  }
+
+  /**
+   * One signature on a pooled session, limited to signTimeout. Whenever the call ends, even long after a
+   * timeout, the session's fate follows its result; until then a timed-out session is set aside as stuck.
+   */
+  private async signOn(s: PooledSession, keyHandle: Handle, mechanism: number, input: Buffer, outLen: number): Promise<Buffer> {
     const p11 = this.module!.p11;
     const call = (async () => {
-      p11.C_SignInit(s.handle, { mechanism }, key.handle!);
+      p11.C_SignInit(s.handle, { mechanism }, keyHandle);
       // C_Sign ends the operation whether it succeeds or fails, so the session is never left active.
       return p11.C_SignAsync(s.handle, input, Buffer.alloc(outLen));
     })();
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.o.clock.setTimer(() => reject(new SignTimeoutError(`token "${this.name}" did not sign within ${this.o.signTimeoutMs} ms`)), this.o.signTimeoutMs);
-    });
-    // Whenever the call ends, even long after a timeout, the session's fate follows its result.
     call.then(
-      () => this.pool.give(s, 'ok'),
+      () => {
+        this.pool.give(s, 'ok');
+        this.noteReadiness();
+      },
       (e) => {
         const kind = faultKind(e);
         this.pool.give(s, kind ? 'broken' : 'ok');
         if (kind) this.onFault(kind, e);
+        else this.noteReadiness();
       },
     );
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.o.clock.setTimer(() => reject(new SignTimeoutError(`token "${this.name}" did not sign within ${this.o.signTimeoutMs} ms`)), this.o.signTimeoutMs);
+    });
     try {
-      const sig = await Promise.race([call, timeout]);
-      this.o.observer.signed(this.name, key.name, mech, 'ok', elapsed());
-      return Buffer.from(sig);
+      return Buffer.from(await Promise.race([call, timeout]));
     } catch (e) {
       if (e instanceof SignTimeoutError) {
         this.pool.markStuck(s);
-        this.o.observer.signed(this.name, key.name, mech, 'timeout', elapsed());
+        this.noteReadiness();
         this.o.log.warn({ token: this.name, timeoutMs: this.o.signTimeoutMs }, 'HSM sign call timed out; session set aside');
         this.scheduleRecovery();
-        throw e;
       }
-      this.o.observer.signed(this.name, key.name, mech, 'error', elapsed());
-      if (faultKind(e)) throw new SignerUnavailableError(`token "${this.name}": ${describePkcs11Error(e)}`, { cause: e });
       throw e;
     } finally {
       timer?.cancel();
@@ -220,9 +236,10 @@ export class HsmToken {
     for (let n = this.pool.missing(); n > 0; n--) {
       this.pool.add(p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION));
     }
-    // Administration uses a session of its own choosing: a busy one belongs to an operation in flight.
+    // Administration takes an idle session like any operation: a busy one belongs to a signature in flight.
     const taken = this.pool.take();
-    const session = taken?.handle ?? p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    if (!taken) throw new Error(`${what}: no idle session to verify the keys with`);
+    const session = taken.handle;
     try {
       try {
         p11.C_Login(session, pkcs11js.CKU_USER, this.pin);
@@ -238,26 +255,37 @@ export class HsmToken {
         } catch (e) {
           throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
         }
-        await this.proveKey(p11, session, key);
       }
     } finally {
-      if (taken) this.pool.give(taken, 'ok');
-      else closeQuietly(p11, session);
+      this.pool.give(taken, 'ok');
     }
+    for (const key of this.keys) await this.proveKey(key);
     this.up = true;
     this.attempt = 0;
+    this.noteReadiness();
+  }
+
+  /** Reports readiness edges (not levels) to the observer and the log. */
+  private noteReadiness(): void {
+    const ready = this.ready;
+    if (ready === this.lastReady) return;
+    this.lastReady = ready;
+    this.o.observer.readinessChanged(this.name, ready);
+    if (!ready) this.o.log.warn({ token: this.name, sessions: this.pool.counts() }, 'token not ready: no working session');
   }
 
   // Startup and every recovery prove each key is still the one its certificate names.
-  private async proveKey(p11: pkcs11js.PKCS11, session: Handle, key: TokenKey): Promise<void> {
+  private async proveKey(key: TokenKey): Promise<void> {
     const { algorithm, publicKey, describe, certDescribe } = key.spec;
     const probe = randomBytes(32);
     const ec = algorithm.keyType === 'ec';
     const input = ec ? createHash(algorithm.hash).update(probe).digest() : probe;
+    const mechanism = ec ? pkcs11js.CKM_ECDSA : pkcs11js.CKM_SHA256_RSA_PKCS;
+    const s = this.pool.take();
+    if (!s) throw new Error(`${describe}: no idle session to prove the key with`);
     let raw: Buffer;
     try {
-      p11.C_SignInit(session, { mechanism: ec ? pkcs11js.CKM_ECDSA : pkcs11js.CKM_SHA256_RSA_PKCS }, key.handle!);
-      raw = await p11.C_SignAsync(session, input, Buffer.alloc(algorithm.maxSignatureBytes));
+      raw = await this.signOn(s, key.handle!, mechanism, input, algorithm.maxSignatureBytes);
     } catch (e) {
       throw new Error(`${describe}: test signature failed: ${describePkcs11Error(e)}`, { cause: e });
     }
@@ -269,6 +297,7 @@ export class HsmToken {
     this.pool.clear();
     for (const k of this.keys) k.handle = undefined;
     this.up = false;
+    this.noteReadiness();
     this.scheduleRecovery();
   }
 
@@ -294,6 +323,7 @@ export class HsmToken {
         }
       }
     }
+    this.noteReadiness();
     if (!this.ready) this.scheduleRecovery();
   }
 

@@ -9,6 +9,7 @@ export class HsmMetrics implements HsmObserver {
   private readonly signSeconds: Histogram<'token' | 'key'>;
   private readonly errors: Counter<'token' | 'code'>;
   private readonly rejections: Counter<'limiter' | 'reason'>;
+  private readonly readiness: Counter<'token' | 'ready'>;
   private tokens: readonly HsmToken[] = [];
   private limiters: readonly SigningLimiter[] = [];
 
@@ -36,6 +37,12 @@ export class HsmMetrics implements HsmObserver {
       name: 'ocsp_hsm_limiter_rejections_total',
       help: 'Signatures refused by the signing limiter (answered tryLater), by reason.',
       labelNames: ['limiter', 'reason'],
+      registers: [registry],
+    });
+    this.readiness = new Counter({
+      name: 'ocsp_hsm_token_readiness_changes_total',
+      help: 'Times a token became ready (ready="true") or lost its last working session (ready="false").',
+      labelNames: ['token', 'ready'],
       registers: [registry],
     });
     const self = this;
@@ -99,6 +106,10 @@ export class HsmMetrics implements HsmObserver {
 
   hsmError(token: string, code: string): void {
     this.errors.inc({ token, code });
+  }
+
+  readinessChanged(token: string, ready: boolean): void {
+    this.readiness.inc({ token, ready: String(ready) });
   }
 
   rejected(limiter: string, reason: RejectReason): void {

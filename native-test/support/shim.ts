@@ -1,0 +1,70 @@
+// Builds the fault-injecting PKCS#11 shim (native-test/shim) and drives it through its control file.
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './harness';
+
+export const SHIM_MODE = { pass: 0, deviceRemoved: 2, hang: 3 } as const;
+
+export class Shim {
+  readonly control: string;
+  private constructor(
+    readonly library: string,
+    dir: string,
+  ) {
+    this.control = join(dir, 'shim-control');
+    writeFileSync(this.control, Buffer.alloc(4096));
+  }
+
+  /** Compiles the shim into `dir` with the PKCS#11 headers pkcs11js ships. */
+  static build(dir: string): Shim {
+    const library = join(dir, 'pkcs11-shim.so');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wall', '-I', join(ROOT, 'node_modules/pkcs11js/includes/pkcs11'),
+      '-o', library, join(ROOT, 'native-test/shim/pkcs11-shim.c'), '-ldl', '-lpthread'], { stdio: 'pipe', timeout: 60_000 });
+    return new Shim(library, dir);
+  }
+
+  env(target: string): Record<string, string> {
+    return { OCSP_SHIM_TARGET: target, OCSP_SHIM_CONTROL: this.control };
+  }
+
+  setMode(mode: number): void {
+    this.write(0, int32(mode));
+  }
+
+  /** The next PKCS#11 call closes every session on the real token (which also logs the user out). */
+  invalidateSessions(): void {
+    this.write(4, int32(1));
+  }
+
+  /** Successful C_Sign calls seen by the shim: signatures the HSM really made. */
+  signsOk(): number {
+    return Number(this.read(8).readBigInt64LE(0));
+  }
+
+  private write(offset: number, data: Buffer): void {
+    const fd = openSync(this.control, 'r+');
+    try {
+      writeSync(fd, data, 0, data.length, offset);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private read(offset: number): Buffer {
+    const fd = openSync(this.control, 'r');
+    const b = Buffer.alloc(8);
+    try {
+      readSync(fd, b, 0, 8, offset);
+    } finally {
+      closeSync(fd);
+    }
+    return b;
+  }
+}
+
+function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n);
+  return b;
+}
