@@ -6,10 +6,10 @@ import * as pkcs11js from 'pkcs11js';
 import { systemClock } from '../src/clock';
 import { findPrivateKey } from '../src/hsm/keys';
 import { findSlotByLabel, finalizeModules, loadModule } from '../src/hsm/module';
-import { LimitedSigner } from '../src/hsm/limited-signer';
+import { acquireAll } from '../src/hsm/permits';
 import { Pkcs11Signer } from '../src/hsm/pkcs11-signer';
 import { SigningLimiter } from '../src/hsm/signing-limiter';
-import { algorithmForPublicKey } from '../src/hsm/signer';
+import { algorithmForPublicKey, Signer } from '../src/hsm/signer';
 import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../src/hsm/token';
 import { readCertificate } from '../src/pki/certificate';
 import { describeSigner } from '../test/support/describe-signer';
@@ -35,7 +35,19 @@ const signers = pki.cas.map((ca) => {
   const limiter = new SigningLimiter({
     name: ca.name, ratePerSecond: 0, burst: 1, maxConcurrent: 4, maxQueue: 1000, queueTimeoutMs: 10_000, clientShare: 1, clock: systemClock,
   });
-  return { signer: new LimitedSigner(new Pkcs11Signer(token, key), [limiter]), publicKey: cert.x509.publicKey };
+  const inner = new Pkcs11Signer(token, key);
+  const signer: Signer = {
+    algorithm: inner.algorithm,
+    sign: async (data) => {
+      const permit = await acquireAll([limiter], { lane: 'live' });
+      try {
+        return await inner.sign(data);
+      } finally {
+        permit.release();
+      }
+    },
+  };
+  return { signer, publicKey: cert.x509.publicKey };
 });
 const activated = token.activate();
 

@@ -59,7 +59,7 @@ describe('parseOcspRequest refuses malformed input', () => {
     malformed(Buffer.alloc(0));
     malformed(Buffer.from('hello world'));
     malformed(randomBytes(200));
-    malformed(Buffer.from('3003020101', 'hex'), /OCSPRequest syntax/);
+    malformed(Buffer.from('3003020101', 'hex'), /TBSRequest is not a SEQUENCE/);
   });
 
   it('refuses indefinite-length (BER, not DER) encodings', () => {
@@ -78,6 +78,13 @@ describe('parseOcspRequest refuses malformed input', () => {
     }
     malformed(buildRequest({ nonceExtnValue: nonceValue(Buffer.alloc(0)) }), /nonce length 0/);
     malformed(buildRequest({ nonceExtnValue: nonceValue(randomBytes(129)) }), /nonce length 129/);
+  });
+
+  it('accepts nonce bytes that happen to look like BER (regression: 2c 80 ... is opaque data)', () => {
+    for (const hex of ['2c803480da6a5e74ce3e30a3a65f29c8', '3a8065a3840626d7d534252d4c42c8da', '30800000', '0480']) {
+      const value = nonceValue(Buffer.from(hex, 'hex'));
+      assert.deepEqual(parseOcspRequest(buildRequest({ nonceExtnValue: value }), limits).nonce, value, hex);
+    }
   });
 
   it('refuses a nonce whose extnValue is not an OCTET STRING', () => {

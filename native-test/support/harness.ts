@@ -180,3 +180,10 @@ export async function waitFor(check: () => Promise<boolean> | boolean, ms: numbe
   }
   return false;
 }
+
+/** Scrapes /metrics and returns the value of one sample line (name with labels as printed), or 0. */
+export async function metric(url: string, sample: string): Promise<number> {
+  const text = await (await fetch(url + '/metrics', { signal: AbortSignal.timeout(5000) })).text();
+  const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
+  return line ? Number(line.slice(sample.length + 1)) : 0;
+}

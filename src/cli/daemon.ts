@@ -8,7 +8,6 @@ import type { LoadedConfig } from '../config/load';
 import type { CaConfig, TokenConfig } from '../config/schema';
 import { createApp } from '../http/app';
 import { trustedProxyList } from '../http/client-address';
-import { LimitedSigner } from '../hsm/limited-signer';
 import { finalizeModules } from '../hsm/module';
 import { readPin } from '../hsm/pin';
 import { Pkcs11Signer } from '../hsm/pkcs11-signer';
@@ -17,6 +16,7 @@ import { SigningLimiter } from '../hsm/signing-limiter';
 import { HsmToken } from '../hsm/token';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
+import { HttpMetrics } from '../metrics/http-metrics';
 import { OID } from '../ocsp/oids';
 import { readCertificate, LoadedCertificate } from '../pki/certificate';
 import { Authority, AuthorityIndex, makeAuthority } from '../source/authority';
@@ -77,6 +77,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       trustedProxies: trustedProxyList(config.server.trustedProxies),
       ready: async () => [...tokens.values()].every((t) => t.ready) && (await openStore.ping().then(() => true, () => false)),
       metrics: registry,
+      httpMetrics: new HttpMetrics(registry),
       logger,
     });
     const server = await listen(app, config.server.host, config.server.port);
@@ -185,12 +186,13 @@ function bindAuthority(
   const chain: SigningLimiter[] = [];
   if (ca.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, ca.signer.limits, Infinity, clock, metrics));
   chain.push(limiters.get(token.name)!);
-  const signer: Signer = new LimitedSigner(new Pkcs11Signer(token, key), chain);
+  const signer: Signer = new Pkcs11Signer(token, key);
   return makeAuthority({
     name: ca.name,
     caCert,
     signerCert,
     signer,
+    limiters: chain,
     responderId: ca.responderId ?? loaded.config.defaults.responderId,
     validityMs: ca.validity ?? loaded.config.defaults.validity,
   });

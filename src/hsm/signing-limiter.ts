@@ -39,6 +39,13 @@ export class LimiterRejectedError extends Error {
   }
 }
 
+// Refusals are the hot path under overload: shared sentinels, no stack trace captured per request.
+const REFUSED: Record<RejectReason, LimiterRejectedError> = {
+  queue_full: new LimiterRejectedError('queue_full', 'signing queue is full'),
+  client_share: new LimiterRejectedError('client_share', 'this client already holds its share of the signing queue'),
+  deadline: new LimiterRejectedError('deadline', 'signing capacity exhausted until after the request deadline'),
+};
+
 export interface Permit {
   release(): void;
 }
@@ -93,14 +100,10 @@ export class SigningLimiter {
       });
     }
     const deadline = Math.min(ctx.deadlineMs ?? Infinity, now + this.o.queueTimeoutMs);
-    if (this.liveCount >= this.o.maxQueue) return this.refuse('queue_full', 'signing queue is full');
-    if ((this.live.get(client)?.length ?? 0) >= this.clientQueueCap()) {
-      return this.refuse('client_share', `client ${client} already holds its share of the signing queue`);
-    }
+    if (this.liveCount >= this.o.maxQueue) return this.refuse('queue_full');
+    if ((this.live.get(client)?.length ?? 0) >= this.clientQueueCap()) return this.refuse('client_share');
     // Refuse now what could only fail later: the expected wait at the configured rate exceeds the deadline.
-    if (deadline <= now || this.expectedWaitMs(client) > deadline - now) {
-      return this.refuse('deadline', 'signing capacity exhausted until after the request deadline');
-    }
+    if (deadline <= now || this.expectedWaitMs(client) > deadline - now) return this.refuse('deadline');
     return new Promise((resolve, reject) => {
       const w: Waiter = { client, deadline, timer: undefined, resolve, reject };
       w.timer = this.o.clock.setTimer(() => this.expire(w), deadline - now);
@@ -183,12 +186,12 @@ export class SigningLimiter {
       this.order = this.order.filter((c) => c !== w.client);
     }
     this.o.onReject?.(this.o.name, 'deadline');
-    w.reject(new LimiterRejectedError('deadline', 'request deadline passed while waiting to sign'));
+    w.reject(REFUSED.deadline);
   }
 
-  private refuse(reason: RejectReason, message: string): Promise<never> {
+  private refuse(reason: RejectReason): Promise<never> {
     this.o.onReject?.(this.o.name, reason);
-    return Promise.reject(new LimiterRejectedError(reason, message));
+    return Promise.reject(REFUSED[reason]);
   }
 
   private clientQueueCap(): number {

@@ -4,6 +4,7 @@ import express, { NextFunction, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
 import { clientAddress } from './client-address';
+import type { HttpMetrics } from '../metrics/http-metrics';
 import type { Logger } from 'pino';
 import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
 import type { Source } from '../source/source';
@@ -20,6 +21,7 @@ export interface AppOptions {
   /** Readiness for load balancers: every token has a working session and the store answers. */
   ready: () => Promise<boolean>;
   metrics?: Registry;
+  httpMetrics?: HttpMetrics;
   limits: RequestLimits;
   bodyLimit: number;
   pathPrefix?: string;
@@ -94,6 +96,9 @@ export function createApp(o: AppOptions): express.Express {
 }
 
 async function answer(o: AppOptions, der: Buffer, req: Request, res: Response): Promise<void> {
+  const started = o.clock.monotonicMs();
+  const done = (status: Parameters<HttpMetrics['answered']>[1]) =>
+    o.httpMetrics?.answered(req.method, status, (o.clock.monotonicMs() - started) / 1000);
   try {
     const request = parseOcspRequest(der, o.limits);
     const ctx = {
@@ -103,8 +108,10 @@ async function answer(o: AppOptions, der: Buffer, req: Request, res: Response): 
     };
     const response = await withDeadline(o.source.response(request, ctx), o.responseTimeoutMs);
     res.status(200).type(OCSP_RESPONSE).send(response.der);
+    done('successful');
   } catch (e) {
     const status = statusForError(e);
+    done(status);
     if (status === 'internalError') o.logger.error({ err: e }, 'failed to answer OCSP request');
     else o.logger.debug({ reason: (e as Error).message, status }, 'OCSP request refused');
     sendError(res, 200, status);

@@ -12,9 +12,12 @@ export function decodeDer(der: Uint8Array): Asn1 | undefined {
   return parsed.result;
 }
 
+// Only constructed blocks have children on the wire. asn1js also decodes OCTET/BIT STRING contents
+// speculatively into valueBlock.value; those bytes are opaque data (a nonce), never to be judged as DER.
 function hasIndefiniteLength(block: asn1js.AsnType): boolean {
   const b = block as asn1js.BaseBlock & { valueBlock: { value?: unknown } };
   if (b.lenBlock?.isIndefiniteForm) return true;
+  if (!b.idBlock?.isConstructed) return false;
   const children = b.valueBlock?.value;
   return Array.isArray(children) && children.some((c) => hasIndefiniteLength(c as asn1js.AsnType));
 }

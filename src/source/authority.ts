@@ -1,11 +1,11 @@
 // An authority we answer for: a CA certificate bound to a signer (delegated responder or the CA key itself).
-import type * as pkijs from 'pkijs';
 import * as asn1js from 'asn1js';
-import * as pkijsRuntime from 'pkijs';
+import type { SigningLimiter } from '../hsm/signing-limiter';
 import type { Signer } from '../hsm/signer';
 import { CERT_ID_HASHES, HashName } from '../ocsp/oids';
-import type { ResponderId } from '../ocsp/response';
-import { issuerHashes, LoadedCertificate, responderKeyHash } from '../pki/certificate';
+import { encode } from '../ocsp/pre-encoded';
+import { encodeCerts, encodeResponderId } from '../ocsp/response';
+import { issuerHashes, LoadedCertificate, responderKeyHash, subjectDer } from '../pki/certificate';
 
 export interface Authority {
   name: string;
@@ -13,10 +13,12 @@ export interface Authority {
   /** Certificate of the key that signs responses: the delegated responder's, or the CA's own. */
   signerCert: LoadedCertificate;
   signer: Signer;
-  responderId: ResponderId;
-  signatureAlgorithm: pkijs.AlgorithmIdentifier;
-  /** Certificates placed in BasicOCSPResponse.certs. */
-  certs: pkijs.Certificate[];
+  /** Permits to take before signing (per key, then per token); empty means unlimited. */
+  limiters: readonly SigningLimiter[];
+  responderIdDer: Buffer;
+  signatureAlgorithmDer: Buffer;
+  /** Encoded BasicOCSPResponse.certs, or undefined when the CA signs itself (nothing to include). */
+  certsDer: Buffer | undefined;
   validityMs: number;
 }
 
@@ -25,25 +27,32 @@ export interface AuthorityOptions {
   caCert: LoadedCertificate;
   signerCert: LoadedCertificate;
   signer: Signer;
+  limiters?: readonly SigningLimiter[];
   responderId: 'byKey' | 'byName';
   validityMs: number;
 }
 
 export function makeAuthority(o: AuthorityOptions): Authority {
   const delegated = o.signerCert !== o.caCert;
+  const algorithm = new asn1js.Sequence({
+    value: [
+      new asn1js.ObjectIdentifier({ value: o.signer.algorithm.oid }),
+      // RFC 4055 section 5: RSA signature algorithms carry NULL parameters; ECDSA ones none (RFC 5758).
+      ...(o.signer.algorithm.keyType === 'rsa' ? [new asn1js.Null()] : []),
+    ],
+  });
   return {
     name: o.name,
     caCert: o.caCert,
     signerCert: o.signerCert,
     signer: o.signer,
-    responderId:
-      o.responderId === 'byKey' ? { byKey: responderKeyHash(o.signerCert) } : { byName: o.signerCert.cert.subject },
-    signatureAlgorithm: new pkijsRuntime.AlgorithmIdentifier({
-      algorithmId: o.signer.algorithm.oid,
-      ...(o.signer.algorithm.keyType === 'rsa' ? { algorithmParams: new asn1js.Null() } : {}),
-    }),
+    limiters: o.limiters ?? [],
+    responderIdDer: encodeResponderId(
+      o.responderId === 'byKey' ? { byKey: responderKeyHash(o.signerCert) } : { byNameDer: subjectDer(o.signerCert) },
+    ),
+    signatureAlgorithmDer: encode(algorithm),
     // RFC 9919 section 3.2.2: a delegated responder's certificate MUST be included.
-    certs: delegated ? [o.signerCert.cert] : [],
+    certsDer: delegated ? encodeCerts([o.signerCert.der]) : undefined,
     validityMs: o.validityMs,
   };
 }

@@ -1,0 +1,103 @@
+// The signing ceiling under a burst, measured at the HSM (the shim counts real C_Sign calls), and fairness
+// between a flooding client and a quiet one.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import {
+  createTestPki, metric, nonceTemplate, Responder, rssMiB, runLoadProcess, startResponder, TestCa, TestPki, variantConfig,
+} from './support/harness';
+import type { LoadSpec } from './support/load';
+import { Shim } from './support/shim';
+
+describe('signing limits on real SoftHSM2', () => {
+  let pki: TestPki;
+  let ca: TestCa;
+  let shim: Shim;
+  let spec: Omit<LoadSpec, 'url' | 'durationMs' | 'concurrency'>;
+
+  before(() => {
+    pki = createTestPki([{ name: 'lim', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
+    ca = pki.cas[0]!;
+    shim = Shim.build(pki.dir);
+    const t = nonceTemplate(ca, ca.good.file);
+    spec = {
+      templateBase64: t.der.toString('base64'), nonceOffset: t.nonceOffset, expectStatusTag: 0, hash: 'sha256',
+      responderPublicKeyPem: readFileSync(ca.responderCertFile!, 'utf8'),
+    };
+  });
+
+  describe('a burst far above the ceiling', () => {
+    let responder: Responder;
+    before(async () => {
+      const config = variantConfig(pki, 'ceiling', (c) => {
+        c.tokens[0].module = shim.library;
+        c.tokens[0].limits = { rate: 200, burst: 20, maxQueue: 64, queueTimeout: '250ms' };
+      });
+      responder = await startResponder(pki, { config, env: shim.env(pki.modulePath) });
+    });
+    after(async () => {
+      assert.equal(await responder.stop(), 0);
+    });
+
+    it('holds the HSM within 5% of 200 signatures/s, refuses the excess with tryLater within 50 ms, memory flat', async () => {
+      const tryLater = (le: string) => metric(responder.url, `ocsp_request_duration_seconds_bucket{le="${le}",method="POST",status="tryLater"}`);
+      const load = runLoadProcess({ ...spec, url: responder.url, durationMs: 12_000, concurrency: 64 });
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const rss: number[] = [];
+      await sleep(1500); // past the initial burst and connection set-up
+      const t1 = performance.now();
+      const s1 = shim.signsOk();
+      for (let i = 0; i < 9; i++) {
+        rss.push(Math.round(rssMiB(responder.proc.pid!)));
+        await sleep(1000);
+      }
+      const s2 = shim.signsOk();
+      const t2 = performance.now();
+      const result = await load;
+      // Flat: after the heap has warmed up (first half of the window), RSS no longer climbs.
+      const rss1 = Math.max(...rss.slice(0, 4));
+      const rss2 = Math.max(...rss.slice(5));
+      // The daemon's own answer time for refusals (client-side figures include the load generator's queueing).
+      const within50 = await tryLater('0.05');
+      const refusals = await tryLater('+Inf');
+      const rate = (s2 - s1) / ((t2 - t1) / 1000);
+      const report = { tryLaterWithin50msServerSide: `${within50}/${refusals}`, offeredPerSecond: Math.round(result.sent / (result.elapsedMs / 1000)), hsmSignaturesPerSecond: Math.round(rate * 10) / 10, rssMiB: rss, ...result };
+      console.log(JSON.stringify(report));
+      assert.ok(Math.abs(rate - 200) / 200 <= 0.05, `HSM rate ${rate}/s is not within 5% of 200/s`);
+      const offered = result.sent / (result.elapsedMs / 1000);
+      assert.ok(offered >= 5 * 200, `offered ${Math.round(offered)} requests/s: not far above the ceiling`);
+      assert.ok(refusals >= (result.byStatus['3'] ?? 0) && refusals > 0);
+      assert.ok(within50 / refusals >= 0.99, `only ${within50} of ${refusals} tryLater answers left the daemon within 50 ms`);
+      assert.equal(result.wrongAnswers, 0, 'every signed answer echoes its nonce, says good and verifies');
+      assert.equal(result.transportErrors, 0);
+      assert.deepEqual(Object.keys(result.byStatus).sort(), ['0', '3'], 'only successful and tryLater answers');
+      assert.ok(rss2 - rss1 < 0.15 * rss1, `RSS kept growing: ${rss.join(', ')} MiB`);
+    });
+  });
+
+  describe('fairness between clients', () => {
+    let responder: Responder;
+    before(async () => {
+      const config = variantConfig(pki, 'fair', (c) => {
+        c.tokens[0].limits = { rate: 100, burst: 10, maxQueue: 40, queueTimeout: '250ms', clientShare: 0.5 };
+      });
+      responder = await startResponder(pki, { config });
+    });
+    after(async () => {
+      assert.equal(await responder.stop(), 0);
+    });
+
+    it('signs every request of a quiet client while a flooding client gets tryLater', async () => {
+      // Two clients by source address: 127.0.0.2 floods, 127.0.0.3 asks twenty times, one at a time.
+      const flood = runLoadProcess({ ...spec, url: responder.url, durationMs: 5000, concurrency: 32, localAddress: '127.0.0.2' });
+      await new Promise((r) => setTimeout(r, 1000));
+      const quiet = await runLoadProcess({ ...spec, url: responder.url, durationMs: 3500, concurrency: 1, maxRequests: 20, localAddress: '127.0.0.3' });
+      const flooder = await flood;
+      console.log(JSON.stringify({ quiet, flooder }));
+      assert.deepEqual(quiet.byStatus, { '0': 20 }, 'all twenty signed');
+      assert.ok((flooder.byStatus['3'] ?? 0) > 0, 'the flooder was refused');
+      assert.ok((flooder.byStatus['0'] ?? 0) > 0, 'the flooder still got its share');
+      assert.equal(flooder.wrongAnswers + quiet.wrongAnswers, 0);
+    });
+  });
+});

@@ -1,0 +1,31 @@
+// Request metrics at the HTTP edge: count and latency by method and OCSP response status.
+import { Counter, Histogram, Registry } from 'prom-client';
+
+export type OcspStatusLabel = 'successful' | 'malformedRequest' | 'internalError' | 'tryLater' | 'sigRequired' | 'unauthorized';
+
+export class HttpMetrics {
+  private readonly requests: Counter<'method' | 'status'>;
+  private readonly seconds: Histogram<'method' | 'status'>;
+
+  constructor(registry: Registry) {
+    this.requests = new Counter({
+      name: 'ocsp_requests_total',
+      help: 'OCSP requests answered, by HTTP method and OCSP response status.',
+      labelNames: ['method', 'status'],
+      registers: [registry],
+    });
+    this.seconds = new Histogram({
+      name: 'ocsp_request_duration_seconds',
+      help: 'Time from receiving an OCSP request to sending its answer.',
+      labelNames: ['method', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    });
+  }
+
+  answered(method: string, status: OcspStatusLabel, seconds: number): void {
+    const labels = { method: method === 'HEAD' ? 'GET' : method, status };
+    this.requests.inc(labels);
+    this.seconds.observe(labels, seconds);
+  }
+}
