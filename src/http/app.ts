@@ -39,7 +39,6 @@ export function createApp(o: AppOptions): express.Express {
   app.set('query parser', false);
 
   const postPaths = new Set(['/', ...(o.pathPrefix ? [o.pathPrefix, o.pathPrefix + '/'] : [])]);
-  const rawBody = express.raw({ type: () => true, limit: o.bodyLimit });
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
@@ -63,10 +62,10 @@ export function createApp(o: AppOptions): express.Express {
       if (!req.is('application/ocsp-request')) {
         return sendError(res, 415, 'malformedRequest', 'Content-Type must be application/ocsp-request');
       }
-      return rawBody(req, res, (err?: unknown) => {
-        if (err) return next(err);
-        answer(o, req.body instanceof Buffer ? req.body : Buffer.alloc(0), req, res);
-      });
+      return readBody(req, o.bodyLimit).then(
+        (body) => answer(o, body, req, res),
+        (err: BodyError) => sendError(res, err.httpStatus, 'malformedRequest', err.message),
+      );
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
       let path = req.path;
@@ -85,10 +84,7 @@ export function createApp(o: AppOptions): express.Express {
     sendError(res, 405, 'malformedRequest', `method ${req.method} not allowed`);
   });
 
-  // Body-parser errors: over the size limit, aborted or unreadable bodies.
-  app.use((err: { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.too.large') return sendError(res, 413, 'malformedRequest', 'request body too large');
-    if (err.status && err.status < 500) return sendError(res, err.status, 'malformedRequest');
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     o.logger.error({ err }, 'unexpected HTTP error');
     sendError(res, 500, 'internalError');
   });
@@ -123,6 +119,34 @@ function sendError(res: Response, httpStatus: number, status: ErrorStatusName, r
   if (res.headersSent) return;
   if (reason) res.setHeader('X-OCSP-Error', reason);
   res.status(httpStatus).type(OCSP_RESPONSE).send(errorResponse(status));
+}
+
+class BodyError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads a POST body up to `limit` bytes; a declared or actual size above it is refused without reading on. */
+function readBody(req: Request, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > limit) return reject(new BodyError(413, 'request body too large'));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyError(413, 'request body too large'));
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', () => reject(new BodyError(400, 'request body could not be read')));
+  });
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {

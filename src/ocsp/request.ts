@@ -1,10 +1,9 @@
 // Parses DER OCSPRequests (RFC 6960 section 4.1.1) into what the sources need; rejects anything malformed.
-// Walks the asn1js tree by hand instead of pkijs schema matching, which costs ten times more per request.
 import * as asn1js from 'asn1js';
-import { decodeDer, toBuffer } from './der';
 import { MalformedRequestError } from './errors';
-import { HASH_BY_OID, HashName, OID } from './oids';
+import { HashName, HASH_BY_OID, OID } from './oids';
 import { serialFromIntegerBytes } from './serial';
+import { children, DerError, Element, readSingle, TAG } from './tlv';
 
 /** One certificate asked about. `certIdDer` is the CertID exactly as sent, echoed in the response. */
 export interface CertIdRequest {
@@ -29,29 +28,38 @@ export interface RequestLimits {
 // RFC 9654 section 2.1: nonces of 1..128 octets; 0 or more than 128 is malformedRequest.
 const NONCE_MAX = 128;
 
-type Block = asn1js.BaseBlock;
+/** OID contents octets, encoded once by asn1js, so requests are matched by bytes. */
+const oidKey = (oid: string) => Buffer.from(new asn1js.ObjectIdentifier({ value: oid }).toBER()).subarray(2).toString('hex');
+const HASH_BY_OID_BYTES = new Map([...HASH_BY_OID].map(([oid, name]) => [oidKey(oid), name]));
+const NONCE_OID = oidKey(OID.ocspNonce);
 
 export function parseOcspRequest(der: Uint8Array, limits: RequestLimits): OcspRequest {
-  const root = decodeDer(der);
-  if (!root) throw new MalformedRequestError('request is not a single DER element');
-  const [tbs, signature, ...rest] = children(sequence(root, 'OCSPRequest'));
-  if (!tbs || rest.length > 0 || (signature && !isContext(signature, 0))) {
+  try {
+    return parse(Buffer.isBuffer(der) ? der : Buffer.from(der), limits);
+  } catch (e) {
+    if (e instanceof DerError) throw new MalformedRequestError(`request is not valid DER: ${e.message}`);
+    throw e;
+  }
+}
+
+function parse(der: Buffer, limits: RequestLimits): OcspRequest {
+  const [tbs, signature, ...rest] = sequence(readSingle(der), 'OCSPRequest');
+  // optionalSignature [0] EXPLICIT may be ignored (RFC 9919 section 8.4); nothing may follow it.
+  if (!tbs || rest.length > 0 || (signature && signature.tag !== TAG.ctxConstructed(0))) {
     throw new MalformedRequestError('request does not match the OCSPRequest syntax');
   }
-  const fields = children(sequence(tbs, 'TBSRequest'));
+  const fields = sequence(tbs, 'TBSRequest');
   let i = 0;
-  if (fields[i] && isContext(fields[i]!, 0)) {
-    const version = only(fields[i++]!, 'version');
-    if (!(version instanceof asn1js.Integer) || version.valueBlock.valueDec !== 0) {
+  if (fields[i]?.tag === TAG.ctxConstructed(0)) {
+    const [version, ...more] = children(fields[i++]!);
+    if (!version || more.length || version.tag !== TAG.integer || version.contents.length !== 1 || version.contents[0] !== 0) {
       throw new MalformedRequestError('unsupported request version');
     }
   }
-  if (fields[i] && isContext(fields[i]!, 1)) i++; // requestorName: may be ignored (RFC 9919 section 8.4)
-  const list = fields[i++];
-  if (!list) throw new MalformedRequestError('request does not match the OCSPRequest syntax');
-  const requests = children(sequence(list, 'requestList'));
-  let extensions: Block[] = [];
-  if (fields[i] && isContext(fields[i]!, 2)) extensions = children(sequence(only(fields[i++]!, 'requestExtensions'), 'Extensions'));
+  if (fields[i]?.tag === TAG.ctxConstructed(1)) i++; // requestorName: may be ignored
+  const requests = sequence(fields[i++] ?? fail('requestList is missing'), 'requestList');
+  let extensions: Element[] = [];
+  if (fields[i]?.tag === TAG.ctxConstructed(2)) extensions = sequence(explicit(fields[i++]!, 'requestExtensions'), 'Extensions');
   if (i !== fields.length) throw new MalformedRequestError('unexpected fields in TBSRequest');
   if (requests.length === 0) throw new MalformedRequestError('requestList is empty');
   if (requests.length > limits.maxCertIds) {
@@ -60,78 +68,84 @@ export function parseOcspRequest(der: Uint8Array, limits: RequestLimits): OcspRe
   const certIds = requests.map(parseRequest);
   let nonce: Buffer | undefined;
   for (const ext of extensions.map(parseExtension)) {
-    if (ext.id === OID.ocspNonce) nonce = parseNonce(ext.value);
-    else if (ext.critical) throw new MalformedRequestError(`unsupported critical extension ${ext.id}`);
+    if (ext.oid === NONCE_OID) nonce = parseNonce(ext.value);
+    else if (ext.critical) throw new MalformedRequestError(`unsupported critical extension ${dotted(ext.oid)}`);
   }
   return nonce ? { certIds, nonce } : { certIds };
 }
 
-function parseRequest(b: Block): CertIdRequest {
-  const [certId, singleExtensions, ...rest] = children(sequence(b, 'Request'));
-  if (!certId || rest.length > 0) throw new MalformedRequestError('Request has unexpected fields');
+function parseRequest(el: Element): CertIdRequest {
+  const [certId, singleExtensions, ...rest] = sequence(el, 'Request');
+  if (!certId || rest.length > 0 || (singleExtensions && singleExtensions.tag !== TAG.ctxConstructed(0))) {
+    throw new MalformedRequestError('Request has unexpected fields');
+  }
   if (singleExtensions) {
-    if (!isContext(singleExtensions, 0)) throw new MalformedRequestError('Request has unexpected fields');
-    for (const ext of children(sequence(only(singleExtensions, 'singleRequestExtensions'), 'Extensions')).map(parseExtension)) {
-      if (ext.critical) throw new MalformedRequestError(`unsupported critical singleRequestExtension ${ext.id}`);
+    for (const ext of sequence(explicit(singleExtensions, 'singleRequestExtensions'), 'Extensions').map(parseExtension)) {
+      if (ext.critical) throw new MalformedRequestError(`unsupported critical singleRequestExtension ${dotted(ext.oid)}`);
     }
   }
-  const [alg, nameHash, keyHash, serial, ...more] = children(sequence(certId, 'CertID'));
-  if (!(nameHash instanceof asn1js.OctetString) || !(keyHash instanceof asn1js.OctetString) || !(serial instanceof asn1js.Integer) || more.length > 0) {
+  const [alg, nameHash, keyHash, serial, ...more] = sequence(certId, 'CertID');
+  if (!alg || nameHash?.tag !== TAG.octetString || keyHash?.tag !== TAG.octetString || serial?.tag !== TAG.integer || more.length) {
     throw new MalformedRequestError('CertID does not match its syntax');
   }
-  const [oid] = children(sequence(alg!, 'hashAlgorithm'));
-  if (!(oid instanceof asn1js.ObjectIdentifier)) throw new MalformedRequestError('CertID hashAlgorithm has no OID');
-  const serialBytes = serial.valueBlock.valueHexView;
-  if (serialBytes.length === 0 || serialBytes.length > 40) throw new MalformedRequestError('CertID serialNumber has an invalid length');
+  const [oid] = sequence(alg, 'hashAlgorithm');
+  if (oid?.tag !== TAG.oid) throw new MalformedRequestError('CertID hashAlgorithm has no OID');
+  if (serial.contents.length === 0 || serial.contents.length > 40) throw new MalformedRequestError('CertID serialNumber has an invalid length');
   return {
-    certIdDer: toBuffer(certId.valueBeforeDecodeView),
-    hash: HASH_BY_OID.get(oid.valueBlock.toString()),
-    issuerNameHash: toBuffer(nameHash.valueBlock.valueHexView),
-    issuerKeyHash: toBuffer(keyHash.valueBlock.valueHexView),
-    serial: serialFromIntegerBytes(serialBytes),
+    certIdDer: certId.der,
+    hash: HASH_BY_OID_BYTES.get(oid.contents.toString('hex')),
+    issuerNameHash: nameHash.contents,
+    issuerKeyHash: keyHash.contents,
+    serial: serialFromIntegerBytes(serial.contents),
   };
 }
 
-function parseExtension(b: Block): { id: string; critical: boolean; value: Buffer } {
-  const f = children(sequence(b, 'Extension'));
-  const id = f[0];
-  const critical = f.length === 3 ? f[1] : undefined;
-  const value = f[f.length - 1];
-  if (!(id instanceof asn1js.ObjectIdentifier) || !(value instanceof asn1js.OctetString) || f.length < 2 || f.length > 3 ||
-    (critical !== undefined && !(critical instanceof asn1js.Boolean))) {
+function parseExtension(el: Element): { oid: string; critical: boolean; value: Buffer } {
+  const f = sequence(el, 'Extension');
+  const [id, second, third] = f;
+  const critical = f.length === 3 ? second : undefined;
+  const value = f.length === 3 ? third : second;
+  if (id?.tag !== TAG.oid || value?.tag !== TAG.octetString || f.length < 2 || f.length > 3 ||
+    (critical && (critical.tag !== TAG.boolean || critical.contents.length !== 1))) {
     throw new MalformedRequestError('Extension does not match its syntax');
   }
-  return { id: id.valueBlock.toString(), critical: critical?.valueBlock.value ?? false, value: toBuffer(value.valueBlock.valueHexView) };
+  return { oid: id.contents.toString('hex'), critical: critical ? critical.contents[0] !== 0 : false, value: value.contents };
 }
 
 function parseNonce(value: Buffer): Buffer {
-  const inner = decodeDer(value);
-  if (!(inner instanceof asn1js.OctetString) || inner.idBlock.isConstructed) {
+  let inner: Element;
+  try {
+    inner = readSingle(value);
+  } catch {
     throw new MalformedRequestError('nonce extnValue is not a DER OCTET STRING (RFC 9654 section 2.1)');
   }
-  const len = inner.valueBlock.valueHexView.byteLength;
+  if (inner.tag !== TAG.octetString) throw new MalformedRequestError('nonce extnValue is not a DER OCTET STRING (RFC 9654 section 2.1)');
+  const len = inner.contents.length;
   if (len < 1 || len > NONCE_MAX) {
     throw new MalformedRequestError(`nonce length ${len} outside 1..${NONCE_MAX} octets (RFC 9654 section 2.1)`);
   }
   return value;
 }
 
-function sequence(b: Block, what: string): asn1js.Sequence {
-  if (!(b instanceof asn1js.Sequence)) throw new MalformedRequestError(`${what} is not a SEQUENCE`);
-  return b;
-}
-
-function children(b: asn1js.Sequence | asn1js.Constructed): Block[] {
-  return b.valueBlock.value as Block[];
-}
-
-function isContext(b: Block, n: number): boolean {
-  return b.idBlock.tagClass === 3 && b.idBlock.tagNumber === n && b.idBlock.isConstructed;
+function sequence(el: Element, what: string): Element[] {
+  if (el.tag !== TAG.sequence) throw new MalformedRequestError(`${what} is not a SEQUENCE`);
+  return children(el);
 }
 
 /** The single element inside an EXPLICIT context tag. */
-function only(b: Block, what: string): Block {
-  const inner = (b as asn1js.Constructed).valueBlock.value;
+function explicit(el: Element, what: string): Element {
+  const inner = children(el);
   if (inner.length !== 1) throw new MalformedRequestError(`${what} must hold exactly one element`);
-  return inner[0] as Block;
+  return inner[0]!;
+}
+
+function fail(message: string): never {
+  throw new MalformedRequestError(message);
+}
+
+/** Dotted form of an OID for messages (rare path: asn1js does the decoding). */
+function dotted(contentsHex: string): string {
+  const der = Buffer.concat([Buffer.from([TAG.oid, contentsHex.length / 2]), Buffer.from(contentsHex, 'hex')]);
+  const parsed = asn1js.fromBER(der).result;
+  return parsed instanceof asn1js.ObjectIdentifier ? parsed.valueBlock.toString() : contentsHex;
 }

@@ -3,6 +3,7 @@ import * as asn1js from 'asn1js';
 import { toArrayBuffer } from './der';
 import { OID } from './oids';
 import { encode, preEncoded } from './pre-encoded';
+import { tlv, TAG } from './tlv';
 import { REASONS, ReasonName } from './reasons';
 
 export type CertStatus =
@@ -44,59 +45,55 @@ export function encodeCerts(ders: Buffer[]): Buffer {
   return encode(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Sequence({ value: ders.map(preEncoded) })] }));
 }
 
+// Constant parts, encoded once by asn1js; the request path only frames them (see tlv.ts for why).
+const NONCE_OID_DER = encode(new asn1js.ObjectIdentifier({ value: OID.ocspNonce }));
+const BASIC_OID_DER = encode(new asn1js.ObjectIdentifier({ value: OID.ocspBasic }));
+const SUCCESSFUL_DER = encode(new asn1js.Enumerated({ value: 0 }));
+const GOOD_DER = encode(new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 } }));
+const UNKNOWN_DER = encode(new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 2 } }));
+const REASON_DER = new Map(
+  Object.entries(REASONS).map(([name, code]) => [
+    name,
+    encode(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Enumerated({ value: code })] })),
+  ]),
+);
+const NO_UNUSED_BITS = Buffer.from([0]);
+
 export function encodeResponseData(input: ResponseDataInput): Buffer {
-  const value: asn1js.BaseBlock[] = [
-    preEncoded(input.responderIdDer),
-    time(input.producedAt),
-    new asn1js.Sequence({ value: input.responses.map(singleResponse) }),
-  ];
+  const parts = [input.responderIdDer, time(input.producedAt), tlv(TAG.sequence, ...input.responses.map(singleResponse))];
   if (input.nonce) {
-    const ext = new asn1js.Sequence({
-      value: [new asn1js.ObjectIdentifier({ value: OID.ocspNonce }), new asn1js.OctetString({ valueHex: toArrayBuffer(input.nonce) })],
-    });
-    value.push(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value: [new asn1js.Sequence({ value: [ext] })] }));
+    const ext = tlv(TAG.sequence, NONCE_OID_DER, tlv(TAG.octetString, input.nonce));
+    parts.push(tlv(TAG.ctxConstructed(1), tlv(TAG.sequence, ext)));
   }
-  return encode(new asn1js.Sequence({ value }));
+  return tlv(TAG.sequence, ...parts);
 }
 
-function singleResponse(r: SingleResponseInput): asn1js.Sequence {
-  return new asn1js.Sequence({
-    value: [
-      preEncoded(r.certIdDer),
-      encodeStatus(r.status),
-      time(r.thisUpdate),
-      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [time(r.nextUpdate)] }),
-    ],
-  });
+function singleResponse(r: SingleResponseInput): Buffer {
+  return tlv(TAG.sequence, r.certIdDer, encodeStatus(r.status), time(r.thisUpdate), tlv(TAG.ctxConstructed(0), time(r.nextUpdate)));
 }
 
-function encodeStatus(s: CertStatus): asn1js.BaseBlock {
+function encodeStatus(s: CertStatus): Buffer {
   switch (s.kind) {
     case 'good':
-      return new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 } });
+      return GOOD_DER;
     case 'unknown':
-      return new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 2 } });
-    case 'revoked': {
-      const value: asn1js.BaseBlock[] = [time(s.revokedAt)];
-      if (s.reason !== undefined) {
-        value.push(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Enumerated({ value: REASONS[s.reason] })] }));
-      }
-      return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value });
-    }
+      return UNKNOWN_DER;
+    case 'revoked':
+      return tlv(TAG.ctxConstructed(1), time(s.revokedAt), ...(s.reason !== undefined ? [REASON_DER.get(s.reason)!] : []));
   }
 }
 
-// A busy responder writes the same few timestamps thousands of times a second: encode each once.
-const timeCache = new Map<number, asn1js.BaseBlock>();
-function time(d: Date): asn1js.BaseBlock {
+// A busy responder writes the same few timestamps thousands of times a second: asn1js encodes each once.
+const timeCache = new Map<number, Buffer>();
+function time(d: Date): Buffer {
   const ms = wholeSeconds(d).getTime();
-  let block = timeCache.get(ms);
-  if (!block) {
+  let der = timeCache.get(ms);
+  if (!der) {
     if (timeCache.size > 64) timeCache.clear();
-    block = preEncoded(encode(new asn1js.GeneralizedTime({ valueDate: new Date(ms) })));
-    timeCache.set(ms, block);
+    der = encode(new asn1js.GeneralizedTime({ valueDate: new Date(ms) }));
+    timeCache.set(ms, der);
   }
-  return block;
+  return der;
 }
 
 export interface SignedEnvelope {
@@ -109,18 +106,13 @@ export interface SignedEnvelope {
 
 /** Wraps a signed ResponseData into a successful OCSPResponse (responseType id-pkix-ocsp-basic). */
 export function encodeSuccessfulResponse(env: SignedEnvelope): Buffer {
-  const basic = [preEncoded(env.tbs), preEncoded(env.signatureAlgorithmDer), new asn1js.BitString({ valueHex: toArrayBuffer(env.signature) })];
-  if (env.certsDer) basic.push(preEncoded(env.certsDer));
-  const basicDer = encode(new asn1js.Sequence({ value: basic }));
-  return encode(
-    new asn1js.Sequence({
-      value: [
-        new asn1js.Enumerated({ value: 0 }),
-        new asn1js.Constructed({
-          idBlock: { tagClass: 3, tagNumber: 0 },
-          value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: OID.ocspBasic }), new asn1js.OctetString({ valueHex: toArrayBuffer(basicDer) })] })],
-        }),
-      ],
-    }),
+  const basic = tlv(
+    TAG.sequence,
+    env.tbs,
+    env.signatureAlgorithmDer,
+    tlv(TAG.bitString, NO_UNUSED_BITS, env.signature),
+    ...(env.certsDer ? [env.certsDer] : []),
   );
+  const responseBytes = tlv(TAG.sequence, BASIC_OID_DER, tlv(TAG.octetString, basic));
+  return tlv(TAG.sequence, SUCCESSFUL_DER, tlv(TAG.ctxConstructed(0), responseBytes));
 }

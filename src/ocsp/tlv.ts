@@ -1,0 +1,87 @@
+// DER tag-length-value framing for the request path. Values are still encoded by asn1js (at startup, or once
+// per distinct value); only the framing of already-encoded parts is done here, because asn1js costs about
+// 80 µs to decode an OCSP request and 110 µs to encode a response (measured on the 2-core CI machine) while
+// a bare node:http round trip costs 17 µs: asn1js would dominate the responder's CPU. Tests cross-check every
+// shape against asn1js, pkijs and openssl.
+
+/** DER length octets (X.690 section 10.1: definite form, minimal number of octets). */
+function lengthOctets(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+/** One TLV with the given identifier octet around already-encoded contents. */
+export function tlv(tag: number, ...contents: Buffer[]): Buffer {
+  const len = contents.reduce((n, c) => n + c.length, 0);
+  const header = lengthOctets(len);
+  return Buffer.concat([Buffer.from([tag]), header, ...contents], 1 + header.length + len);
+}
+
+export const TAG = {
+  boolean: 0x01,
+  integer: 0x02,
+  bitString: 0x03,
+  octetString: 0x04,
+  oid: 0x06,
+  enumerated: 0x0a,
+  sequence: 0x30,
+  /** [n] IMPLICIT primitive, [n] EXPLICIT/constructed. */
+  ctxPrimitive: (n: number) => 0x80 | n,
+  ctxConstructed: (n: number) => 0xa0 | n,
+} as const;
+
+export interface Element {
+  tag: number;
+  /** Whole element (identifier, length, contents). */
+  der: Buffer;
+  contents: Buffer;
+}
+
+export class DerError extends Error {
+  override name = 'DerError';
+}
+
+/**
+ * Reads one element at `offset` strictly: single-octet tags only (all OCSP request tags are), definite
+ * minimal lengths, contents within bounds. Returns the element and the offset after it.
+ */
+export function readElement(buf: Buffer, offset: number): { el: Element; next: number } {
+  if (offset + 2 > buf.length) throw new DerError('truncated element');
+  const tag = buf[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw new DerError('multi-octet tag');
+  let len = buf[offset + 1]!;
+  let header = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0) throw new DerError('indefinite length');
+    if (n > 4 || offset + 2 + n > buf.length) throw new DerError('bad length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[offset + 2 + i]!;
+    if (len < 0x80 || buf[offset + 2] === 0) throw new DerError('non-minimal length');
+    header += n;
+  }
+  const end = offset + header + len;
+  if (end > buf.length) throw new DerError('truncated element');
+  return { el: { tag, der: buf.subarray(offset, end), contents: buf.subarray(offset + header, end) }, next: end };
+}
+
+/** The elements inside a constructed element's contents, all of them, nothing left over. */
+export function children(el: Element): Element[] {
+  if (!(el.tag & 0x20)) throw new DerError('not a constructed element');
+  const out: Element[] = [];
+  for (let off = 0; off < el.contents.length; ) {
+    const r = readElement(el.contents, off);
+    out.push(r.el);
+    off = r.next;
+  }
+  return out;
+}
+
+/** The single element that makes up `buf`. */
+export function readSingle(buf: Buffer): Element {
+  const { el, next } = readElement(buf, 0);
+  if (next !== buf.length) throw new DerError('trailing data');
+  return el;
+}
