@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { systemClock } from '../src/clock';
 import { createApp } from '../src/http/app';
+import { createOcspHandler } from '../src/http/ocsp-handler';
+import { createHttpServer } from '../src/http/server';
 import { trustedProxyList } from '../src/http/client-address';
 import { MalformedRequestError, TryLaterError, UnauthorizedError } from '../src/ocsp/errors';
 import type { OcspRequest } from '../src/ocsp/request';
@@ -40,11 +42,13 @@ describe('HTTP app', () => {
   const source = new RecordingSource();
 
   before(async () => {
-    const app = createApp({
-      source, limits: { maxCertIds: 5 }, bodyLimit: 4096, pathPrefix: '/ocsp', responseTimeoutMs: 300, logger: pino({ level: 'silent' }),
-      clock: systemClock, trustedProxies: trustedProxyList(['127.0.0.1']), ready: async () => readiness,
+    const logger = pino({ level: 'silent' });
+    const ocsp = createOcspHandler({
+      source, limits: { maxCertIds: 5 }, bodyLimit: 4096, pathPrefix: '/ocsp', responseTimeoutMs: 300, logger,
+      clock: systemClock, trustedProxies: trustedProxyList(['127.0.0.1']),
     });
-    server = app.listen(0, '127.0.0.1');
+    server = createHttpServer(ocsp, createApp({ ready: async () => readiness, logger }));
+    server.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -85,7 +89,7 @@ describe('HTTP app', () => {
     const started = Date.now();
     const r = await post('/', buildRequest({ serials: [0x77] }));
     assert.deepEqual(await bytes(r), ERROR_RESPONSES.tryLater);
-    assert.ok(Date.now() - started < 1500, 'answered at the deadline, not when the source finished');
+    assert.ok(Date.now() - started < 1000, 'answered at the deadline (plus at most a sweep), not when the source finished');
   });
 
   it('answers unparsable bodies and GET paths with malformedRequest', async () => {

@@ -7,6 +7,8 @@ import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import type { CaConfig, TokenConfig } from '../config/schema';
 import { createApp } from '../http/app';
+import { createOcspHandler } from '../http/ocsp-handler';
+import { createHttpServer } from '../http/server';
 import { trustedProxyList } from '../http/client-address';
 import { finalizeModules } from '../hsm/module';
 import { readPin } from '../hsm/pin';
@@ -67,7 +69,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     await activateTokens(config.tokens, tokens, deps);
     const source = new IssuerFilter(new AuthorityIndex(authorities), new SingleFlight(new LiveSigner(store, clock)));
     const openStore = store;
-    const app = createApp({
+    const ocsp = createOcspHandler({
       source,
       clock,
       limits: { maxCertIds: config.server.maxCertIdsPerRequest },
@@ -75,12 +77,15 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       ...(config.server.pathPrefix ? { pathPrefix: config.server.pathPrefix } : {}),
       responseTimeoutMs: config.server.responseTimeout,
       trustedProxies: trustedProxyList(config.server.trustedProxies),
-      ready: async () => [...tokens.values()].every((t) => t.ready) && (await openStore.ping().then(() => true, () => false)),
-      metrics: registry,
       httpMetrics: new HttpMetrics(registry),
       logger,
     });
-    const server = await listen(app, config.server.host, config.server.port);
+    const app = createApp({
+      ready: async () => [...tokens.values()].every((t) => t.ready) && (await openStore.ping().then(() => true, () => false)),
+      metrics: registry,
+      logger,
+    });
+    const server = await listen(createHttpServer(ocsp, app), config.server.host, config.server.port);
     server.requestTimeout = config.server.requestTimeout;
     server.headersTimeout = config.server.requestTimeout;
     const port = (server.address() as AddressInfo).port;
@@ -91,6 +96,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
+        ocsp.close();
         await closeAll();
       },
     };
@@ -216,9 +222,9 @@ function checkDelegatedResponder(ca: LoadedCertificate, responder: LoadedCertifi
   }
 }
 
-function listen(app: import('express').Express, host: string, port: number): Promise<Server> {
+function listen(server: Server, host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    server.listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', (e) => reject(new StartupError(`cannot listen on ${host}:${port}: ${(e as Error).message}`)));
   });

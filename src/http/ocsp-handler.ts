@@ -1,0 +1,148 @@
+// OCSP over HTTP (RFC 6960 appendix A, RFC 9919 section 6) on plain node:http: the hot path. Express costs
+// ~55 µs per request on the 2-core CI machine, more than the rest of an answer from memory, so it serves only
+// the operational routes (see server.ts).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock';
+import type { HttpMetrics, OcspStatusLabel } from '../metrics/http-metrics';
+import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
+import type { ErrorStatusName } from '../ocsp/status-responses';
+import type { Source } from '../source/source';
+import { clientAddress } from './client-address';
+import { decodeGetPath } from './get-path';
+import { InflightRequests } from './inflight';
+import { errorResponse, statusForError } from './ocsp-status';
+
+export interface OcspHandlerOptions {
+  source: Source<OcspRequest>;
+  clock: Clock;
+  trustedProxies: BlockList;
+  limits: RequestLimits;
+  bodyLimit: number;
+  pathPrefix?: string;
+  /** A response not ready by then is answered tryLater: a client never waits without bound. */
+  responseTimeoutMs: number;
+  httpMetrics?: HttpMetrics;
+  logger: Logger;
+}
+
+const OCSP_RESPONSE = 'application/ocsp-response';
+
+export type OcspHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { close(): void };
+
+export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
+  const postPaths = new Set(['/', ...(o.pathPrefix ? [o.pathPrefix, o.pathPrefix + '/'] : [])]);
+  const inflight = new InflightRequests(o.clock, o.responseTimeoutMs, (res, started, method) => {
+    send(res, 200, 'tryLater');
+    record(method, 'tryLater', started);
+  });
+  const record = (method: string, status: OcspStatusLabel, started: number) =>
+    o.httpMetrics?.answered(method, status, (o.clock.monotonicMs() - started) / 1000);
+
+  const answer = async (der: Buffer, req: IncomingMessage, res: ServerResponse, started: number) => {
+    const method = req.method!;
+    const token = inflight.add(res, started, method);
+    try {
+      const request = parseOcspRequest(der, o.limits);
+      const ctx = {
+        lane: 'live' as const,
+        client: clientAddress(req.socket.remoteAddress, header(req, 'x-forwarded-for'), o.trustedProxies),
+        deadlineMs: started + o.responseTimeoutMs,
+      };
+      const response = await o.source.response(request, ctx);
+      if (!inflight.remove(token)) return; // answered tryLater at the deadline already
+      res.writeHead(200, { 'Content-Type': OCSP_RESPONSE, 'Content-Length': response.der.length });
+      res.end(response.der);
+      record(method, 'successful', started);
+    } catch (e) {
+      if (!inflight.remove(token)) return;
+      const status = statusForError(e);
+      if (status === 'internalError') o.logger.error({ err: e }, 'failed to answer OCSP request');
+      else if (o.logger.isLevelEnabled('debug')) o.logger.debug({ reason: (e as Error).message, status }, 'OCSP request refused');
+      send(res, 200, status);
+      record(method, status, started);
+    }
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const started = o.clock.monotonicMs();
+    const path = pathOf(req.url ?? '/');
+    if (req.method === 'POST') {
+      if (!postPaths.has(path)) return send(res, 404, 'malformedRequest');
+      if (!/^application\/ocsp-request\s*(;|$)/i.test(header(req, 'content-type') ?? '')) {
+        return send(res, 415, 'malformedRequest', 'Content-Type must be application/ocsp-request');
+      }
+      readBody(req, o.bodyLimit).then(
+        (body) => answer(body, req, res, started),
+        (err: BodyError) => send(res, err.httpStatus, 'malformedRequest', err.message),
+      );
+      return;
+    }
+    // GET or HEAD: {prefix}/{url-encoded base64 DER}; the prefix is optional.
+    const rest = o.pathPrefix && (path === o.pathPrefix || path.startsWith(o.pathPrefix + '/')) ? path.slice(o.pathPrefix.length) : path;
+    let der: Buffer;
+    try {
+      der = decodeGetPath(rest);
+    } catch (e) {
+      send(res, 200, statusForError(e));
+      record(req.method!, 'malformedRequest', started);
+      return;
+    }
+    void answer(der, req, res, started);
+  };
+  return Object.assign(handler, { close: () => inflight.close() });
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The path still percent-encoded (GET decoding needs the raw form), without a query string. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+// OCSP errors go in a 200 so clients read the OCSP status; transport problems also set an HTTP error code.
+export function send(res: ServerResponse, httpStatus: number, status: ErrorStatusName, reason?: string): void {
+  if (res.headersSent) return;
+  const body = errorResponse(status);
+  const headers: Record<string, string | number> = { 'Content-Type': OCSP_RESPONSE, 'Content-Length': body.length };
+  if (reason) headers['X-OCSP-Error'] = reason;
+  if (httpStatus === 405) headers.Allow = 'GET, HEAD, POST';
+  res.writeHead(httpStatus, headers);
+  res.end(body);
+}
+
+class BodyError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads a POST body up to `limit` bytes; a declared or actual size above it is refused without reading on. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      req.resume();
+      return reject(new BodyError(413, 'request body too large'));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyError(413, 'request body too large'));
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', () => reject(new BodyError(400, 'request body could not be read')));
+  });
+}
