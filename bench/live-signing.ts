@@ -8,14 +8,16 @@ import { parseArgs } from 'node:util';
 import { createTestPki, nonceTemplate, ROOT, startResponder, variantConfig } from '../native-test/support/harness';
 import { machine, median } from './machine';
 
-const { values } = parseArgs({ options: { runs: { type: 'string' }, seconds: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, seconds: { type: 'string' }, sessions: { type: 'string' }, keys: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 5);
 const SECONDS = Number(values.seconds ?? 5);
-const SESSIONS = 4;
+/** Sessions of the daemon; the raw loop always uses 4, its best (about 2 per core). */
+const SESSIONS = Number(values.sessions ?? 4);
+const RAW_SESSIONS = 4;
 
 function rawLoop(spec: object): number {
   const r = spawnSync(process.execPath, [join(__dirname, 'raw-sign-loop.js'), JSON.stringify(spec)], {
-    encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: String(SESSIONS) }, timeout: (SECONDS + 30) * 1000,
+    encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: String(RAW_SESSIONS) }, timeout: (SECONDS + 30) * 1000,
   });
   if (r.status !== 0) throw new Error(r.stderr);
   return (JSON.parse(r.stdout) as { signsPerSecond: number }).signsPerSecond;
@@ -41,7 +43,7 @@ async function benchKey(keySpec: 'ec-p256' | 'rsa-2048') {
   const responder = await startResponder(pki, { config });
   const t = nonceTemplate(ca, ca.good.file);
   const raw = { modulePath: pki.modulePath, tokenLabel: pki.tokenLabel, pinFile: pki.userPinFile, keyLabel: ca.responderKeyLabel,
-    keyType: keySpec.startsWith('ec') ? 'ec' : 'rsa', sessions: SESSIONS, durationMs: SECONDS * 1000, dataBytes: 250 };
+    keyType: keySpec.startsWith('ec') ? 'ec' : 'rsa', sessions: RAW_SESSIONS, durationMs: SECONDS * 1000, dataBytes: 250 };
   const runs: { rawSignsPerSecond: number; daemonOkPerSecond: number; ratio: number; p50ms: number; p99ms: number; refused: number }[] = [];
   try {
     wrk(responder.url, t.der, t.nonceOffset, 2); // warm-up: JIT, connections, token sessions
@@ -68,8 +70,9 @@ async function benchKey(keySpec: 'ec-p256' | 'rsa-2048') {
 
 async function main(): Promise<void> {
   const results = [];
-  for (const key of ['ec-p256', 'rsa-2048'] as const) results.push(await benchKey(key));
-  const report = { benchmark: 'live-signing', method: `wrk -t1 -c32, unique 16-byte nonce per request, ${SECONDS}s per run, ${RUNS} runs; raw loop: pkcs11js C_SignAsync on ${SESSIONS} sessions`, machine: machine(), results };
+  const keys = (values.keys ?? 'ec-p256,rsa-2048').split(',') as ('ec-p256' | 'rsa-2048')[];
+  for (const key of keys) results.push(await benchKey(key));
+  const report = { benchmark: 'live-signing', method: `wrk -t1 -c32, unique 16-byte nonce per request, ${SECONDS}s per run, ${RUNS} runs; daemon sessions ${SESSIONS}; raw loop: pkcs11js C_SignAsync on ${RAW_SESSIONS} sessions`, machine: machine(), results };
   writeFileSync(join(ROOT, 'bench/results/live-signing.json'), JSON.stringify(report, null, 2) + '\n');
   for (const r of results) {
     console.log(`${r.key}: daemon ${r.medianDaemonPerSecond}/s vs raw ${r.medianRawSignsPerSecond}/s = ratio ${r.medianRatio} (median of ${RUNS}); latency p50 ${r.medianP50ms} ms, p99 ${r.medianP99ms} ms`);
