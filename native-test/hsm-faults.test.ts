@@ -40,6 +40,9 @@ describe('HSM faults under load', () => {
     };
   });
   after(async () => {
+    if (responder.proc.exitCode !== null || responder.proc.signalCode !== null) {
+      console.log(`daemon ended (${responder.proc.exitCode ?? responder.proc.signalCode}):\n${responder.output().slice(-4000)}`);
+    }
     assert.equal(responder.proc.exitCode, null, 'the daemon survived every fault');
     assert.equal(await responder.stop(), 0);
   });

@@ -9,6 +9,8 @@ export class Pkcs11Module {
   private static readonly loaded = new Map<string, Pkcs11Module>();
   /** Bumped on every re-initialization: handles from an older generation are dead. */
   generation = 0;
+  /** Calls in progress on any thread, across all tokens of this module. */
+  inFlight = 0;
   private readonly resetListeners = new Set<() => void>();
 
   private constructor(
@@ -50,6 +52,9 @@ export class Pkcs11Module {
    * that was removed, restored or created after they started. Every session of every token is gone after it.
    */
   reinitialize(): void {
+    // C_Finalize while another thread is inside the module is undefined behaviour (SoftHSM2 frees what
+    // that call is using): callers wait until inFlight is 0.
+    if (this.inFlight > 0) throw new Error(`not re-initializing ${this.path}: ${this.inFlight} call(s) still in progress`);
     try {
       this.p11.C_Finalize();
     } catch {
@@ -69,9 +74,10 @@ export class Pkcs11Module {
     return findSlotByLabel(this.p11, label);
   }
 
-  /** Finalizes every loaded module; safe to call twice. */
+  /** Finalizes every loaded module; safe to call twice. A module with calls still running is left to the OS. */
   static finalizeAll(): void {
     for (const [path, m] of Pkcs11Module.loaded) {
+      if (m.inFlight > 0) continue;
       try {
         m.p11.C_Finalize();
       } catch {

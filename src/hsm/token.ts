@@ -58,6 +58,11 @@ export interface TokenOptions {
   log: TokenLog;
 }
 
+/** No session is free for administration: all are signing or stuck in calls that outlived their deadline. */
+class NoIdleSessionError extends Error {
+  override name = 'NoIdleSessionError';
+}
+
 /** Activation failed in a way retrying cannot fix (wrong PIN, wrong key, unloadable module). */
 export class TokenFatalError extends Error {
   override name = 'TokenFatalError';
@@ -75,6 +80,7 @@ export class HsmToken {
   private recoveryTimer: Timer | undefined;
   private healthTimer: Timer | undefined;
   private attempt = 0;
+  private lastError: unknown;
   private closed = false;
 
   constructor(private readonly o: TokenOptions) {
@@ -150,7 +156,9 @@ export class HsmToken {
    * timeout, the session's fate follows its result; until then a timed-out session is set aside as stuck.
    */
   private async signOn(s: PooledSession, keyHandle: Handle, mechanism: number, input: Buffer, outLen: number): Promise<Buffer> {
-    const p11 = this.module!.p11;
+    const module = this.module!;
+    const p11 = module.p11;
+    module.inFlight++;
     const call = (async () => {
       p11.C_SignInit(s.handle, { mechanism }, keyHandle);
       // C_Sign ends the operation whether it succeeds or fails, so the session is never left active.
@@ -158,10 +166,12 @@ export class HsmToken {
     })();
     call.then(
       () => {
+        module.inFlight--;
         this.pool.give(s, 'ok');
         this.noteReadiness();
       },
       (e) => {
+        module.inFlight--;
         const kind = faultKind(e);
         this.pool.give(s, kind ? 'broken' : 'ok');
         if (kind) this.onFault(kind, e);
@@ -225,7 +235,7 @@ export class HsmToken {
         throw new TokenFatalError(`${what}: ${(e as Error).message}`);
       }
       this.module.onReset(() => this.onModuleReset());
-    } else if (reinit) {
+    } else if (reinit && this.module.inFlight === 0) {
       this.module.reinitialize();
     }
     const p11 = this.module.p11;
@@ -238,7 +248,7 @@ export class HsmToken {
     }
     // Administration takes an idle session like any operation: a busy one belongs to a signature in flight.
     const taken = this.pool.take();
-    if (!taken) throw new Error(`${what}: no idle session to verify the keys with`);
+    if (!taken) throw new NoIdleSessionError(`${what}: every session is busy or stuck in a call`);
     const session = taken.handle;
     try {
       try {
@@ -334,13 +344,16 @@ export class HsmToken {
   }
 
   private async recover(): Promise<void> {
-    const reinit = this.attempt > 0;
+    // Sessions all stuck in slow calls is no reason to re-initialize: wait for the calls to come back.
+    const reinit = this.attempt > 0 && !(this.lastError instanceof NoIdleSessionError);
     try {
       await this.bringUp(reinit);
       this.recoveryTimer = undefined;
+      this.lastError = undefined;
       this.o.log.info({ token: this.name, reinitialized: reinit, sessions: this.pool.counts() }, 'token recovered');
     } catch (e) {
       this.recoveryTimer = undefined;
+      this.lastError = e;
       if (e instanceof TokenFatalError) {
         this.o.log.error({ token: this.name, reason: e.message }, 'token recovery stopped: operator action needed');
         return;
