@@ -58,7 +58,4 @@ export class FakeClock implements Clock {
   set(at: Date | string): void {
     this.wallMs = new Date(at).getTime();
   }
-  pendingTimers(): number {
-    return this.timers.length;
-  }
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
-import type { CaConfig, TokenConfig } from '../config/schema';
+import type { CaConfig, LimitsConfig, TokenConfig } from '../config/schema';
 import { createApp } from '../http/app';
 import { createOcspHandler } from '../http/ocsp-handler';
 import { createHttpServer } from '../http/server';
@@ -126,7 +126,7 @@ function makeToken(loaded: LoadedConfig, t: TokenConfig, i: number, deps: Daemon
 
 function makeLimiter(
   name: string,
-  l: { rate: number; burst?: number | undefined; maxConcurrent?: number | undefined; maxQueue?: number; queueTimeout?: number; clientShare?: number },
+  l: Pick<LimitsConfig, 'rate'> & Partial<Omit<LimitsConfig, 'rate'>>,
   sessions: number,
   clock: Clock,
   metrics: HsmMetrics,

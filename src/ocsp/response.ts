@@ -1,8 +1,7 @@
 // Builds BasicOCSPResponse DER (RFC 6960 section 4.2.1) with asn1js, from parts encoded once where possible.
 import * as asn1js from 'asn1js';
-import { toArrayBuffer } from './der';
+import { encode, toArrayBuffer } from './der';
 import { OID } from './oids';
-import { encode, preEncoded } from './pre-encoded';
 import { tlv, TAG } from './tlv';
 import { REASONS, ReasonName } from './reasons';
 
@@ -36,13 +35,13 @@ export function wholeSeconds(d: Date): Date {
 /** ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash } (RFC 6960 section 4.2.1). */
 export function encodeResponderId(id: { byKey: Buffer } | { byNameDer: Buffer }): Buffer {
   return 'byKey' in id
-    ? encode(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 2 }, value: [new asn1js.OctetString({ valueHex: toArrayBuffer(id.byKey) })] }))
-    : encode(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value: [preEncoded(id.byNameDer)] }));
+    ? tlv(TAG.ctxConstructed(2), encode(new asn1js.OctetString({ valueHex: toArrayBuffer(id.byKey) })))
+    : tlv(TAG.ctxConstructed(1), id.byNameDer);
 }
 
 /** certs [0] EXPLICIT SEQUENCE OF Certificate, encoded once per signer. */
 export function encodeCerts(ders: Buffer[]): Buffer {
-  return encode(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Sequence({ value: ders.map(preEncoded) })] }));
+  return tlv(TAG.ctxConstructed(0), tlv(TAG.sequence, ...ders));
 }
 
 // Constant parts, encoded once by asn1js; the request path only frames them (see tlv.ts for why).

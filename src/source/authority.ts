@@ -3,7 +3,7 @@ import * as asn1js from 'asn1js';
 import type { SigningLimiter } from '../hsm/signing-limiter';
 import type { Signer } from '../hsm/signer';
 import { CERT_ID_HASHES, HashName } from '../ocsp/oids';
-import { encode } from '../ocsp/pre-encoded';
+import { encode } from '../ocsp/der';
 import { encodeCerts, encodeResponderId } from '../ocsp/response';
 import { issuerHashes, LoadedCertificate, responderKeyHash, subjectDer } from '../pki/certificate';
 

@@ -1,5 +1,5 @@
 // The Source interface: every step of the request path (filter, cache, store, live signer) implements it.
-import type { CertIdRequest, OcspRequest } from '../ocsp/request';
+import type { OcspRequest } from '../ocsp/request';
 import type { SignContext } from '../hsm/signing-limiter';
 import type { Authority } from './authority';
 
@@ -22,5 +22,3 @@ export type RequestContext = SignContext;
 export interface Source<R = ResolvedRequest> {
   response(req: R, ctx: RequestContext): Promise<OcspResponse>;
 }
-
-export type { CertIdRequest };
