@@ -11,7 +11,7 @@ import { subjectPublicKeyBits } from '../src/pki/certificate';
 import { AuthorityIndex, makeAuthority } from '../src/source/authority';
 import { IssuerFilter } from '../src/source/issuer-filter';
 import { LiveSigner } from '../src/source/live-signer';
-import { SqliteStatusStore } from '../src/store/sqlite/sqlite-status-store';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { makeOpensslPki, openssl, opensslRequest, writeTemp } from './support/openssl';
 import { softwarePki, SoftwarePki } from './support/software-pki';
 
@@ -22,12 +22,12 @@ describe('IssuerFilter + LiveSigner', () => {
   let pki: SoftwarePki;
   let clock: FakeClock;
   let chain: IssuerFilter;
-  let store: SqliteStatusStore;
+  let store: SqliteStore;
 
   before(async () => {
     pki = await softwarePki();
     clock = new FakeClock(new Date(Date.now() + 1234)); // deliberately not on a whole second
-    store = new SqliteStatusStore(':memory:', clock);
+    store = new SqliteStore(':memory:', clock);
     await store.putCertificates([{ ca: 'unit', serial: '1001', status: 'good' }]);
     await store.revoke('unit', '1002', new Date('2026-01-02T03:04:05.678Z'), 'keyCompromise');
     const authority = makeAuthority({

@@ -4,22 +4,32 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { FakeClock } from '../src/clock';
-import { SqliteStatusStore } from '../src/store/sqlite/sqlite-status-store';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations';
-import { describeStatusStore } from './support/describe-status-store';
+import { describeStore } from './support/describe-store';
 import { tempDir } from './support/temp';
 
 const tempFile = () => join(tempDir('sqlite'), 'sub', 'store.sqlite');
 
-describeStatusStore('SQLite', async () => new SqliteStatusStore(tempFile(), new FakeClock()));
+const files = new WeakMap<object, string>();
+describeStore(
+  'SQLite',
+  async () => {
+    const file = tempFile();
+    const s = new SqliteStore(file, new FakeClock());
+    files.set(s, file);
+    return s;
+  },
+  async (s) => new SqliteStore(files.get(s)!, new FakeClock()),
+);
 
-describe('SqliteStatusStore file', () => {
+describe('SqliteStore file', () => {
   it('creates its directory, persists across reopen, and migrates only once', async () => {
     const file = tempFile();
-    const a = new SqliteStatusStore(file, new FakeClock());
+    const a = new SqliteStore(file, new FakeClock());
     await a.putCertificates([{ ca: 'c', serial: 'ab', status: 'good' }]);
     await a.close();
-    const b = new SqliteStatusStore(file, new FakeClock());
+    const b = new SqliteStore(file, new FakeClock());
     assert.deepEqual(await b.getCertificate('c', 'ab'), { ca: 'c', serial: 'ab', status: 'good' });
     await b.close();
     const db = new Database(file);
@@ -30,7 +40,7 @@ describe('SqliteStatusStore file', () => {
   it('stamps updated_at from the injected clock', async () => {
     const file = tempFile();
     const clock = new FakeClock('2026-03-04T05:06:07Z');
-    const s = new SqliteStatusStore(file, clock);
+    const s = new SqliteStore(file, clock);
     await s.revoke('c', '1', new Date('2026-03-01T00:00:00Z'), 'superseded');
     await s.close();
     const db = new Database(file);

@@ -8,8 +8,7 @@ import { systemClock } from '../../src/clock';
 import { loadConfig } from '../../src/config/load';
 import { buildPki, CaSpec, pkiConfig } from '../../src/demo/pki-builder';
 import { finalizeModules } from '../../src/hsm/module';
-import { SqliteStatusStore } from '../../src/store/sqlite/sqlite-status-store';
-import { openStatusStore } from '../../src/cli/store';
+import { openStore } from '../../src/cli/store';
 
 async function main(): Promise<void> {
   const [dir, specJson] = process.argv.slice(2);
@@ -18,7 +17,7 @@ async function main(): Promise<void> {
   finalizeModules();
   const configFile = join(dir!, 'config.yaml');
   writeFileSync(configFile, stringify(pkiConfig(pki, { port: 0, pathPrefix: '/ocsp' })));
-  const store = openStatusStore(loadConfig(configFile), systemClock) as SqliteStatusStore;
+  const store = await openStore(loadConfig(configFile), systemClock);
   const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
   for (const ca of pki.cas) {
     await store.putCertificates([

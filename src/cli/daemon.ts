@@ -25,8 +25,8 @@ import { Authority, AuthorityIndex, makeAuthority } from '../source/authority';
 import { IssuerFilter } from '../source/issuer-filter';
 import { LiveSigner } from '../source/live-signer';
 import { SingleFlight } from '../source/single-flight';
-import type { StatusStore } from '../store/status-store';
-import { openStatusStore } from './store';
+import type { Store } from '../store/response-store';
+import { openStore } from './store';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -52,14 +52,15 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   const hsmMetrics = new HsmMetrics(registry);
   const tokens = new Map<string, HsmToken>();
   const limiters = new Map<string, SigningLimiter>();
-  let store: StatusStore | undefined;
+  let store: Store | undefined;
   const closeAll = async () => {
     for (const t of tokens.values()) t.close();
     finalizeModules();
     await store?.close();
   };
   try {
-    store = openStatusStore(loaded, clock);
+    store = await openStore(loaded, clock);
+    const openedStore = store;
     config.tokens.forEach((t, i) => {
       tokens.set(t.name, makeToken(loaded, t, i, deps, hsmMetrics));
       limiters.set(t.name, makeLimiter(t.name, t.limits, t.sessions, clock, hsmMetrics));
@@ -67,8 +68,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     const authorities = config.cas.map((ca, i) => bindAuthority(loaded, ca, i, tokens.get(ca.signer.token)!, limiters, clock, hsmMetrics));
     hsmMetrics.watch([...tokens.values()], [...limiters.values()]);
     await activateTokens(config.tokens, tokens, deps);
-    const source = new IssuerFilter(new AuthorityIndex(authorities), new SingleFlight(new LiveSigner(store, clock)));
-    const openStore = store;
+    const source = new IssuerFilter(new AuthorityIndex(authorities), new SingleFlight(new LiveSigner(openedStore, clock)));
     const ocsp = createOcspHandler({
       source,
       clock,
@@ -81,7 +81,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       logger,
     });
     const app = createApp({
-      ready: async () => [...tokens.values()].every((t) => t.ready) && (await openStore.ping().then(() => true, () => false)),
+      ready: async () => [...tokens.values()].every((t) => t.ready) && (await openedStore.ping().then(() => true, () => false)),
       metrics: registry,
       logger,
     });

@@ -6,7 +6,7 @@ import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
 import { finalizeModules } from '../hsm/module';
 import { buildPki, BuiltCa } from '../demo/pki-builder';
-import { openStatusStore } from './store';
+import { openStore } from './store';
 import { serve } from './serve';
 
 // The user-facing demo config; the files it names are the ones buildPki writes for CA "demo".
@@ -43,7 +43,7 @@ export async function demo(o: DemoOptions): Promise<void> {
 }
 
 async function recordStatuses(configFile: string, ca: BuiltCa): Promise<void> {
-  const store = openStatusStore(loadConfig(configFile), systemClock);
+  const store = await openStore(loadConfig(configFile), systemClock);
   try {
     // The unissued certificate is deliberately not recorded: it is answered "unknown".
     await store.putCertificates([

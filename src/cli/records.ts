@@ -7,7 +7,8 @@ import { readCertificate, readCertificates } from '../pki/certificate';
 import { parseOpensslIndex } from '../pki/openssl-index';
 import type { CertificateRecord, ImportResult } from '../store/status-store';
 import type { Clock } from '../clock';
-import { openStatusStore } from './store';
+import type { Store } from '../store/response-store';
+import { openStore } from './store';
 import { UsageError } from './usage';
 
 export interface RecordsContext {
@@ -25,8 +26,8 @@ function caConfig(ctx: RecordsContext, name: string | undefined) {
   return ca;
 }
 
-async function withStore<T>(ctx: RecordsContext, fn: (s: ReturnType<typeof openStatusStore>) => Promise<T>): Promise<T> {
-  const store = openStatusStore(ctx.loaded, ctx.clock);
+async function withStore<T>(ctx: RecordsContext, fn: (s: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(ctx.loaded, ctx.clock);
   try {
     return await fn(store);
   } finally {

@@ -12,4 +12,24 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      updated_at  INTEGER NOT NULL,
      PRIMARY KEY (ca, serial)
    ) WITHOUT ROWID`,
+  // Pre-produced responses: several per certificate and hash until cleanup keeps only the latest producedAt.
+  `CREATE TABLE responses (
+     ca           TEXT    NOT NULL,
+     serial       TEXT    NOT NULL,
+     hash         TEXT    NOT NULL,
+     produced_at  INTEGER NOT NULL,
+     this_update  INTEGER NOT NULL,
+     next_update  INTEGER NOT NULL,
+     final        INTEGER NOT NULL DEFAULT 0,
+     cert_id      BLOB    NOT NULL,
+     der          BLOB    NOT NULL,
+     PRIMARY KEY (ca, serial, hash, produced_at)
+   );
+   CREATE TABLE status_changes (
+     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+     ca      TEXT    NOT NULL,
+     serial  TEXT    NOT NULL,
+     kind    TEXT    NOT NULL CHECK (kind IN ('issued', 'revoked', 'updated')),
+     at      INTEGER NOT NULL
+   );`,
 ];

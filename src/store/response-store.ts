@@ -1,0 +1,87 @@
+// The pre-produced response store interface (RFC 6960 section 2.5) and the change feed that keeps caches honest.
+import type { HashName } from '../ocsp/oids';
+import type { CertificateRecord, StatusStore } from './status-store';
+
+/** One persisted response: a complete OCSPResponse for one certificate, as signed for one CertID hash. */
+export interface StoredResponse {
+  ca: string;
+  /** Canonical lowercase hex (see ocsp/serial.ts). */
+  serial: string;
+  /** Hash of the CertID inside; a SHA-1 client and a SHA-256 client each get their own response. */
+  hash: HashName;
+  /** The CertID inside the response: a request is answered from it only when its CertID is the same bytes. */
+  certIdDer: Buffer;
+  der: Buffer;
+  producedAt: Date;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  /** A final response (nextUpdate 9999-12-31, issued before the CA expires): nothing newer is ever stored. */
+  final: boolean;
+}
+
+export interface PutResponsesResult {
+  stored: number;
+  /** Not stored because a final response for the same certificate and hash exists. */
+  skippedFinal: number;
+}
+
+export interface DueQuery {
+  ca: string;
+  hash: HashName;
+  /** A response whose thisUpdate is at or before this is due for refresh. */
+  refreshBefore: Date;
+  /** In the final-response window: every certificate without a final response is due. */
+  needFinal: boolean;
+  /** Certificates whose notAfter is before this are skipped (no need to keep answering for them). */
+  notExpiredAt?: Date;
+  /** Keyset pagination: only serials greater than this (text order), in ascending order. */
+  after: string;
+  limit: number;
+}
+
+export interface ResponseStore {
+  /** The latest stored response (by producedAt) for the certificate and hash. */
+  getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined>;
+  /** Persists in one transaction; a response for a certificate and hash that already has a final one is skipped. */
+  putResponses(responses: StoredResponse[]): Promise<PutResponsesResult>;
+  /** Certificates that need a new response for `hash`: none stored, due for refresh, or (needFinal) not final. */
+  certificatesDue(q: DueQuery): Promise<CertificateRecord[]>;
+  /** How many certificates `certificatesDue` would return without paging (for progress and ETA). */
+  countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number>;
+  /** Removes every response except the latest producedAt per certificate and hash; returns how many went. */
+  deleteSuperseded(): Promise<number>;
+}
+
+export type ChangeKind = 'issued' | 'revoked' | 'updated';
+
+/** A certificate whose status was recorded or changed; responses and caches for it must not outlive the change. */
+export interface StatusChange {
+  seq: number;
+  ca: string;
+  serial: string;
+  kind: ChangeKind;
+}
+
+export interface ChangeFeed {
+  /** The highest change sequence number recorded so far (0 when none). */
+  lastChange(): Promise<number>;
+  /** Changes with seq greater than `seq`, in order, at most `limit`. */
+  changesSince(seq: number, limit: number): Promise<StatusChange[]>;
+  /**
+   * Synchronous and cheap: true when another connection or process may have written since the last call.
+   * SQLite answers exactly (PRAGMA data_version), so a cache can check it on every hit; a backend that pushes
+   * changes instead (PostgreSQL LISTEN/NOTIFY) answers false and calls the `watch` listener.
+   */
+  mayHaveChanged(): boolean;
+  /** Calls `listener` when changes may have been recorded elsewhere; returns a function that stops watching. */
+  watch(listener: () => void): () => void;
+  /** Removes change records older than `before`; returns how many went. */
+  pruneChanges(before: Date): Promise<number>;
+}
+
+/**
+ * Everything the responder persists. Status writes (putCertificates, revoke) also record a StatusChange and, when
+ * a certificate's status changed, delete its stored responses in the same transaction: a stored answer never
+ * contradicts the recorded status.
+ */
+export type Store = StatusStore & ResponseStore & ChangeFeed;

@@ -1,0 +1,273 @@
+// The store on an embedded SQLite file (better-sqlite3): the default, zero-administration backend.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Clock } from '../../clock';
+import type { HashName } from '../../ocsp/oids';
+import type { ReasonName } from '../../ocsp/reasons';
+import type { ChangeKind, DueQuery, PutResponsesResult, StatusChange, Store, StoredResponse } from '../response-store';
+import { mergeRecord, revokedRecord } from '../status-rules';
+import type { CertificateRecord, ImportResult } from '../status-store';
+import { SQLITE_MIGRATIONS } from './migrations';
+
+interface Row {
+  ca: string;
+  serial: string;
+  status: 'good' | 'revoked';
+  revoked_at: number | null;
+  reason: string | null;
+  not_after: number | null;
+  profile: string | null;
+}
+
+interface ResponseRow {
+  ca: string;
+  serial: string;
+  hash: string;
+  produced_at: number;
+  this_update: number;
+  next_update: number;
+  final: number;
+  cert_id: Buffer;
+  der: Buffer;
+}
+
+// A certificate is due unless its latest usable response is fresh enough (or final, which is never refreshed).
+const DUE_WHERE = `c.ca = @ca AND (@not_expired IS NULL OR c.not_after IS NULL OR c.not_after >= @not_expired)
+  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = @hash
+    AND (r.final = 1 OR (@need_final = 0 AND r.this_update > @refresh_before)))`;
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly selectOne: Database.Statement<[string, string], Row>;
+  private readonly upsert: Database.Statement;
+  private readonly insertChange: Database.Statement;
+  private readonly deleteResponsesOf: Database.Statement;
+  private readonly selectResponse: Database.Statement<[string, string, string], ResponseRow>;
+  private readonly insertResponse: Database.Statement;
+  private readonly dataVersion: Database.Statement<[], number>;
+  private lastDataVersion: number;
+  private readonly watchers = new Set<() => void>();
+  private watchTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    file: string,
+    private readonly clock: Clock,
+  ) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    this.selectOne = this.db.prepare('SELECT * FROM certificates WHERE ca = ? AND serial = ?');
+    this.upsert = this.db.prepare(
+      `INSERT INTO certificates (ca, serial, status, revoked_at, reason, not_after, profile, updated_at)
+       VALUES (@ca, @serial, @status, @revoked_at, @reason, @not_after, @profile, @updated_at)
+       ON CONFLICT (ca, serial) DO UPDATE SET status = excluded.status, revoked_at = excluded.revoked_at,
+         reason = excluded.reason, not_after = excluded.not_after, profile = excluded.profile,
+         updated_at = excluded.updated_at`,
+    );
+    this.insertChange = this.db.prepare('INSERT INTO status_changes (ca, serial, kind, at) VALUES (?, ?, ?, ?)');
+    this.deleteResponsesOf = this.db.prepare('DELETE FROM responses WHERE ca = ? AND serial = ?');
+    this.selectResponse = this.db.prepare(
+      'SELECT * FROM responses WHERE ca = ? AND serial = ? AND hash = ? ORDER BY produced_at DESC LIMIT 1',
+    );
+    // A final response blocks anything newer for the same certificate and hash (seed: "no new responses").
+    this.insertResponse = this.db.prepare(
+      `INSERT OR REPLACE INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der)
+       SELECT @ca, @serial, @hash, @produced_at, @this_update, @next_update, @final, @cert_id, @der
+       WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = @ca AND serial = @serial AND hash = @hash AND final = 1)`,
+    );
+    this.dataVersion = this.db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
+    this.lastDataVersion = this.dataVersion.get()!;
+  }
+
+  async getCertificate(ca: string, serial: string): Promise<CertificateRecord | undefined> {
+    const row = this.selectOne.get(ca, serial);
+    return row && fromRow(row);
+  }
+
+  async putCertificates(records: CertificateRecord[]): Promise<ImportResult> {
+    const result: ImportResult = { inserted: 0, updated: 0, unchanged: 0, keptRevoked: 0 };
+    const now = this.clock.now().getTime();
+    this.db.transaction(() => {
+      for (const rec of records) {
+        const existing = this.selectOne.get(rec.ca, rec.serial);
+        const outcome = mergeRecord(existing && fromRow(existing), rec, result);
+        if (outcome) this.write(outcome.record, outcome.change, outcome.statusChanged, now);
+      }
+    })();
+    return result;
+  }
+
+  async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<{ created: boolean }> {
+    let created = false;
+    this.db.transaction(() => {
+      const existing = this.selectOne.get(ca, serial);
+      created = !existing;
+      this.write(revokedRecord(existing && fromRow(existing), ca, serial, revokedAt, reason), 'revoked', true, this.clock.now().getTime());
+    })();
+    return { created };
+  }
+
+  private write(rec: CertificateRecord, change: ChangeKind, statusChanged: boolean, now: number): void {
+    this.upsert.run({ ...toRow(rec), updated_at: now });
+    if (statusChanged) this.deleteResponsesOf.run(rec.ca, rec.serial);
+    this.insertChange.run(rec.ca, rec.serial, change, now);
+  }
+
+  async getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {
+    const row = this.selectResponse.get(ca, serial, hash);
+    return row && fromResponseRow(row);
+  }
+
+  async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {
+    const result: PutResponsesResult = { stored: 0, skippedFinal: 0 };
+    this.db.transaction(() => {
+      for (const r of responses) {
+        if (this.insertResponse.run(toResponseRow(r)).changes > 0) result.stored++;
+        else result.skippedFinal++;
+      }
+    })();
+    return result;
+  }
+
+  async certificatesDue(q: DueQuery): Promise<CertificateRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT c.* FROM certificates c WHERE ${DUE_WHERE} AND c.serial > @after ORDER BY c.serial LIMIT @limit`)
+      .all({ ...dueParams(q), after: q.after, limit: q.limit }) as Row[];
+    return rows.map(fromRow);
+  }
+
+  async countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number> {
+    return this.db.prepare(`SELECT count(*) FROM certificates c WHERE ${DUE_WHERE}`).pluck().get(dueParams(q)) as number;
+  }
+
+  async deleteSuperseded(): Promise<number> {
+    return this.db
+      .prepare(
+        `DELETE FROM responses WHERE produced_at < (SELECT max(produced_at) FROM responses l
+           WHERE l.ca = responses.ca AND l.serial = responses.serial AND l.hash = responses.hash)`,
+      )
+      .run().changes;
+  }
+
+  async lastChange(): Promise<number> {
+    return (this.db.prepare('SELECT coalesce(max(seq), 0) FROM status_changes').pluck().get() as number) ?? 0;
+  }
+
+  async changesSince(seq: number, limit: number): Promise<StatusChange[]> {
+    return this.db.prepare('SELECT seq, ca, serial, kind FROM status_changes WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as StatusChange[];
+  }
+
+  // data_version changes when another connection commits; our own writes do not change it.
+  mayHaveChanged(): boolean {
+    if (!this.db.open) return false;
+    const v = this.dataVersion.get()!;
+    if (v === this.lastDataVersion) return false;
+    this.lastDataVersion = v;
+    return true;
+  }
+
+  watch(listener: () => void): () => void {
+    this.watchers.add(listener);
+    // Nobody tells SQLite readers about other processes' commits: look four times a second.
+    this.watchTimer ??= setInterval(() => {
+      if (this.mayHaveChanged()) for (const w of this.watchers) w();
+    }, 250).unref();
+    return () => {
+      this.watchers.delete(listener);
+      if (this.watchers.size === 0) {
+        clearInterval(this.watchTimer);
+        this.watchTimer = undefined;
+      }
+    };
+  }
+
+  async pruneChanges(before: Date): Promise<number> {
+    // Keep the newest record so the sequence never restarts (AUTOINCREMENT would not reuse numbers anyway).
+    return this.db
+      .prepare('DELETE FROM status_changes WHERE at < ? AND seq < (SELECT max(seq) FROM status_changes)')
+      .run(before.getTime()).changes;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.watchTimer);
+    this.watchers.clear();
+    if (this.db.open) this.db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(SQLITE_MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+function dueParams(q: Omit<DueQuery, 'after' | 'limit'>) {
+  return {
+    ca: q.ca,
+    hash: q.hash,
+    refresh_before: q.refreshBefore.getTime(),
+    need_final: q.needFinal ? 1 : 0,
+    not_expired: q.notExpiredAt?.getTime() ?? null,
+  };
+}
+
+function toRow(r: CertificateRecord): Row {
+  return {
+    ca: r.ca,
+    serial: r.serial,
+    status: r.status,
+    revoked_at: r.status === 'revoked' ? (r.revokedAt?.getTime() ?? null) : null,
+    reason: r.status === 'revoked' ? (r.reason ?? null) : null,
+    not_after: r.notAfter?.getTime() ?? null,
+    profile: r.profile ?? null,
+  };
+}
+
+function fromRow(row: Row): CertificateRecord {
+  const rec: CertificateRecord = { ca: row.ca, serial: row.serial, status: row.status };
+  if (row.revoked_at !== null) rec.revokedAt = new Date(row.revoked_at);
+  if (row.reason !== null) rec.reason = row.reason as ReasonName;
+  if (row.not_after !== null) rec.notAfter = new Date(row.not_after);
+  if (row.profile !== null) rec.profile = row.profile;
+  return rec;
+}
+
+function toResponseRow(r: StoredResponse): ResponseRow {
+  return {
+    ca: r.ca,
+    serial: r.serial,
+    hash: r.hash,
+    produced_at: r.producedAt.getTime(),
+    this_update: r.thisUpdate.getTime(),
+    next_update: r.nextUpdate.getTime(),
+    final: r.final ? 1 : 0,
+    cert_id: r.certIdDer,
+    der: r.der,
+  };
+}
+
+function fromResponseRow(row: ResponseRow): StoredResponse {
+  return {
+    ca: row.ca,
+    serial: row.serial,
+    hash: row.hash as HashName,
+    certIdDer: row.cert_id,
+    der: row.der,
+    producedAt: new Date(row.produced_at),
+    thisUpdate: new Date(row.this_update),
+    nextUpdate: new Date(row.next_update),
+    final: row.final === 1,
+  };
+}

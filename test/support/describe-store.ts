@@ -1,0 +1,196 @@
+// The contract every Store backend honours (statuses, pre-produced responses, change feed): run on SQLite and
+// on PostgreSQL with the same cases.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { HashName } from '../../src/ocsp/oids';
+import type { Store, StoredResponse } from '../../src/store/response-store';
+import type { CertificateRecord } from '../../src/store/status-store';
+
+/** `make` returns an empty store; `other` (optional) opens a second connection to the same one. */
+export function describeStore(name: string, make: () => Promise<Store>, other?: (s: Store) => Promise<Store>): void {
+  describeStatusStore(name, make);
+  describeResponseStore(name, make);
+  describeChangeFeed(name, make, other);
+}
+
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+const at = (minutes: number) => new Date(T0 + minutes * 60_000);
+
+export function response(serial: string, hash: HashName, producedMin: number, extra: Partial<StoredResponse> = {}): StoredResponse {
+  return {
+    ca: 'ca1', serial, hash, certIdDer: Buffer.from(`certid-${hash}-${serial}`), der: Buffer.from(`der-${serial}-${hash}-${producedMin}`),
+    producedAt: at(producedMin), thisUpdate: at(producedMin), nextUpdate: at(producedMin + 60), final: false, ...extra,
+  };
+}
+
+function describeResponseStore(name: string, make: () => Promise<Store>): void {
+  describe(`ResponseStore contract: ${name}`, () => {
+    it('returns the latest response per certificate and hash, bytes intact', async () => {
+      const s = await make();
+      await s.putCertificates([{ ca: 'ca1', serial: '1', status: 'good' }]);
+      const r = await s.putResponses([response('1', 'sha1', 0), response('1', 'sha1', 10), response('1', 'sha256', 5)]);
+      assert.deepEqual(r, { stored: 3, skippedFinal: 0 });
+      assert.deepEqual(await s.getResponse('ca1', '1', 'sha1'), response('1', 'sha1', 10));
+      assert.deepEqual(await s.getResponse('ca1', '1', 'sha256'), response('1', 'sha256', 5));
+      assert.equal(await s.getResponse('ca1', '1', 'sha384'), undefined);
+      assert.equal(await s.getResponse('ca2', '1', 'sha1'), undefined);
+      await s.close();
+    });
+
+    it('stores nothing newer once a final response exists for the certificate and hash', async () => {
+      const s = await make();
+      const final = response('2', 'sha1', 0, { nextUpdate: new Date('9999-12-31T23:59:59Z'), final: true });
+      assert.deepEqual(await s.putResponses([final]), { stored: 1, skippedFinal: 0 });
+      assert.deepEqual(await s.putResponses([response('2', 'sha1', 30), response('2', 'sha256', 30)]), { stored: 1, skippedFinal: 1 });
+      assert.deepEqual(await s.getResponse('ca1', '2', 'sha1'), final);
+      await s.close();
+    });
+
+    it('a status change deletes the stored responses that say otherwise; an unchanged re-import keeps them', async () => {
+      const s = await make();
+      await s.putCertificates([{ ca: 'ca1', serial: '3', status: 'good' }, { ca: 'ca1', serial: '4', status: 'good' }]);
+      await s.putResponses([response('3', 'sha1', 0), response('3', 'sha256', 0), response('4', 'sha1', 0)]);
+      await s.putCertificates([{ ca: 'ca1', serial: '4', status: 'good' }]);
+      assert.ok(await s.getResponse('ca1', '4', 'sha1'), 'unchanged status keeps its response');
+      await s.revoke('ca1', '3', at(5), 'keyCompromise');
+      assert.equal(await s.getResponse('ca1', '3', 'sha1'), undefined);
+      assert.equal(await s.getResponse('ca1', '3', 'sha256'), undefined);
+      await s.putCertificates([{ ca: 'ca1', serial: '4', status: 'revoked', revokedAt: at(6), reason: 'superseded' }]);
+      assert.equal(await s.getResponse('ca1', '4', 'sha1'), undefined, 'a revocation by import too');
+      await s.close();
+    });
+
+    it('finds certificates due: missing, older than the refresh point, or not final in the final window', async () => {
+      const s = await make();
+      const serials = ['a1', 'a2', 'a3', 'a4', 'a5'];
+      await s.putCertificates(serials.map((serial) => ({ ca: 'ca1', serial, status: 'good' as const, notAfter: at(100_000) })));
+      await s.putCertificates([{ ca: 'ca1', serial: 'a6', status: 'good', notAfter: at(-1) }, { ca: 'ca2', serial: 'b1', status: 'good' }]);
+      await s.putResponses([
+        response('a2', 'sha1', 0),
+        response('a3', 'sha1', 50),
+        response('a4', 'sha1', 0, { final: true, nextUpdate: new Date('9999-12-31T23:59:59Z') }),
+        response('a5', 'sha256', 50),
+      ]);
+      const q: { ca: string; hash: HashName; refreshBefore: Date; needFinal: boolean; notExpiredAt: Date | undefined } = { ca: 'ca1', hash: 'sha1', refreshBefore: at(30), needFinal: false, notExpiredAt: at(0) };
+      const due = async (extra: Partial<typeof q> = {}, after = '', limit = 100) =>
+        (await s.certificatesDue({ ...q, ...extra, after, limit })).map((c) => c.serial);
+      assert.deepEqual(await due(), ['a1', 'a2', 'a5']);
+      assert.equal(await s.countDue(q), 3);
+      assert.deepEqual(await due({}, 'a1', 1), ['a2'], 'keyset pagination');
+      assert.deepEqual(await due({ needFinal: true }), ['a1', 'a2', 'a3', 'a5']);
+      assert.deepEqual(await due({ notExpiredAt: undefined }), ['a1', 'a2', 'a5', 'a6']);
+      assert.deepEqual(await due({ hash: 'sha256' }), ['a1', 'a2', 'a3', 'a4']);
+      await s.close();
+    });
+
+    it('cleanup keeps only the latest producedAt per certificate and hash', async () => {
+      const s = await make();
+      await s.putResponses([
+        response('c1', 'sha1', 0), response('c1', 'sha1', 10), response('c1', 'sha1', 20),
+        response('c1', 'sha256', 0), response('c2', 'sha1', 5), response('c2', 'sha1', 6),
+      ]);
+      assert.equal(await s.deleteSuperseded(), 3);
+      assert.equal(await s.deleteSuperseded(), 0);
+      assert.deepEqual(await s.getResponse('ca1', 'c1', 'sha1'), response('c1', 'sha1', 20));
+      assert.deepEqual(await s.getResponse('ca1', 'c1', 'sha256'), response('c1', 'sha256', 0));
+      assert.deepEqual(await s.getResponse('ca1', 'c2', 'sha1'), response('c2', 'sha1', 6));
+      await s.close();
+    });
+  });
+}
+
+function describeChangeFeed(name: string, make: () => Promise<Store>, other?: (s: Store) => Promise<Store>): void {
+  describe(`ChangeFeed contract: ${name}`, () => {
+    it('records issuance, revocation and updates in order; nothing for unchanged records', async () => {
+      const s = await make();
+      const start = await s.lastChange();
+      await s.putCertificates([{ ca: 'ca1', serial: '1', status: 'good' }, { ca: 'ca1', serial: '2', status: 'good' }]);
+      await s.putCertificates([{ ca: 'ca1', serial: '1', status: 'good' }]);
+      await s.revoke('ca1', '2', at(0), 'keyCompromise');
+      await s.putCertificates([{ ca: 'ca1', serial: '1', status: 'good', profile: 'x' }]);
+      const changes = await s.changesSince(start, 100);
+      assert.deepEqual(changes.map((c) => [c.serial, c.kind]), [['1', 'issued'], ['2', 'issued'], ['2', 'revoked'], ['1', 'updated']]);
+      assert.ok(changes.every((c, i) => i === 0 || c.seq > changes[i - 1]!.seq));
+      assert.equal(await s.lastChange(), changes.at(-1)!.seq);
+      assert.deepEqual((await s.changesSince(changes[1]!.seq, 1)).map((c) => c.serial), ['2']);
+      await s.close();
+    });
+
+    if (other) {
+      it('tells a second connection that another one wrote', async () => {
+        const a = await make();
+        const b = await other(a);
+        let notified = 0;
+        const stop = b.watch(() => notified++);
+        b.mayHaveChanged();
+        await a.revoke('ca1', '9', at(0), 'superseded');
+        const deadline = Date.now() + 5000;
+        while (notified === 0 && !b.mayHaveChanged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(Date.now() < deadline, 'the second connection learned of the write within 5 s');
+        assert.deepEqual((await b.changesSince(0, 10)).map((c) => c.serial), ['9']);
+        stop();
+        await b.close();
+        await a.close();
+      });
+    }
+  });
+}
+
+export function describeStatusStore(name: string, make: () => Promise<Store>): void {
+  describe(`StatusStore contract: ${name}`, () => {
+    const good = (serial: string, extra: Partial<CertificateRecord> = {}): CertificateRecord => ({
+      ca: 'ca1', serial, status: 'good', notAfter: new Date('2030-01-01T00:00:00Z'), ...extra,
+    });
+
+    it('stores and returns records per CA and serial', async () => {
+      const s = await make();
+      const r = await s.putCertificates([good('1'), good('2', { profile: 'tls' }), { ...good('1'), ca: 'ca2' }]);
+      assert.deepEqual(r, { inserted: 3, updated: 0, unchanged: 0, keptRevoked: 0 });
+      assert.deepEqual(await s.getCertificate('ca1', '2'), good('2', { profile: 'tls' }));
+      assert.equal(await s.getCertificate('ca1', '3'), undefined);
+      assert.equal(await s.getCertificate('ca3', '1'), undefined);
+      await s.close();
+    });
+
+    it('records revocations, creating unknown serials', async () => {
+      const s = await make();
+      await s.putCertificates([good('10')]);
+      const at = new Date('2026-05-01T12:00:00Z');
+      assert.deepEqual(await s.revoke('ca1', '10', at, 'keyCompromise'), { created: false });
+      assert.deepEqual(await s.getCertificate('ca1', '10'), good('10', { status: 'revoked', revokedAt: at, reason: 'keyCompromise' }));
+      assert.deepEqual(await s.revoke('ca1', '11', at, 'superseded'), { created: true });
+      assert.equal((await s.getCertificate('ca1', '11'))!.status, 'revoked');
+      await s.close();
+    });
+
+    it('never turns a revoked certificate good again, except certificateHold', async () => {
+      const s = await make();
+      const at = new Date('2026-05-01T12:00:00Z');
+      await s.revoke('ca1', '20', at, 'keyCompromise');
+      await s.revoke('ca1', '21', at, 'certificateHold');
+      const r = await s.putCertificates([good('20'), good('21')]);
+      assert.equal(r.keptRevoked, 1);
+      assert.equal((await s.getCertificate('ca1', '20'))!.status, 'revoked');
+      assert.equal((await s.getCertificate('ca1', '20'))!.reason, 'keyCompromise');
+      assert.equal((await s.getCertificate('ca1', '21'))!.status, 'good', 'a hold is released');
+      await s.close();
+    });
+
+    it('counts unchanged and updated records on re-import', async () => {
+      const s = await make();
+      await s.putCertificates([good('30'), good('31')]);
+      const r = await s.putCertificates([good('30'), good('31', { notAfter: new Date('2031-01-01T00:00:00Z') })]);
+      assert.deepEqual(r, { inserted: 0, updated: 1, unchanged: 1, keptRevoked: 0 });
+      await s.close();
+    });
+
+    it('writes nothing when one record of a batch fails', async () => {
+      const s = await make();
+      const bad = { ...good('41'), status: 'bogus' } as unknown as CertificateRecord;
+      await assert.rejects(s.putCertificates([good('40'), bad]));
+      assert.equal(await s.getCertificate('ca1', '40'), undefined);
+      await s.ping();
+      await s.close();
+    });
+  });
+}
