@@ -47,6 +47,13 @@ describe('config validation', () => {
     assert.equal(config.defaults.responderId, 'byKey');
     assert.equal(config.tokens[0]!.sessions, 4);
     assert.equal(config.store.type, 'sqlite');
+    assert.deepEqual(config.defaults.preProduction, { enabled: false, storeOnDemand: true, onIssuance: false, onRevocation: true, hashes: ['sha1', 'sha256'] });
+    assert.deepEqual(config.cache, { maxEntries: 1_000_000, maxSize: 100 * 1024 * 1024 });
+    assert.deepEqual(config.preSigner, { refreshAfter: 0.5, concurrency: 16, batchSize: 500 });
+    assert.deepEqual(config.cleanup, {});
+    const c = validateConfig({ ...minimal(), cleanup: { every: '31d' }, defaults: { validity: 0 } }, 't.yaml').config;
+    assert.equal(c.cleanup.every, 31 * 86_400_000);
+    assert.equal(c.defaults.validity, 0);
   });
 
   it('resolves relative paths against the config file directory', () => {
@@ -59,7 +66,18 @@ describe('config validation', () => {
     invalid({ ...minimal(), bogus: 1 }, '(top level)', /Unrecognized key.*bogus/);
     invalid({ ...minimal(), server: { port: 70000 } }, 'server.port', /less than or equal to 65535/);
     invalid({ ...minimal(), defaults: { validity: '3 weeks' } }, 'defaults.validity', /invalid duration/);
-    invalid({ ...minimal(), defaults: { validity: '0s' } }, 'defaults.validity', /greater than 0/);
+    invalid({ ...minimal(), server: { responseTimeout: '0s' } }, 'server.responseTimeout', /greater than 0/);
+    // Validity 0 (no nextUpdate) is allowed, except where responses are pre-produced.
+    const preNoValidity = minimal();
+    (preNoValidity.cas[0] as Record<string, unknown>).validity = '0s';
+    (preNoValidity.cas[0] as Record<string, unknown>).preProduction = { enabled: true };
+    invalid(preNoValidity, 'cas[0].validity', /pre-production needs a response validity greater than 0/);
+    invalid({ ...minimal(), defaults: { validity: 0, preProduction: { enabled: true } } }, 'cas[0].preProduction', /validity greater than 0/);
+    invalid({ ...minimal(), cleanup: { every: '32d' } }, 'cleanup.every', /1d-31d, 1h-23h or 1m-59m/);
+    invalid({ ...minimal(), cleanup: { every: '24h' } }, 'cleanup.every', /not a cleanup interval/);
+    invalid({ ...minimal(), cleanup: { every: '0m' } }, 'cleanup.every', /not a cleanup interval/);
+    invalid({ ...minimal(), preSigner: { refreshAfter: 1.5 } }, 'preSigner.refreshAfter', /less than or equal to 1/);
+    invalid({ ...minimal(), defaults: { preProduction: { hashes: ['md5'] } } }, 'defaults.preProduction.hashes[0]', /sha1/);
     const badCa = minimal();
     badCa.cas[0]!.signer.token = 'nope';
     invalid(badCa, 'cas[0].signer.token', /no token named "nope"/);

@@ -1,36 +1,32 @@
 // Builds the object graph from a validated config and starts serving; the only place that wires components.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
-import type { CaConfig, LimitsConfig, TokenConfig } from '../config/schema';
 import { createApp } from '../http/app';
 import { createOcspHandler } from '../http/ocsp-handler';
 import { createHttpServer } from '../http/server';
 import { trustedProxyList } from '../http/client-address';
-import { finalizeModules } from '../hsm/module';
-import { readPin } from '../hsm/pin';
-import { Pkcs11Signer } from '../hsm/pkcs11-signer';
-import { algorithmForPublicKey, Signer } from '../hsm/signer';
-import { SigningLimiter } from '../hsm/signing-limiter';
-import { HsmToken } from '../hsm/token';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
 import { HttpMetrics } from '../metrics/http-metrics';
-import { OID } from '../ocsp/oids';
-import { readCertificate, LoadedCertificate } from '../pki/certificate';
-import { Authority, AuthorityIndex, makeAuthority } from '../source/authority';
+import { cleanup } from '../presign/cleanup';
+import { PreSigner } from '../presign/pre-signer';
+import { every, Schedule } from '../presign/schedule';
+import { AuthorityIndex } from '../source/authority';
+import { ChangeFollower } from '../source/change-follower';
 import { IssuerFilter } from '../source/issuer-filter';
 import { LiveSigner } from '../source/live-signer';
+import { MemoryCache } from '../source/memory-cache';
+import { ResponseProducer } from '../source/response-producer';
 import { SingleFlight } from '../source/single-flight';
+import type { Source } from '../source/source';
+import { StoredResponses } from '../source/stored-responses';
 import type { Store } from '../store/response-store';
+import { openSigning, Signing, SigningDeps, StartupError } from './signing';
 import { openStore } from './store';
 
-export class StartupError extends Error {
-  override name = 'StartupError';
-}
+export { StartupError };
 
 export interface Daemon {
   port: number;
@@ -38,37 +34,53 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-export interface DaemonDeps {
-  logger: Logger;
-  clock: Clock;
-  /** Called when a token given `waitForToken` did not come up in time: the daemon cannot do its job. */
-  onFatal?: (message: string) => void;
-}
+export type DaemonDeps = SigningDeps;
 
 export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promise<Daemon> {
   const { config } = loaded;
   const { logger, clock } = deps;
   const registry = createRegistry();
-  const hsmMetrics = new HsmMetrics(registry);
-  const tokens = new Map<string, HsmToken>();
-  const limiters = new Map<string, SigningLimiter>();
   let store: Store | undefined;
+  let signing: Signing | undefined;
+  let follower: ChangeFollower | undefined;
+  const schedules: Schedule[] = [];
   const closeAll = async () => {
-    for (const t of tokens.values()) t.close();
-    finalizeModules();
+    for (const s of schedules) s.stop();
+    follower?.close();
+    signing?.close();
     await store?.close();
   };
   try {
-    store = await openStore(loaded, clock);
-    const openedStore = store;
-    config.tokens.forEach((t, i) => {
-      tokens.set(t.name, makeToken(loaded, t, i, deps, hsmMetrics));
-      limiters.set(t.name, makeLimiter(t.name, t.limits, t.sessions, clock, hsmMetrics));
-    });
-    const authorities = config.cas.map((ca, i) => bindAuthority(loaded, ca, i, tokens.get(ca.signer.token)!, limiters, clock, hsmMetrics));
-    hsmMetrics.watch([...tokens.values()], [...limiters.values()]);
-    await activateTokens(config.tokens, tokens, deps);
-    const source = new IssuerFilter(new AuthorityIndex(authorities), new SingleFlight(new LiveSigner(openedStore, clock)));
+    const openedStore = (store = await openStore(loaded, clock));
+    signing = openSigning(loaded, deps, new HsmMetrics(registry));
+    const { tokens, authorities } = signing;
+    await signing.activate();
+    // The chain, outermost first: filter -> memory cache -> store -> single-flight -> live signer.
+    const producer = new ResponseProducer(clock);
+    let chain: Source = new StoredResponses(openedStore, producer, new SingleFlight(new LiveSigner(openedStore, clock)), clock, logger);
+    const cache = config.cache.maxSize > 0 ? new MemoryCache(chain, clock, { maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxSize }) : undefined;
+    if (cache) chain = cache;
+    follower = new ChangeFollower(openedStore, new Map(authorities.map((a) => [a.name, a])), producer, cache, logger);
+    await follower.start();
+    cache?.follow(follower);
+    const source = new IssuerFilter(new AuthorityIndex(authorities), chain);
+    const { preSigner: ps } = config;
+    if (ps.interval !== undefined && authorities.some((a) => a.preProduction.enabled)) {
+      const preSigner = new PreSigner(openedStore, authorities, producer, clock, ps, logger);
+      schedules.push(
+        every(clock, ps.interval, async () => {
+          const r = await preSigner.run();
+          if (r.total > 0) logger.info({ ...r }, 'pre-signer run done');
+        }, (e) => logger.warn({ err: e.message }, 'pre-signer run failed')),
+      );
+    }
+    if (config.cleanup.every !== undefined) {
+      schedules.push(
+        every(clock, config.cleanup.every, async () => logger.info(await cleanup(openedStore, clock), 'response cleanup done'), (e) =>
+          logger.warn({ err: e.message }, 'response cleanup failed'),
+        ),
+      );
+    }
     const ocsp = createOcspHandler({
       source,
       clock,
@@ -103,122 +115,6 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   } catch (e) {
     await closeAll();
     throw e;
-  }
-}
-
-function makeToken(loaded: LoadedConfig, t: TokenConfig, i: number, deps: DaemonDeps, observer: HsmMetrics): HsmToken {
-  const describe = `token "${t.name}" (tokens[${i}], tokenLabel "${t.tokenLabel}")`;
-  return new HsmToken({
-    name: t.name,
-    describe,
-    modulePath: t.module,
-    label: t.tokenLabel,
-    sessions: t.sessions,
-    pin: () => readPin(t.pin, { what: describe, resolvePath: loaded.path, warn: (m) => deps.logger.warn(m) }),
-    signTimeoutMs: t.signTimeout,
-    backoff: { initialMs: t.recovery.initialBackoff, maxMs: t.recovery.maxBackoff },
-    healthCheckMs: t.healthCheckInterval,
-    clock: deps.clock,
-    observer,
-    log: deps.logger,
-  });
-}
-
-function makeLimiter(
-  name: string,
-  l: Pick<LimitsConfig, 'rate'> & Partial<Omit<LimitsConfig, 'rate'>>,
-  sessions: number,
-  clock: Clock,
-  metrics: HsmMetrics,
-): SigningLimiter {
-  return new SigningLimiter({
-    name,
-    ratePerSecond: l.rate,
-    burst: l.burst ?? Math.max(1, Math.ceil(l.rate)),
-    maxConcurrent: l.maxConcurrent ?? sessions,
-    maxQueue: l.maxQueue ?? 256,
-    queueTimeoutMs: l.queueTimeout ?? 250,
-    clientShare: l.clientShare ?? 1,
-    clock,
-    onReject: (limiter, reason) => metrics.rejected(limiter, reason),
-  });
-}
-
-/** Tokens without waitForToken must come up now; the others come up in the background while we serve tryLater. */
-async function activateTokens(configs: TokenConfig[], tokens: Map<string, HsmToken>, deps: DaemonDeps): Promise<void> {
-  for (const t of configs) {
-    const token = tokens.get(t.name)!;
-    if (t.waitForToken === undefined) {
-      await token.activate();
-      deps.logger.info({ token: t.name, tokenLabel: t.tokenLabel, sessions: t.sessions }, 'token activated; signing keys verified');
-      continue;
-    }
-    deps.logger.info({ token: t.name, waitMs: t.waitForToken }, 'waiting for token in the background');
-    token.activateWithin(t.waitForToken).then(
-      () => deps.logger.info({ token: t.name, tokenLabel: t.tokenLabel, sessions: t.sessions }, 'token activated; signing keys verified'),
-      (e: Error) => deps.onFatal?.(e.message),
-    );
-  }
-}
-
-function bindAuthority(
-  loaded: LoadedConfig,
-  ca: CaConfig,
-  i: number,
-  token: HsmToken,
-  limiters: Map<string, SigningLimiter>,
-  clock: Clock,
-  metrics: HsmMetrics,
-): Authority {
-  const field = `cas[${i}]`;
-  const caCert = certificateAt(loaded, ca.certificate, `${field}.certificate`);
-  const certField = ca.signer.certificate ? `${field}.signer.certificate` : `${field}.certificate`;
-  const signerCert = ca.signer.certificate ? certificateAt(loaded, ca.signer.certificate, certField) : caCert;
-  if (signerCert !== caCert) checkDelegatedResponder(caCert, signerCert, certField);
-  let algorithm;
-  try {
-    algorithm = algorithmForPublicKey(signerCert.x509.publicKey);
-  } catch (e) {
-    throw new StartupError(`CA "${ca.name}": ${certField}: ${(e as Error).message}`);
-  }
-  const keyName = 'label' in ca.signer.key ? `label "${ca.signer.key.label}"` : `id ${ca.signer.key.id}`;
-  const key = token.addKey({
-    ref: ca.signer.key,
-    publicKey: signerCert.x509.publicKey,
-    algorithm,
-    describe: `CA "${ca.name}": ${field}.signer.key (${keyName} on token "${token.name}")`,
-    certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
-  });
-  const chain: SigningLimiter[] = [];
-  if (ca.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, ca.signer.limits, Infinity, clock, metrics));
-  chain.push(limiters.get(token.name)!);
-  const signer: Signer = new Pkcs11Signer(token, key);
-  return makeAuthority({
-    name: ca.name,
-    caCert,
-    signerCert,
-    signer,
-    limiters: chain,
-    responderId: ca.responderId ?? loaded.config.defaults.responderId,
-    validityMs: ca.validity ?? loaded.config.defaults.validity,
-  });
-}
-
-function certificateAt(loaded: LoadedConfig, p: string, field: string): LoadedCertificate {
-  try {
-    return readCertificate(loaded.path(p));
-  } catch (e) {
-    throw new StartupError(`${field}: ${(e as Error).message}`);
-  }
-}
-
-// RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
-function checkDelegatedResponder(ca: LoadedCertificate, responder: LoadedCertificate, field: string): void {
-  if (!responder.x509.checkIssued(ca.x509) || !responder.x509.verify(ca.x509.publicKey)) {
-    throw new StartupError(`${field}: responder certificate was not issued by the CA certificate`);
-  }
-  if (!(responder.x509.keyUsage ?? []).includes(OID.kpOcspSigning)) {
-    throw new StartupError(`${field}: responder certificate lacks extended key usage id-kp-OCSPSigning`);
   }
 }
 

@@ -79,6 +79,26 @@ const token = z
   })
   .strict();
 
+/** Zero allowed: a validity of 0 means responses carry no nextUpdate (newer information is always available). */
+const validity = z.union([z.literal(0), unit(parseDuration).pipe(z.number().min(0))]);
+
+const HASHES = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+
+/** Pre-produced responses (RFC 6960 section 2.5), per CA; unset fields come from defaults.preProduction. */
+const preProduction = z
+  .object({
+    enabled: z.boolean().optional(),
+    /** Persist a response made for a single-certificate request, for later requests. */
+    storeOnDemand: z.boolean().optional(),
+    onIssuance: z.boolean().optional(),
+    onRevocation: z.boolean().optional(),
+    /** CertID hashes to pre-produce for: one response per certificate and hash. */
+    hashes: z.array(z.enum(HASHES)).min(1).optional(),
+    /** When the CA certificate expires within this, produce final responses (nextUpdate 9999-12-31). */
+    finalResponsesBefore: duration.optional(),
+  })
+  .strict();
+
 const ca = z
   .object({
     name,
@@ -96,10 +116,22 @@ const ca = z
           .optional(),
       })
       .strict(),
-    validity: duration.optional(),
+    validity: validity.optional(),
     responderId: z.enum(['byKey', 'byName']).optional(),
+    preProduction: preProduction.optional(),
   })
   .strict();
+
+/** Every N days (1-31), hours (1-23) or minutes (1-59), as in EJBCA's cleanup settings. */
+const cleanupInterval = z.string().transform((s, ctx) => {
+  const m = /^\s*(\d+)\s*(d|h|m)\s*$/.exec(s);
+  const max = m ? { d: 31, h: 23, m: 59 }[m[2] as 'd' | 'h' | 'm'] : 0;
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > max) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${s}" is not a cleanup interval: use 1d-31d, 1h-23h or 1m-59m` });
+    return z.NEVER;
+  }
+  return parseDuration(`${m[1]}${m[2]}`);
+});
 
 export const configSchema = z
   .object({
@@ -126,9 +158,41 @@ export const configSchema = z
       .strict()
       .default({}),
     defaults: z
-      .object({ validity: duration.default('1d'), responderId: z.enum(['byKey', 'byName']).default('byKey') })
+      .object({
+        validity: validity.default('1d'),
+        responderId: z.enum(['byKey', 'byName']).default('byKey'),
+        preProduction: z
+          .object({
+            enabled: z.boolean().default(false),
+            storeOnDemand: z.boolean().default(true),
+            onIssuance: z.boolean().default(false),
+            onRevocation: z.boolean().default(true),
+            hashes: z.array(z.enum(HASHES)).min(1).default(['sha1', 'sha256']),
+            finalResponsesBefore: duration.optional(),
+          })
+          .strict()
+          .default({}),
+      })
       .strict()
       .default({}),
+    /** Hot pre-produced responses in memory; maxSize 0 turns the cache off. */
+    cache: z
+      .object({ maxEntries: z.number().int().min(1).default(1_000_000), maxSize: z.union([z.literal(0), size]).default('100MiB') })
+      .strict()
+      .default({}),
+    preSigner: z
+      .object({
+        /** How often the daemon runs the pre-signer; unset: only "ocsp-hsm presign" runs it. */
+        interval: duration.optional(),
+        /** Refresh a stored response once this fraction of its validity has passed. */
+        refreshAfter: z.number().gt(0).max(1).default(0.5),
+        /** Signatures in flight at once (the signing limiter's presign lane still decides). */
+        concurrency: z.number().int().min(1).max(1024).default(16),
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+      })
+      .strict()
+      .default({}),
+    cleanup: z.object({ every: cleanupInterval.optional() }).strict().default({}),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).strict().default({}),
     tokens: z.array(token).min(1),
     cas: z.array(ca).min(1),
@@ -139,6 +203,14 @@ export const configSchema = z
     unique(cfg.cas.map((c) => c.name), ['cas'], ctx);
     const tokenNames = new Set(cfg.tokens.map((t) => t.name));
     cfg.cas.forEach((c, i) => {
+      const enabled = c.preProduction?.enabled ?? cfg.defaults.preProduction.enabled;
+      if (enabled && (c.validity ?? cfg.defaults.validity) === 0) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['cas', i, c.validity === undefined ? 'preProduction' : 'validity'],
+          message: 'pre-production needs a response validity greater than 0 (set validity, e.g. 1d)',
+        });
+      }
       if (!tokenNames.has(c.signer.token)) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
@@ -163,3 +235,4 @@ export type CaConfig = Config['cas'][number];
 export type PinSource = TokenConfig['pin'];
 export type KeyRef = CaConfig['signer']['key'];
 export type LimitsConfig = TokenConfig['limits'];
+export type PreProductionConfig = Required<Omit<Config['defaults']['preProduction'], 'finalResponsesBefore'>> & { finalResponsesBefore?: number };

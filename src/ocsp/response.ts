@@ -15,7 +15,8 @@ export interface SingleResponseInput {
   certIdDer: Buffer;
   status: CertStatus;
   thisUpdate: Date;
-  nextUpdate: Date;
+  /** Omitted when the responder always has newer information (RFC 6960 section 4.2.2.1; validity 0). */
+  nextUpdate?: Date;
 }
 
 export interface ResponseDataInput {
@@ -68,7 +69,8 @@ export function encodeResponseData(input: ResponseDataInput): Buffer {
 }
 
 function singleResponse(r: SingleResponseInput): Buffer {
-  return tlv(TAG.sequence, r.certIdDer, encodeStatus(r.status), time(r.thisUpdate), tlv(TAG.ctxConstructed(0), time(r.nextUpdate)));
+  const next = r.nextUpdate ? [tlv(TAG.ctxConstructed(0), time(r.nextUpdate))] : [];
+  return tlv(TAG.sequence, r.certIdDer, encodeStatus(r.status), time(r.thisUpdate), ...next);
 }
 
 function encodeStatus(s: CertStatus): Buffer {

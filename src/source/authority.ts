@@ -19,8 +19,29 @@ export interface Authority {
   signatureAlgorithmDer: Buffer;
   /** Encoded BasicOCSPResponse.certs, or undefined when the CA signs itself (nothing to include). */
   certsDer: Buffer | undefined;
+  /** 0: responses carry no nextUpdate. */
   validityMs: number;
+  preProduction: PreProduction;
+  /** issuerNameHash and issuerKeyHash of the CA under each CertID hash, for CertIDs we build ourselves. */
+  issuerHashes: ReadonlyMap<HashName, { nameHash: Buffer; keyHash: Buffer }>;
+  /** When the CA certificate expires: final responses are produced ahead of it. */
+  caNotAfter: Date;
 }
+
+/** Pre-produced responses for this CA (RFC 6960 section 2.5; see README "Pre-produced responses"). */
+export interface PreProduction {
+  enabled: boolean;
+  storeOnDemand: boolean;
+  onIssuance: boolean;
+  onRevocation: boolean;
+  hashes: readonly HashName[];
+  /** Final responses are produced once the CA certificate expires within this many ms; undefined: never. */
+  finalResponsesBeforeMs: number | undefined;
+}
+
+export const NO_PRE_PRODUCTION: PreProduction = {
+  enabled: false, storeOnDemand: false, onIssuance: false, onRevocation: false, hashes: ['sha1', 'sha256'], finalResponsesBeforeMs: undefined,
+};
 
 export interface AuthorityOptions {
   name: string;
@@ -30,6 +51,7 @@ export interface AuthorityOptions {
   limiters?: readonly SigningLimiter[];
   responderId: 'byKey' | 'byName';
   validityMs: number;
+  preProduction?: PreProduction;
 }
 
 export function makeAuthority(o: AuthorityOptions): Authority {
@@ -54,6 +76,9 @@ export function makeAuthority(o: AuthorityOptions): Authority {
     // RFC 9919 section 3.2.2: a delegated responder's certificate MUST be included.
     certsDer: delegated ? encodeCerts([o.signerCert.der]) : undefined,
     validityMs: o.validityMs,
+    preProduction: o.preProduction ?? NO_PRE_PRODUCTION,
+    issuerHashes: new Map(CERT_ID_HASHES.map((h) => [h, issuerHashes(o.caCert, h)])),
+    caNotAfter: new Date(o.caCert.x509.validTo),
   };
 }
 

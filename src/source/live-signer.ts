@@ -2,8 +2,9 @@
 // response through the HSM. The permit comes first so refused requests cost no lookup and no encoding.
 import type { Clock } from '../clock';
 import { acquireAll } from '../hsm/permits';
-import { CertStatus, encodeResponseData, encodeSuccessfulResponse, wholeSeconds } from '../ocsp/response';
-import type { CertificateRecord, StatusStore } from '../store/status-store';
+import { wholeSeconds } from '../ocsp/response';
+import type { StatusStore } from '../store/status-store';
+import { signResponse, statusOf } from './response-signing';
 import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class LiveSigner implements Source {
@@ -18,33 +19,15 @@ export class LiveSigner implements Source {
     try {
       const records = await Promise.all(req.certIds.map((c) => this.statuses.getCertificate(a.name, c.serial)));
       const now = wholeSeconds(this.clock.now());
-      const nextUpdate = new Date(now.getTime() + a.validityMs);
-      const tbs = encodeResponseData({
-        responderIdDer: a.responderIdDer,
-        producedAt: now,
-        responses: req.certIds.map((c, i) => ({ certIdDer: c.certIdDer, status: statusOf(records[i]), thisUpdate: now, nextUpdate })),
-        ...(req.nonce ? { nonce: req.nonce } : {}),
-      });
-      const signature = await a.signer.sign(tbs, ctx);
-      const der = encodeSuccessfulResponse({
-        tbs,
-        signatureAlgorithmDer: a.signatureAlgorithmDer,
-        signature,
-        ...(a.certsDer ? { certsDer: a.certsDer } : {}),
-      });
-      return { der, producedAt: now, thisUpdate: now, nextUpdate };
+      const nextUpdate = a.validityMs > 0 ? new Date(now.getTime() + a.validityMs) : undefined;
+      const der = await signResponse(
+        a,
+        { producedAt: now, nextUpdate, items: req.certIds.map((c, i) => ({ certIdDer: c.certIdDer, status: statusOf(records[i]) })), ...(req.nonce ? { nonce: req.nonce } : {}) },
+        ctx,
+      );
+      return { der, producedAt: now, thisUpdate: now, ...(nextUpdate ? { nextUpdate } : {}) };
     } finally {
       permit.release();
     }
   }
-}
-
-function statusOf(rec: CertificateRecord | undefined): CertStatus {
-  if (!rec) return { kind: 'unknown' };
-  if (rec.status === 'good') return { kind: 'good' };
-  return {
-    kind: 'revoked',
-    revokedAt: rec.revokedAt ?? new Date(0),
-    ...(rec.reason ? { reason: rec.reason } : {}),
-  };
 }

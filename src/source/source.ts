@@ -8,7 +8,10 @@ export interface OcspResponse {
   der: Buffer;
   producedAt: Date;
   thisUpdate: Date;
-  nextUpdate: Date;
+  /** Absent when the CA's validity is 0 (no nextUpdate in the response). */
+  nextUpdate?: Date;
+  /** A pre-produced response (no nonce, one certificate): the memory cache may keep it until nextUpdate. */
+  preProduced?: boolean;
 }
 
 /** A request whose CertIDs were all matched to one authority by the issuer filter. */

@@ -1,0 +1,124 @@
+// The pre-signer service (RFC 6960 section 2.5; EJBCA's OCSP Response Pre-Signer): produces and stores a response
+// for every certificate of the CAs with pre-production on whose stored response is missing, due for refresh, or
+// (before the CA expires) not yet final. Resumable by construction: a rerun finds only what is still due.
+import type { Logger } from 'pino';
+import type { Clock } from '../clock';
+import type { HashName } from '../ocsp/oids';
+import type { Authority } from '../source/authority';
+import type { ResponseProducer } from '../source/response-producer';
+import type { DueQuery, Store, StoredResponse } from '../store/response-store';
+
+export interface PreSignerOptions {
+  /** Refresh once this fraction of the validity has passed. */
+  refreshAfter: number;
+  concurrency: number;
+  batchSize: number;
+}
+
+export interface RunOptions {
+  /** Only these CAs (names); default: every CA with pre-production on. */
+  cas?: readonly string[];
+  /** Re-sign every certificate, fresh or not (final responses stay). */
+  all?: boolean;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  total: number;
+  done: number;
+  failed: number;
+}
+
+export interface RunResult extends Progress {
+  stored: number;
+  skippedFinal: number;
+  final: number;
+  /** First failure, for the log: the rest are usually the same. */
+  firstError?: string;
+}
+
+export class PreSignerError extends Error {
+  override name = 'PreSignerError';
+}
+
+export class PreSigner {
+  private running: Promise<RunResult> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly authorities: readonly Authority[],
+    private readonly producer: ResponseProducer,
+    private readonly clock: Clock,
+    private readonly o: PreSignerOptions,
+    private readonly log: Pick<Logger, 'info' | 'warn'>,
+  ) {}
+
+  /** One run; a second call while one is going returns the same run. */
+  run(opts: RunOptions = {}): Promise<RunResult> {
+    this.running ??= this.runOnce(opts).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async runOnce(opts: RunOptions): Promise<RunResult> {
+    const targets = this.targets(opts.cas);
+    const work = targets.flatMap((a) => a.preProduction.hashes.map((hash) => ({ a, hash, q: this.query(a, hash, !!opts.all) })));
+    const result: RunResult = { total: 0, done: 0, failed: 0, stored: 0, skippedFinal: 0, final: 0 };
+    for (const w of work) result.total += await this.store.countDue(w.q);
+    opts.onProgress?.(result);
+    for (const w of work) await this.runOne(w.a, w.hash, w.q, result, opts);
+    return result;
+  }
+
+  private targets(names: readonly string[] | undefined): Authority[] {
+    if (!names) return this.authorities.filter((a) => a.preProduction.enabled);
+    return names.map((n) => {
+      const a = this.authorities.find((x) => x.name === n);
+      if (!a) throw new PreSignerError(`no CA named "${n}" in the config (cas[].name)`);
+      if (!a.preProduction.enabled) throw new PreSignerError(`CA "${n}": pre-production is off (cas[].preProduction.enabled)`);
+      return a;
+    });
+  }
+
+  private query(a: Authority, hash: HashName, all: boolean): Omit<DueQuery, 'after' | 'limit'> {
+    const now = this.clock.now();
+    const needFinal = this.producer.inFinalWindow(a);
+    const refreshBefore = all ? new Date(8.64e15) : new Date(now.getTime() - this.o.refreshAfter * a.validityMs);
+    // Final responses cover every certificate; otherwise expired certificates are not worth HSM time.
+    return { ca: a.name, hash, refreshBefore, needFinal, ...(needFinal ? {} : { notExpiredAt: now }) };
+  }
+
+  private async runOne(a: Authority, hash: HashName, q: Omit<DueQuery, 'after' | 'limit'>, result: RunResult, opts: RunOptions): Promise<void> {
+    const final = q.needFinal;
+    let after = '';
+    for (;;) {
+      const page = await this.store.certificatesDue({ ...q, after, limit: this.o.batchSize });
+      if (page.length === 0) return;
+      after = page[page.length - 1]!.serial;
+      const produced: StoredResponse[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < page.length) {
+          const rec = page[next++]!;
+          try {
+            produced.push(await this.producer.produce(a, rec, hash, { lane: 'presign' }, final));
+          } catch (e) {
+            result.failed++;
+            result.firstError ??= `CA "${a.name}" serial ${rec.serial}: ${(e as Error).message}`;
+          }
+          result.done++;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.o.concurrency, page.length) }, worker));
+      const put = await this.store.putResponses(produced);
+      result.stored += put.stored;
+      result.skippedFinal += put.skippedFinal;
+      if (final) result.final += put.stored;
+      opts.onProgress?.(result);
+      // Every signature of a page failed: the token is down; stop rather than spin through the whole CA.
+      if (produced.length === 0) {
+        this.log.warn({ ca: a.name, hash, failed: result.failed, err: result.firstError }, 'pre-signer stopped: signing fails');
+        return;
+      }
+    }
+  }
+}

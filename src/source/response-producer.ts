@@ -1,0 +1,39 @@
+// Produces pre-produced responses: one certificate, one CertID hash, no nonce, signed under a permit of the
+// lane the caller names (live for a request waiting on it, presign for the pre-signer and change handling).
+import type { Clock } from '../clock';
+import { acquireAll } from '../hsm/permits';
+import { encodeCertId } from '../ocsp/cert-id';
+import type { HashName } from '../ocsp/oids';
+import { wholeSeconds } from '../ocsp/response';
+import type { StoredResponse } from '../store/response-store';
+import type { CertificateRecord } from '../store/status-store';
+import type { Authority } from './authority';
+import { signResponse, statusOf } from './response-signing';
+import type { RequestContext } from './source';
+
+/** nextUpdate of a final response (ETSI EN 319 411-2 CSS-6.3.10-09, EJBCA "final OCSP responses"). */
+export const FINAL_NEXT_UPDATE = new Date('9999-12-31T23:59:59Z');
+
+export class ResponseProducer {
+  constructor(private readonly clock: Clock) {}
+
+  async produce(a: Authority, rec: CertificateRecord, hash: HashName, ctx: RequestContext, final = false): Promise<StoredResponse> {
+    const ids = a.issuerHashes.get(hash)!;
+    const certIdDer = encodeCertId(hash, ids.nameHash, ids.keyHash, rec.serial);
+    const permit = await acquireAll(a.limiters, ctx);
+    try {
+      const now = wholeSeconds(this.clock.now());
+      const nextUpdate = final ? FINAL_NEXT_UPDATE : new Date(now.getTime() + a.validityMs);
+      const der = await signResponse(a, { producedAt: now, nextUpdate, items: [{ certIdDer, status: statusOf(rec) }] }, ctx);
+      return { ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final };
+    } finally {
+      permit.release();
+    }
+  }
+
+  /** In the final window: the CA certificate expires within finalResponsesBefore. */
+  inFinalWindow(a: Authority): boolean {
+    const before = a.preProduction.finalResponsesBeforeMs;
+    return before !== undefined && a.caNotAfter.getTime() - this.clock.now().getTime() <= before;
+  }
+}

@@ -1,0 +1,54 @@
+// Serves pre-produced responses from the store (RFC 6960 section 2.5), producing and storing them on demand.
+// Only single-certificate requests for CAs with pre-production on come here; the rest go straight on to `next`.
+import type { Clock } from '../clock';
+import type { Logger } from 'pino';
+import type { Store, StoredResponse } from '../store/response-store';
+import { ResponseProducer } from './response-producer';
+import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
+
+export class StoredResponses implements Source {
+  private readonly inflight = new Map<string, Promise<OcspResponse>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly producer: ResponseProducer,
+    private readonly next: Source,
+    private readonly clock: Clock,
+    private readonly log: Pick<Logger, 'warn'>,
+  ) {}
+
+  response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+    const a = req.authority;
+    const certId = req.certIds[0]!;
+    // Several certificates: too many permutations to be worth keeping (seed: "will not be persisted").
+    if (!a.preProduction.enabled || req.certIds.length !== 1 || !certId.hash) return this.next.response(req, ctx);
+    // A nonce is ignored: the pre-produced answer serves everyone (seed: "OCSP Extensions").
+    const key = `${a.name}\0${certId.serial}\0${certId.hash}`;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.lookupOrProduce(req, ctx).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private async lookupOrProduce(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+    const a = req.authority;
+    const { serial, hash } = req.certIds[0]!;
+    const stored = await this.store.getResponse(a.name, serial, hash!);
+    // A stored response past its nextUpdate is never served: sign a new one and answer with that.
+    if (stored && stored.nextUpdate > this.clock.now()) return fromStored(stored);
+    const rec = await this.store.getCertificate(a.name, serial);
+    // Unknown serials are answered live and never stored: anyone could fill the store with them.
+    if (!rec) return this.next.response({ certIds: req.certIds, authority: a }, ctx);
+    const fresh = await this.producer.produce(a, rec, hash!, ctx);
+    if (a.preProduction.storeOnDemand) {
+      this.store.putResponses([fresh]).catch((e: Error) => this.log.warn({ ca: a.name, serial, err: e.message }, 'could not store a response'));
+    }
+    return fromStored(fresh);
+  }
+}
+
+export function fromStored(r: StoredResponse): OcspResponse {
+  return { der: r.der, producedAt: r.producedAt, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, preProduced: true };
+}
