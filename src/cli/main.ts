@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
 import { demo } from './demo';
+import { presign, runCleanup } from './presign';
 import { importCerts, importIndex, revoke, status } from './records';
 import { serve } from './serve';
 import { USAGE, UsageError } from './usage';
@@ -22,6 +23,7 @@ async function main(argv: string[]): Promise<void> {
       dir: { type: 'string' },
       port: { type: 'string' },
       'setup-only': { type: 'boolean' },
+      all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -38,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
     return demo({ dir: values.dir ?? 'demo', port: port ?? 8080, setupOnly: !!values['setup-only'], out });
   }
   const loaded = loadConfig(values.config ?? process.env.OCSP_HSM_CONFIG ?? 'ocsp-hsm.yaml');
-  if (command === 'serve') sizeThreadPool(loaded.config.tokens.reduce((n, t) => n + t.sessions, 0));
+  if (command === 'serve' || command === 'presign') sizeThreadPool(loaded.config.tokens.reduce((n, t) => n + t.sessions, 0));
   const ctx = { loaded, clock: systemClock, out };
   switch (command) {
     case 'serve':
@@ -51,6 +53,10 @@ async function main(argv: string[]): Promise<void> {
       return revoke(ctx, values);
     case 'status':
       return status(ctx, values.ca, values.serial);
+    case 'presign':
+      return presign(ctx, { ...(values.ca ? { ca: values.ca } : {}), all: !!values.all });
+    case 'cleanup':
+      return runCleanup(ctx);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

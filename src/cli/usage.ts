@@ -16,6 +16,9 @@ commands:
   revoke --ca NAME --serial HEX --reason REASON [--date ISO-8601]
                                      record a revocation
   status --ca NAME --serial HEX      show what the store holds for a certificate
+  presign [--ca NAME[,NAME]] [--all] produce and store responses that are missing or due for refresh
+                                     (--all: re-sign every certificate); progress and ETA on stderr
+  cleanup                            remove all but the latest stored response per certificate
 
 options for every command but demo:
   --config FILE                      config file (default: $OCSP_HSM_CONFIG, else ./ocsp-hsm.yaml)
