@@ -22,7 +22,7 @@ export async function presign(ctx: PresignContext, o: { ca?: string; all?: boole
   const store = await openStore(loaded, clock);
   const signing = (() => {
     try {
-      return openSigning(loaded, { logger, clock }, new HsmMetrics(createRegistry()));
+      return openSigning(loaded, { logger, clock, presignOnly: true }, new HsmMetrics(createRegistry()));
     } catch (e) {
       void store.close();
       throw e;

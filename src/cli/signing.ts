@@ -24,6 +24,8 @@ export interface SigningDeps {
   clock: Clock;
   /** Called when a token given `waitForToken` did not come up in time: the daemon cannot do its job. */
   onFatal?: (message: string) => void;
+  /** No live traffic in this process (one-shot presign): pre-signing may use every concurrent slot. */
+  presignOnly?: boolean;
 }
 
 export interface Signing {
@@ -46,7 +48,7 @@ export function openSigning(loaded: LoadedConfig, deps: SigningDeps, metrics: Hs
   try {
     config.tokens.forEach((t, i) => {
       tokens.set(t.name, makeToken(loaded, t, i, deps, metrics));
-      limiters.set(t.name, makeLimiter(t.name, t.limits, t.sessions, deps.clock, metrics));
+      limiters.set(t.name, makeLimiter(t.name, t.limits, t.sessions, deps.clock, metrics, !deps.presignOnly));
     });
     const authorities = config.cas.map((ca, i) => bindAuthority(loaded, ca, i, tokens.get(ca.signer.token)!, limiters, deps.clock, metrics));
     metrics.watch([...tokens.values()], [...limiters.values()]);
@@ -81,6 +83,7 @@ function makeLimiter(
   sessions: number,
   clock: Clock,
   metrics: HsmMetrics,
+  reserveLiveSlot = true,
 ): SigningLimiter {
   return new SigningLimiter({
     name,
@@ -90,6 +93,7 @@ function makeLimiter(
     maxQueue: l.maxQueue ?? 256,
     queueTimeoutMs: l.queueTimeout ?? 250,
     clientShare: l.clientShare ?? 1,
+    reserveLiveSlot,
     clock,
     onReject: (limiter, reason) => metrics.rejected(limiter, reason),
   });

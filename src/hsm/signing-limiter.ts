@@ -25,6 +25,8 @@ export interface LimiterOptions {
   queueTimeoutMs: number;
   /** Largest share (0-1] of live capacity one client may hold while other clients wait. */
   clientShare: number;
+  /** Keep one concurrent slot free of pre-signing for live requests (default true; off in one-shot CLI runs). */
+  reserveLiveSlot?: boolean;
   clock: Clock;
   onReject?: (limiter: string, reason: RejectReason) => void;
 }
@@ -124,7 +126,8 @@ export class SigningLimiter {
 
   /** Pre-signing leaves one concurrency slot to live traffic, so a live request never waits behind it. */
   private canStart(lane: Lane): boolean {
-    const slots = lane === 'presign' && this.o.maxConcurrent > 1 ? this.o.maxConcurrent - 1 : this.o.maxConcurrent;
+    const reserve = lane === 'presign' && this.o.reserveLiveSlot !== false && this.o.maxConcurrent > 1;
+    const slots = reserve ? this.o.maxConcurrent - 1 : this.o.maxConcurrent;
     if (this.inFlight >= slots) return false;
     this.refill();
     return this.o.ratePerSecond <= 0 || this.tokens >= 1;
