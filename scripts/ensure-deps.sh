@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ocsp-hsm needs and is missing, then builds; cheap when nothing changed.
 #   scripts/ensure-deps.sh run    what `npm start` needs (SoftHSM2, OpenSSL, npm packages, build)
-#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography)
+#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography) and PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-run}"
@@ -17,6 +17,9 @@ if [ "$profile" = test ]; then
   need+=(
     "cmd:ocsptool|gnutls-bin"
     "py:cryptography|python3-cryptography"
+    # Server binaries for the throwaway clusters of the PostgreSQL store tests (the package's own default
+    # cluster, which Debian may create and start, is never used).
+    "glob:/usr/lib/postgresql/*/bin/initdb|postgresql"
   )
 fi
 
@@ -26,6 +29,7 @@ for pair in "${need[@]}"; do
   case "$check" in
     cmd:*) command -v "${check#cmd:}" >/dev/null 2>&1 || missing+=("$pkg") ;;
     py:*) /usr/bin/python3 -c "import ${check#py:}" >/dev/null 2>&1 || missing+=("$pkg") ;;
+    glob:*) compgen -G "${check#glob:}" >/dev/null || missing+=("$pkg") ;;
     *) [ -e "$check" ] || missing+=("$pkg") ;;
   esac
 done

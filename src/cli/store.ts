@@ -2,11 +2,32 @@
 import { isAbsolute, join } from 'node:path';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
+import { redactUrl, scrubPassword } from '../store/postgres/connection-url';
+import { PostgresStore } from '../store/postgres/postgres-store';
 import type { Store } from '../store/response-store';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 
-export async function openStore(loaded: LoadedConfig, clock: Clock): Promise<Store> {
+/**
+ * For PostgreSQL, resolves once connected and migrated; `warn` hears of connection trouble the store recovers
+ * from by itself. A database that cannot be opened is an error naming store.url, its password redacted.
+ */
+export async function openStore(loaded: LoadedConfig, clock: Clock, warn?: (message: string) => void): Promise<Store> {
+  const cfg = loaded.config.store;
+  if (cfg.type === 'postgres') {
+    try {
+      return await PostgresStore.open({ url: cfg.url, poolSize: cfg.poolSize, clock, ...(warn ? { warn } : {}) });
+    } catch (e) {
+      // No `cause`: the message says it all and a driver error object is not ours to vouch for.
+      throw new Error(`store.url (${redactUrl(cfg.url)}): cannot open the PostgreSQL store: ${scrubPassword(cfg.url, describeError(e))}`);
+    }
+  }
   const dataDir = loaded.path(loaded.config.dataDir);
-  const p = loaded.config.store.path;
-  return new SqliteStore(isAbsolute(p) ? p : join(dataDir, p), clock);
+  return new SqliteStore(isAbsolute(cfg.path) ? cfg.path : join(dataDir, cfg.path), clock);
+}
+
+// A refused connection to a name with several addresses is an AggregateError whose own message is empty.
+function describeError(e: unknown): string {
+  if (e instanceof AggregateError && !e.message) return e.errors.map(describeError).join('; ');
+  if (e instanceof Error) return e.message || (e as NodeJS.ErrnoException).code || e.name;
+  return String(e);
 }

@@ -153,10 +153,20 @@ export const configSchema = z
       .strict()
       .default({}),
     dataDir: z.string().min(1).default('data'),
-    store: z
-      .object({ type: z.literal('sqlite').default('sqlite'), path: z.string().min(1).default('ocsp-hsm.sqlite') })
-      .strict()
-      .default({}),
+    /** type defaults to postgres when url is given, else sqlite. */
+    store: z.preprocess(
+      (s = {}) => (s !== null && typeof s === 'object' && !('type' in s) ? { type: 'url' in s ? 'postgres' : 'sqlite', ...s } : s),
+      z.discriminatedUnion('type', [
+        z.object({ type: z.literal('sqlite'), path: z.string().min(1).default('ocsp-hsm.sqlite') }).strict(),
+        z
+          .object({
+            type: z.literal('postgres'),
+            url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/db'),
+            poolSize: z.number().int().min(1).max(1000).default(10),
+          })
+          .strict(),
+      ]),
+    ),
     defaults: z
       .object({
         validity: validity.default('1d'),

@@ -1,0 +1,223 @@
+// The Store contract on a real throwaway PostgreSQL cluster, plus what is PostgreSQL's own: concurrent migrations,
+// connection errors without the password, NOTIFY to other connections, listener reconnection, bytewise serial order.
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import { after, describe, it } from 'node:test';
+import { Client } from 'pg';
+import { FakeClock } from '../src/clock';
+import { validateConfig } from '../src/config/load';
+import { openStore } from '../src/cli/store';
+import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations';
+import { PostgresStore } from '../src/store/postgres/postgres-store';
+import type { Store } from '../src/store/response-store';
+import { describeStore, response } from '../test/support/describe-store';
+import { waitFor } from './support/harness';
+import { freePort, postgresCluster } from './support/postgres';
+
+const urls = new WeakMap<Store, string>();
+const opened: Store[] = [];
+const open = async (url: string, clock = new FakeClock(), warn?: (m: string) => void): Promise<PostgresStore> => {
+  const s = await PostgresStore.open({ url, poolSize: 4, clock, ...(warn ? { warn } : {}) });
+  urls.set(s, url);
+  opened.push(s);
+  return s;
+};
+// Stores a failed test left open would keep this process alive (pooled connections): close them all (closing twice is fine).
+after(() => Promise.all(opened.map((s) => s.close())));
+const freshUrl = async () => {
+  const pg = await postgresCluster();
+  return pg.url(await pg.createDatabase());
+};
+
+/** Runs `fn` with a plain connection to the database, for looking behind the store's back. */
+async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: url, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+describeStore(
+  'PostgreSQL',
+  async () => open(await freshUrl()),
+  async (s) => open(urls.get(s)!),
+);
+
+describe('PostgresStore', () => {
+  it('migrates a new database once when several responders start together, and again finds nothing to do', async () => {
+    const url = await freshUrl();
+    const together = await Promise.all([open(url), open(url), open(url), open(url)]);
+    await open(url);
+    const versions = await withClient(url, async (c) => (await c.query<{ version: number }>('SELECT version FROM schema_version ORDER BY version')).rows);
+    assert.deepEqual(versions.map((r) => r.version), POSTGRES_MIGRATIONS.map((_, i) => i + 1));
+    await together[0]!.putCertificates([{ ca: 'c', serial: '1', status: 'good' }]);
+    assert.deepEqual(await together[3]!.getCertificate('c', '1'), { ca: 'c', serial: '1', status: 'good' });
+  });
+
+  it('names store.url, without its password, when the server is unreachable or the database missing', async () => {
+    const pg = await postgresCluster();
+    const closedPort = await freePort();
+    const cases = [
+      { url: `postgres://postgres:s3cret-pw@127.0.0.1:${closedPort}/x`, cause: /ECONNREFUSED/ },
+      { url: `postgresql://postgres:s3cret-pw@127.0.0.1:${pg.port}/no_such_db`, cause: /database "no_such_db" does not exist/ },
+      { url: `postgres://postgres@127.0.0.1:${pg.port}/no_such_db?password=s3cret-pw`, cause: /does not exist/ },
+    ];
+    for (const { url, cause } of cases) {
+      const loaded = validateConfig(minimalConfig({ type: 'postgres', url }), '/tmp/ocsp-hsm-test.yaml');
+      const started = Date.now();
+      const err = await openStore(loaded, new FakeClock()).then(
+        () => assert.fail('opened a store on a bad URL'),
+        (e: Error) => e,
+      );
+      assert.ok(Date.now() - started < 15_000, 'failed within the connect timeout');
+      assert.match(err.message, /^store\.url \(postgres(ql)?:\/\/postgres(:\*\*\*)?@127\.0\.0\.1:\d+\/\w+(\?password=\*\*\*)?\): /);
+      assert.match(err.message, cause);
+      for (const text of [err.message, String(err.stack), inspect(err, { depth: 5 })]) assert.ok(!text.includes('s3cret-pw'), text);
+    }
+  });
+
+  it('accepts store.url alone as PostgreSQL and rejects other schemes naming the field', () => {
+    const { config } = validateConfig(minimalConfig({ url: 'postgres://u@h/db' }), 'x.yaml');
+    assert.deepEqual(config.store, { type: 'postgres', url: 'postgres://u@h/db', poolSize: 10 });
+    assert.throws(() => validateConfig(minimalConfig({ type: 'postgres', url: 'mysql://u:pw@h/db' }), 'x.yaml'), (e: Error) => {
+      assert.match(e.message, /store\.url: a postgres:\/\/ or postgresql:\/\/ URL/);
+      assert.ok(!e.message.includes('pw@'));
+      return true;
+    });
+  });
+
+  it('calls a watcher on another connection when a status write commits, and again after its connection is cut', async () => {
+    const url = await freshUrl();
+    const warnings: string[] = [];
+    const writer = await open(url);
+    // Trust authentication ignores the password; it is here to prove the warnings never carry it.
+    const reader = await open(url.replace('//postgres@', '//postgres:s3cret-pw@'), new FakeClock(), (m) => warnings.push(m));
+    let calls = 0;
+    const stop = reader.watch(() => calls++);
+    // The first call says "listening now": writes before it may have gone unannounced.
+    assert.ok(await waitFor(() => calls > 0, 10_000), 'listening within 10 s');
+    calls = 0;
+    await writer.revoke('ca1', '77', new Date('2026-05-01T00:00:00.123Z'), 'keyCompromise');
+    assert.ok(await waitFor(() => calls > 0, 5000), 'notified of the revocation within 5 s');
+    assert.equal(reader.mayHaveChanged(), false, 'PostgreSQL pushes instead');
+
+    const killed = await withClient(url, async (c) =>
+      (await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`)).rowCount,
+    );
+    assert.equal(killed, 1, 'one listening connection');
+    calls = 0;
+    assert.ok(await waitFor(() => calls > 0 && warnings.length > 0, 10_000), 'reconnected (and said so) within 10 s');
+    calls = 0;
+    await writer.putCertificates([{ ca: 'ca1', serial: '78', status: 'good' }]);
+    assert.ok(await waitFor(() => calls > 0, 5000), 'notified again after reconnecting');
+    assert.ok(warnings.every((w) => !w.includes('s3cret')));
+    stop();
+  });
+
+  it('round-trips times to the millisecond and stamps updated_at from the injected clock', async () => {
+    const url = await freshUrl();
+    const clock = new FakeClock('2026-03-04T05:06:07.089Z');
+    const s = await open(url, clock);
+    const revokedAt = new Date('2026-05-01T12:00:00.123Z');
+    await s.revoke('c', '1', revokedAt, 'superseded');
+    assert.deepEqual((await s.getCertificate('c', '1'))!.revokedAt, revokedAt);
+    const final = response('1', 'sha256', 0, { producedAt: new Date('2026-06-01T00:00:00.999Z'), nextUpdate: new Date('9999-12-31T23:59:59.999Z'), final: true });
+    await s.putResponses([final]);
+    assert.deepEqual(await s.getResponse('ca1', '1', 'sha256'), final);
+    const updatedAt = await withClient(url, async (c) => (await c.query<{ updated_at: Date }>('SELECT updated_at FROM certificates')).rows[0]!.updated_at);
+    assert.equal(updatedAt.getTime(), clock.now().getTime());
+  });
+
+  it('pages serials in bytewise order although the database collation is ICU en-US', async () => {
+    const url = await freshUrl();
+    const s = await open(url);
+    const serials = ['b', 'a1', 'a-1', 'A2', '_x', 'B0'];
+    await s.putCertificates(serials.map((serial) => ({ ca: 'ca1', serial, status: 'good' as const })));
+    const bytewise = [...serials].sort();
+    const localeOrder = await withClient(url, async (c) => (await c.query<{ s: string[] }>('SELECT array_agg(x ORDER BY x) AS s FROM unnest($1::text[]) x', [serials])).rows[0]!.s);
+    assert.notDeepEqual(localeOrder, bytewise, 'the database collation is not bytewise, so this test means something');
+    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(0), needFinal: false };
+    assert.deepEqual((await s.certificatesDue({ ...q, after: '', limit: 100 })).map((c) => c.serial), bytewise);
+    assert.deepEqual((await s.certificatesDue({ ...q, after: 'B0', limit: 2 })).map((c) => c.serial), bytewise.slice(2, 4));
+  });
+
+  it('keeps revocation final and the change log in commit order under concurrent writers on two connections', async () => {
+    const url = await freshUrl();
+    const [a, b] = [await open(url), await open(url)];
+    const serials = Array.from({ length: 40 }, (_, i) => `s${i}`);
+    const at = new Date('2026-05-01T00:00:00Z');
+    await Promise.all(
+      serials.flatMap((serial, i) => [
+        (i % 2 ? a : b).revoke('ca1', serial, at, 'keyCompromise'),
+        (i % 2 ? b : a).putCertificates([{ ca: 'ca1', serial, status: 'good' }, { ca: 'ca1', serial: serials[(i + 7) % 40]!, status: 'good' }]),
+      ]),
+    );
+    for (const serial of serials) assert.equal((await a.getCertificate('ca1', serial))!.status, 'revoked', serial);
+    const changes = await b.changesSince(0, 1000);
+    assert.ok(changes.every((c, i) => i === 0 || c.seq > changes[i - 1]!.seq));
+    assert.deepEqual(new Set(changes.filter((c) => c.kind === 'revoked').map((c) => c.serial)), new Set(serials));
+  });
+
+  it('stores responses from two connections as if one after the other: never a final one and a newer one beside it', async () => {
+    const url = await freshUrl();
+    const [a, b] = [await open(url), await open(url)];
+    const final = (serial: string) => response(serial, 'sha1', 0, { final: true, nextUpdate: new Date('9999-12-31T23:59:59Z') });
+    for (let i = 0; i < 20; i++) {
+      // Each batch puts a final response for one certificate and a newer one for the other: in any serial order
+      // the second batch finds one final response and skips its newer response there.
+      const [x, y] = [`x${i}`, `y${i}`];
+      const [r1, r2] = await Promise.all([a.putResponses([final(x), response(y, 'sha1', 30)]), b.putResponses([final(y), response(x, 'sha1', 30)])]);
+      assert.equal(r1.skippedFinal + r2.skippedFinal, 1, `round ${i}: ${JSON.stringify([r1, r2])}`);
+    }
+  });
+
+  it('survives its connection being cut mid-import: the import fails whole, the process lives, the store goes on', async () => {
+    const url = await freshUrl();
+    const s = await open(url);
+    const records = Array.from({ length: 50_000 }, (_, i) => ({ ca: 'ca1', serial: i.toString(16), status: 'good' as const }));
+    const admin = new Client({ connectionString: url, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
+    await admin.connect();
+    try {
+      let settled = false;
+      const outcome = s.putCertificates(records).then(
+        () => 'committed',
+        (e: Error) => e,
+      ).finally(() => (settled = true));
+      let cut = false;
+      await waitFor(async () => {
+        if (settled) return true;
+        const r = await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`,
+        );
+        cut = (r.rowCount ?? 0) > 0;
+        return cut;
+      }, 20_000, 2);
+      assert.ok(cut, 'cut the importing connection while it worked');
+      assert.ok((await outcome) instanceof Error, 'the import failed');
+    } finally {
+      await admin.end();
+    }
+    assert.equal(await s.getCertificate('ca1', '0'), undefined, 'nothing of it was written');
+    await s.ping();
+    assert.deepEqual(await s.putCertificates(records.slice(0, 2)), { inserted: 2, updated: 0, unchanged: 0, keptRevoked: 0 });
+  });
+
+  it('closes twice without complaint', async () => {
+    const s = await open(await freshUrl());
+    s.watch(() => undefined);
+    await s.close();
+    await s.close();
+  });
+});
+
+function minimalConfig(store: Record<string, unknown>) {
+  return {
+    store,
+    tokens: [{ name: 'hsm', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'ocsp', pin: { env: 'OCSP_PIN' } }],
+    cas: [{ name: 'ca1', certificate: 'ca.pem', signer: { token: 'hsm', key: { label: 'resp' } } }],
+  };
+}

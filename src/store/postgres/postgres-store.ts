@@ -1,0 +1,213 @@
+// The store on PostgreSQL (node-postgres pool): several responders share one database and hear of changes by NOTIFY.
+import { createHash } from 'node:crypto';
+import { Pool, type ClientConfig } from 'pg';
+import type { Clock } from '../../clock';
+import type { HashName } from '../../ocsp/oids';
+import type { ReasonName } from '../../ocsp/reasons';
+import type { DueQuery, PutResponsesResult, StatusChange, Store, StoredResponse } from '../response-store';
+import type { CertificateRecord, ImportResult } from '../status-store';
+import { ChangeListener } from './change-listener';
+import { scrubPassword } from './connection-url';
+import { RESPONSE_LOCK_CLASS, migrate } from './migrations';
+import * as rows from './rows';
+import { CHANGE_CHANNEL, putCertificatesIn, revokeIn } from './status-writes';
+import { transaction } from './transaction';
+
+export interface PostgresStoreOptions {
+  /** postgres:// or postgresql:// connection URL (node-postgres syntax, e.g. ?sslmode=require). */
+  url: string;
+  poolSize: number;
+  clock: Clock;
+  /** Connection trouble the store recovers from by itself (idle connection lost, listener reconnecting). */
+  warn?: (message: string) => void;
+  /** Bound on establishing a connection. */
+  connectTimeoutMs?: number;
+}
+
+// As in SqliteStore: a certificate is due unless its latest usable response is fresh enough, or final.
+const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL OR c.not_after >= $2)
+  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3
+    AND (r.final OR (NOT $4::boolean AND r.this_update > $5)))`;
+
+export class PostgresStore implements Store {
+  private listener: ChangeListener | undefined;
+  private readonly watchers = new Set<() => void>();
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly pool: Pool,
+    private readonly clientConfig: ClientConfig,
+    private readonly clock: Clock,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** Connects and brings the schema up to date; rejects (with nothing left open) when either fails. */
+  static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+    const clientConfig: ClientConfig = {
+      connectionString: opts.url,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      application_name: 'ocsp-hsm',
+    };
+    const pool = new Pool({ ...clientConfig, max: opts.poolSize, idleTimeoutMillis: 30_000 });
+    const warn = (m: string) => opts.warn?.(scrubPassword(opts.url, m));
+    // An idle connection that dies is dropped by the pool; without this listener it would crash the process.
+    pool.on('error', (e) => warn(`PostgreSQL idle connection lost: ${e.message}`));
+    try {
+      const client = await pool.connect();
+      const ignore = () => undefined; // a dying connection's 'error' event: migrate() fails with it anyway
+      client.on('error', ignore);
+      try {
+        await migrate(client);
+      } finally {
+        client.off('error', ignore);
+        client.release();
+      }
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw e;
+    }
+    return new PostgresStore(pool, clientConfig, opts.clock, warn);
+  }
+
+  async getCertificate(ca: string, serial: string): Promise<CertificateRecord | undefined> {
+    const { rows: found } = await this.pool.query<rows.CertificateRow>('SELECT * FROM certificates WHERE ca = $1 AND serial = $2', [ca, serial]);
+    return found[0] && rows.fromCertificateRow(found[0]);
+  }
+
+  async putCertificates(records: CertificateRecord[]): Promise<ImportResult> {
+    const now = this.clock.now();
+    return transaction(this.pool, (c) => putCertificatesIn(c, records, now));
+  }
+
+  async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<{ created: boolean }> {
+    const now = this.clock.now();
+    return transaction(this.pool, (c) => revokeIn(c, ca, serial, revokedAt, reason, now));
+  }
+
+  async getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {
+    const { rows: found } = await this.pool.query<rows.ResponseRow>(
+      'SELECT * FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 ORDER BY produced_at DESC LIMIT 1',
+      [ca, serial, hash],
+    );
+    return found[0] && rows.fromResponseRow(found[0]);
+  }
+
+  async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {
+    return transaction(this.pool, async (c) => {
+      // Two responders storing for the same certificate and hash take turns, so "no final one yet" stays true
+      // until the insert. Locks are taken in one sorted statement: no deadlock between batches.
+      await c.query('SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::integer[]) AS k', [RESPONSE_LOCK_CLASS, responseLockKeys(responses)]);
+      const result: PutResponsesResult = { stored: 0, skippedFinal: 0 };
+      for (const r of responses) {
+        const { rowCount } = await c.query(
+          `INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+           WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final)
+           ON CONFLICT (ca, serial, hash, produced_at) DO UPDATE SET this_update = excluded.this_update,
+             next_update = excluded.next_update, final = excluded.final, cert_id = excluded.cert_id, der = excluded.der`,
+          rows.responseParams(r),
+        );
+        if (rowCount) result.stored++;
+        else result.skippedFinal++;
+      }
+      return result;
+    });
+  }
+
+  async certificatesDue(q: DueQuery): Promise<CertificateRecord[]> {
+    const { rows: found } = await this.pool.query<rows.CertificateRow>(
+      `SELECT c.* FROM certificates c WHERE ${DUE_WHERE} AND c.serial > $6 ORDER BY c.serial LIMIT $7`,
+      [...dueParams(q), q.after, q.limit],
+    );
+    return found.map(rows.fromCertificateRow);
+  }
+
+  async countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number> {
+    const { rows: found } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM certificates c WHERE ${DUE_WHERE}`, dueParams(q));
+    return Number(found[0]!.n);
+  }
+
+  async deleteSuperseded(): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM responses r WHERE produced_at < (SELECT max(produced_at) FROM responses l
+         WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`,
+    );
+    return rowCount ?? 0;
+  }
+
+  async lastChange(): Promise<number> {
+    const { rows: found } = await this.pool.query<{ seq: string }>('SELECT coalesce(max(seq), 0) AS seq FROM status_changes');
+    return Number(found[0]!.seq);
+  }
+
+  async changesSince(seq: number, limit: number): Promise<StatusChange[]> {
+    const { rows: found } = await this.pool.query<rows.ChangeRow>(
+      'SELECT seq, ca, serial, kind FROM status_changes WHERE seq > $1 ORDER BY seq LIMIT $2',
+      [seq, limit],
+    );
+    return found.map(rows.fromChangeRow);
+  }
+
+  /** Always false: PostgreSQL pushes changes (NOTIFY) to `watch` listeners instead of being asked. */
+  mayHaveChanged(): boolean {
+    return false;
+  }
+
+  /**
+   * The listener is called on every committed status write by any responder on this database (this one's
+   * included), and once whenever listening (re)starts, since changes made meanwhile went unannounced.
+   */
+  watch(listener: () => void): () => void {
+    if (this.closing) return () => undefined;
+    this.watchers.add(listener);
+    this.listener ??= new ChangeListener({
+      client: this.clientConfig,
+      channel: CHANGE_CHANNEL,
+      onChange: () => {
+        for (const w of [...this.watchers]) w();
+      },
+      warn: this.warn,
+    });
+    return () => {
+      this.watchers.delete(listener);
+      if (this.watchers.size === 0 && this.listener) {
+        void this.listener.stop();
+        this.listener = undefined;
+      }
+    };
+  }
+
+  async pruneChanges(before: Date): Promise<number> {
+    // Keep the newest record, as SqliteStore does, so lastChange() never goes back.
+    const { rowCount } = await this.pool.query(
+      'DELETE FROM status_changes WHERE at < $1 AND seq < (SELECT max(seq) FROM status_changes)',
+      [rows.iso(before)],
+    );
+    return rowCount ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.watchers.clear();
+      await this.listener?.stop();
+      this.listener = undefined;
+      await this.pool.end();
+    })();
+    return this.closing;
+  }
+}
+
+function responseLockKeys(responses: StoredResponse[]): number[] {
+  const keys = responses.map((r) => createHash('sha256').update(`${r.ca}\0${r.serial}\0${r.hash}`).digest().readInt32BE(0));
+  return [...new Set(keys)].sort((a, b) => a - b);
+}
+
+function dueParams(q: Omit<DueQuery, 'after' | 'limit'>): unknown[] {
+  return [q.ca, rows.iso(q.notExpiredAt), q.hash, q.needFinal, rows.iso(q.refreshBefore)];
+}
