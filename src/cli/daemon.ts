@@ -51,7 +51,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     await store?.close();
   };
   try {
-    const openedStore = (store = await openStore(loaded, clock));
+    const openedStore = (store = await openStore(loaded, clock, (m) => logger.warn(m)));
     signing = openSigning(loaded, deps, new HsmMetrics(registry));
     const { tokens, authorities } = signing;
     await signing.activate();
