@@ -245,4 +245,3 @@ export type CaConfig = Config['cas'][number];
 export type PinSource = TokenConfig['pin'];
 export type KeyRef = CaConfig['signer']['key'];
 export type LimitsConfig = TokenConfig['limits'];
-export type PreProductionConfig = Required<Omit<Config['defaults']['preProduction'], 'finalResponsesBefore'>> & { finalResponsesBefore?: number };
