@@ -453,7 +453,7 @@ async function main(): Promise<void> {
         `Bare: node:http answering every request with one fixed real DER response (POST body read, nothing parsed). ` +
         `Hot cache: daemon, pre-production on, cache on (defaults), SQLite store presigned then warmed by one request per certificate, ` +
         `then the store's responses deleted so any miss would have to be signed. Store hit: daemon with cache off (cache.maxSize 0), ` +
-        `every certificate presigned (ocsp-hsm presign --all) into SQLite or a throwaway PostgreSQL cluster (fsync off, 127.0.0.1).`,
+        `every certificate presigned into SQLite (ocsp-hsm presign --all) or a throwaway PostgreSQL cluster (fsync off, 127.0.0.1; ocsp-hsm presign, as --all fails on PostgreSQL).`,
       machine: machine(),
       checks: {
         responsesVerified: `all ${CERTS} per daemon by bytes (successful, CertID asked + good); ${SAMPLE} decoded by pkijs and GET = POST bytes; openssl signature check on 2`,
