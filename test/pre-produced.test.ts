@@ -1,6 +1,7 @@
 // The serving rules for pre-produced responses (RFC 6960 section 2.5, EJBCA's semantics), on a fake clock:
 // memory cache -> stored responses -> live signer, the change follower, the pre-signer and cleanup.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { before, beforeEach, describe, it } from 'node:test';
 import * as pkijs from 'pkijs';
 import { FakeClock } from '../src/clock';
@@ -20,6 +21,7 @@ import { StoredResponses } from '../src/source/stored-responses';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { openssl, opensslRequest, writeTemp } from './support/openssl';
 import { softwarePki, SoftwarePki } from './support/software-pki';
+import { tempDir } from './support/temp';
 
 const HOUR = 3_600_000;
 const limits = { maxCertIds: 10 };
@@ -183,6 +185,29 @@ describe('pre-produced responses', () => {
     const deadline = Date.now() + 5000;
     while (!(await store.getResponse('unit', '1002', 'sha256')) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
     assert.equal(fields((await store.getResponse('unit', '1002', 'sha256'))!.der).status, 1);
+  });
+
+  it('the synchronous hit path (peek) never answers from the cache once another process recorded a revocation', async () => {
+    const file = join(tempDir('peek'), 'ocsp-hsm.sqlite');
+    follower.close();
+    store = new SqliteStore(file, clock);
+    const cli = new SqliteStore(file, clock);
+    try {
+      await store.putCertificates([{ ca: 'unit', serial: '1002', status: 'good' }]);
+      build({});
+      await follower.start();
+      await ask([1]);
+      assert.equal(fields(chain.peek(request([1]))!.der).status, 0, 'hot and good');
+      await cli.revoke('unit', '1002', new Date(clock.now().getTime() - 60_000), 'keyCompromise');
+      await new Promise((r) => setImmediate(r)); // a new event-loop turn, as for the next request
+      assert.equal(chain.peek(request([1])), undefined, 'not answered from memory while the change is unapplied');
+      assert.equal(fields((await ask([1])).der).status, 1, 'the asynchronous path applies it first: revoked');
+      assert.equal(fields(chain.peek(request([1]))!.der).status, 1, 'and the cache then holds the revoked answer');
+    } finally {
+      follower.close();
+      await cli.close();
+      await store.close();
+    }
   });
 
   it('pre-signer: signs what is missing or due, nothing else, and only final responses inside the final window', async () => {

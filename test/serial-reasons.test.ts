@@ -21,6 +21,15 @@ describe('serials', () => {
     assert.equal(serialFromIntegerBytes(Buffer.from('1001', 'hex')), '1001');
     assert.equal(serialFromIntegerBytes(Buffer.from('ff', 'hex')), '-1');
     assert.equal(parseSerial(serialFromIntegerBytes(Buffer.from('0badcafe', 'hex'))), 'badcafe');
+    assert.equal(serialFromIntegerBytes(Buffer.from('00', 'hex')), '0');
+    assert.equal(serialFromIntegerBytes(new Uint8Array([0x00, 0x80, 0x01])), '8001');
+  });
+  it('gives positive serials the same form as parseSerial, for every length up to 20 octets', () => {
+    for (let n = 1; n <= 20; n++) {
+      const bytes = Buffer.alloc(n, 0x0f);
+      bytes[0] = n % 2 ? 0x00 : 0x7f;
+      assert.equal(serialFromIntegerBytes(bytes), parseSerial(bytes.toString('hex')), bytes.toString('hex'));
+    }
   });
 });
 

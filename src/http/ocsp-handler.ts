@@ -40,14 +40,47 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
   const record = (method: string, status: OcspStatusLabel, started: number) =>
     o.httpMetrics?.answered(method, status, (o.clock.monotonicMs() - started) / 1000);
 
-  const answer = async (der: Buffer, req: IncomingMessage, res: ServerResponse, started: number) => {
+  const answer = (der: Buffer, req: IncomingMessage, res: ServerResponse, started: number) => {
+    let request: OcspRequest;
+    try {
+      request = parseOcspRequest(der, o.limits);
+    } catch (e) {
+      return refuse(e, req.method!, res, started);
+    }
+    // A hot answer is written in the tick its request arrived: no promise, no in-flight entry.
+    let hit;
+    try {
+      hit = o.source.peek?.(request);
+    } catch {
+      hit = undefined; // the asynchronous path meets the same fault and answers it properly
+    }
+    if (hit) {
+      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(hit.der.length)]);
+      res.end(hit.der);
+      record(req.method!, 'successful', started);
+      return;
+    }
+    void answerLater(request, req, res, started);
+  };
+
+  const refuse = (e: unknown, method: string, res: ServerResponse, started: number) => {
+    const status = statusForError(e);
+    if (status === 'internalError') o.logger.error({ err: e }, 'failed to answer OCSP request');
+    else if (o.logger.isLevelEnabled('debug')) o.logger.debug({ reason: (e as Error).message, status }, 'OCSP request refused');
+    send(res, 200, status);
+    record(method, status, started);
+  };
+
+  const answerLater = async (request: OcspRequest, req: IncomingMessage, res: ServerResponse, started: number) => {
     const method = req.method!;
     const token = inflight.add(res, started, method);
     try {
-      const request = parseOcspRequest(der, o.limits);
       const ctx = {
         lane: 'live' as const,
-        client: clientAddress(req.socket.remoteAddress, header(req, 'x-forwarded-for'), o.trustedProxies),
+        // Only the signing limiter asks (fairness per client): answers from memory never work it out.
+        get client() {
+          return clientAddress(req.socket.remoteAddress, header(req, 'x-forwarded-for'), o.trustedProxies);
+        },
         deadlineMs: started + o.responseTimeoutMs,
       };
       const response = await o.source.response(request, ctx);
@@ -56,12 +89,7 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       res.end(response.der);
       record(method, 'successful', started);
     } catch (e) {
-      if (!inflight.remove(token)) return;
-      const status = statusForError(e);
-      if (status === 'internalError') o.logger.error({ err: e }, 'failed to answer OCSP request');
-      else if (o.logger.isLevelEnabled('debug')) o.logger.debug({ reason: (e as Error).message, status }, 'OCSP request refused');
-      send(res, 200, status);
-      record(method, status, started);
+      if (inflight.remove(token)) refuse(e, method, res, started);
     }
   };
 
@@ -89,7 +117,7 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       record(req.method!, 'malformedRequest', started);
       return;
     }
-    void answer(der, req, res, started);
+    answer(der, req, res, started);
   };
   return Object.assign(handler, { close: () => inflight.close() });
 }

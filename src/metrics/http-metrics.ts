@@ -23,9 +23,18 @@ export class HttpMetrics {
     });
   }
 
+  // Label children looked up once per (method, status): prom-client hashes a label object on every call.
+  private readonly children = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+
   answered(method: string, status: OcspStatusLabel, seconds: number): void {
-    const labels = { method: method === 'HEAD' ? 'GET' : method, status };
-    this.requests.inc(labels);
-    this.seconds.observe(labels, seconds);
+    const m = method === 'HEAD' ? 'GET' : method;
+    const key = `${m} ${status}`;
+    let c = this.children.get(key);
+    if (!c) {
+      c = { count: this.requests.labels({ method: m, status }), time: this.seconds.labels({ method: m, status }) };
+      this.children.set(key, c);
+    }
+    c.count.inc();
+    c.time.observe(seconds);
   }
 }

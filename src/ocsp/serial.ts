@@ -3,6 +3,13 @@
 /** Canonical hex of a DER INTEGER's content octets (two's complement; negative serials keep a '-'). */
 export function serialFromIntegerBytes(bytes: Uint8Array): string {
   if (bytes.length === 0) throw new RangeError('empty INTEGER');
+  // Positive (every serial RFC 5280 allows): the hex without leading zeros, no BigInt on the hot path.
+  if (!(bytes[0]! & 0x80)) {
+    const hex = (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes)).toString('hex');
+    let i = 0;
+    while (i < hex.length - 1 && hex.charCodeAt(i) === 48) i++;
+    return i === 0 ? hex : hex.slice(i);
+  }
   let value = BigInt('0x' + Buffer.from(bytes).toString('hex'));
   if (bytes[0]! & 0x80) value -= 1n << BigInt(bytes.length * 8);
   return value < 0n ? '-' + (-value).toString(16) : value.toString(16);

@@ -31,13 +31,27 @@ export class ChangeFollower implements ChangeSignal {
 
   async start(): Promise<void> {
     this.seq = await this.store.lastChange();
-    this.stopWatching = this.store.watch(() => void this.apply());
+    this.stopWatching = this.store.watch(() => this.applyInBackground());
   }
 
   /** True while changes may be unapplied: a cache must not answer until apply() has run. */
   pending(): boolean {
-    return this.applying !== undefined || this.store.mayHaveChanged();
+    if (this.applying) return true;
+    // Asking the store costs two file-lock system calls (SQLite data_version), so it is asked once per
+    // event-loop turn: a change committed during a turn is seen by the first cache hit of the next one.
+    if (this.checkedThisTurn) return false;
+    // The store says "changed" once per change: start applying now, so every later caller sees it pending.
+    if (this.store.mayHaveChanged()) {
+      this.applyInBackground();
+      return true;
+    }
+    this.checkedThisTurn = true;
+    setImmediate(this.endTurn);
+    return false;
   }
+
+  private checkedThisTurn = false;
+  private readonly endTurn = () => (this.checkedThisTurn = false);
 
   apply(): Promise<void> {
     if (this.applying) {
@@ -48,10 +62,15 @@ export class ChangeFollower implements ChangeSignal {
       this.applying = undefined;
       if (this.again) {
         this.again = false;
-        void this.apply();
+        this.applyInBackground();
       }
     });
     return this.applying;
+  }
+
+  /** Nobody waits on it: a failure is logged (a waiting request gets it from its own apply()). */
+  private applyInBackground(): void {
+    this.apply().catch((e: Error) => this.log.warn({ err: e.message }, 'could not read status changes'));
   }
 
   close(): void {

@@ -10,6 +10,13 @@ export class IssuerFilter implements Source<OcspRequest> {
     private readonly next: Source<ResolvedRequest>,
   ) {}
 
+  peek(req: OcspRequest): OcspResponse | undefined {
+    if (!this.next.peek || req.certIds.length !== 1) return undefined;
+    const c = req.certIds[0]!;
+    const authority = this.index.find(c.hash, c.issuerNameHash, c.issuerKeyHash);
+    return authority && this.next.peek(req.nonce ? { certIds: req.certIds, nonce: req.nonce, authority } : { certIds: req.certIds, authority });
+  }
+
   response(req: OcspRequest, ctx: RequestContext): Promise<OcspResponse> {
     let authority;
     for (const c of req.certIds) {
@@ -23,6 +30,6 @@ export class IssuerFilter implements Source<OcspRequest> {
       }
       authority = a;
     }
-    return this.next.response({ ...req, authority: authority! }, ctx);
+    return this.next.response(req.nonce ? { certIds: req.certIds, nonce: req.nonce, authority: authority! } : { certIds: req.certIds, authority: authority! }, ctx);
   }
 }

@@ -47,11 +47,24 @@ export class MemoryCache implements Source {
     if (!a.preProduction.enabled || req.certIds.length !== 1 || !id.hash) return this.next.response(req, ctx);
     if (this.changes?.pending()) await this.changes.apply();
     const key = cacheKey(a.name, id.serial, id.hash);
-    const hit = this.lru.get(key);
-    if (hit && hit.nextUpdate! > this.clock.now()) return hit;
+    const hit = this.valid(key);
+    if (hit) return hit;
     const r = await this.next.response(req, ctx);
     this.put(key, r);
     return r;
+  }
+
+  /** A hit, unless status changes wait to be applied (then response() applies them first). */
+  peek(req: ResolvedRequest): OcspResponse | undefined {
+    const a = req.authority;
+    const id = req.certIds[0]!;
+    if (!a.preProduction.enabled || req.certIds.length !== 1 || !id.hash || this.changes?.pending()) return undefined;
+    return this.valid(cacheKey(a.name, id.serial, id.hash));
+  }
+
+  private valid(key: string): OcspResponse | undefined {
+    const hit = this.lru.get(key);
+    return hit && hit.nextUpdate!.getTime() > this.clock.now().getTime() ? hit : undefined;
   }
 
   /** Caches a pre-produced response under its certificate and hash, for as long as it is valid. */

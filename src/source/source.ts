@@ -24,4 +24,9 @@ export type RequestContext = SignContext;
 
 export interface Source<R = ResolvedRequest> {
   response(req: R, ctx: RequestContext): Promise<OcspResponse>;
+  /**
+   * The answer if this source already holds it in memory, synchronously; undefined means "ask response()".
+   * Lets the HTTP edge answer a hot request in the tick it arrived, without promises (half its CPU cost).
+   */
+  peek?(req: R): OcspResponse | undefined;
 }
