@@ -6,7 +6,7 @@ import type { Clock } from '../clock';
 import type { HashName } from '../ocsp/oids';
 import type { Authority } from '../source/authority';
 import type { ResponseProducer } from '../source/response-producer';
-import type { DueQuery, Store, StoredResponse } from '../store/response-store';
+import { DueQuery, EVERYTHING_DUE, Store, StoredResponse } from '../store/response-store';
 
 export interface PreSignerOptions {
   /** Refresh once this fraction of the validity has passed. */
@@ -82,7 +82,7 @@ export class PreSigner {
   private query(a: Authority, hash: HashName, all: boolean): Omit<DueQuery, 'after' | 'limit'> {
     const now = this.clock.now();
     const needFinal = this.producer.inFinalWindow(a);
-    const refreshBefore = all ? new Date(8.64e15) : new Date(now.getTime() - this.o.refreshAfter * a.validityMs);
+    const refreshBefore = all ? EVERYTHING_DUE : new Date(now.getTime() - this.o.refreshAfter * a.validityMs);
     // Final responses cover every certificate; otherwise expired certificates are not worth HSM time.
     return { ca: a.name, hash, refreshBefore, needFinal, ...(needFinal ? {} : { notExpiredAt: now }) };
   }

@@ -25,6 +25,9 @@ export interface PutResponsesResult {
   skippedFinal: number;
 }
 
+/** refreshBefore that makes every non-final response due (`presign --all`); a date every store can hold. */
+export const EVERYTHING_DUE = new Date('9999-12-31T23:59:59Z');
+
 export interface DueQuery {
   ca: string;
   hash: HashName;

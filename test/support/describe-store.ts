@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HashName } from '../../src/ocsp/oids';
-import type { Store, StoredResponse } from '../../src/store/response-store';
+import { EVERYTHING_DUE, Store, StoredResponse } from '../../src/store/response-store';
 import type { CertificateRecord } from '../../src/store/status-store';
 
 /** `make` returns an empty store; `other` (optional) opens a second connection to the same one. */
@@ -80,6 +80,7 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       assert.deepEqual(await due({ needFinal: true }), ['a1', 'a2', 'a3', 'a5']);
       assert.deepEqual(await due({ notExpiredAt: undefined }), ['a1', 'a2', 'a5', 'a6']);
       assert.deepEqual(await due({ hash: 'sha256' }), ['a1', 'a2', 'a3', 'a4']);
+      assert.deepEqual(await due({ refreshBefore: EVERYTHING_DUE }), ['a1', 'a2', 'a3', 'a5'], 'presign --all: all but final');
       await s.close();
     });
 
