@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import {
-  childEnv, createTestPki, CLI, opensslQuery, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor,
+  childEnv, createTestPki, CLI, metric, opensslQuery, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor,
 } from './support/harness';
 
 const producedAt = (out: string) => /Produced At: (.*)/.exec(out)?.[1];
@@ -47,7 +47,7 @@ describe('pre-produced responses on SoftHSM2', () => {
     assert.equal(await responder.stop(), 0);
   });
 
-  it('serves one stored response again and again, to SHA-1 and SHA-256 clients, nonce or not; openssl verifies', () => {
+  it('serves one stored response again and again, to SHA-1 and SHA-256 clients, nonce or not; openssl verifies', async () => {
     const a = opensslQuery(ca, responder.url, [ca.good.file], ['-resp_text']);
     assert.match(a, /Response verify OK/);
     assert.match(a, /: good/);
@@ -59,6 +59,10 @@ describe('pre-produced responses on SoftHSM2', () => {
     assert.match(c, /Response verify OK/);
     assert.match(c, /Hash Algorithm: sha256/);
     assert.equal(count("SELECT count(*) FROM responses WHERE hash IN ('sha1', 'sha256') AND serial = ?", ca.good.serial), 2);
+    // One cached response per hash, each counted as its DER plus the per-entry overhead.
+    assert.equal(await metric(responder.url, 'ocsp_cache_entries'), 2);
+    const bytes = await metric(responder.url, 'ocsp_cache_bytes');
+    assert.ok(bytes > 2 * 400 && bytes < 2 * (400 + 2000), `ocsp_cache_bytes ${bytes}`);
   });
 
   it('a revocation recorded through the CLI is answered revoked at once, from a newly produced stored response', async () => {

@@ -48,7 +48,7 @@ describe('config validation', () => {
     assert.equal(config.tokens[0]!.sessions, 4);
     assert.equal(config.store.type, 'sqlite');
     assert.deepEqual(config.defaults.preProduction, { enabled: false, storeOnDemand: true, onIssuance: false, onRevocation: true, hashes: ['sha1', 'sha256'] });
-    assert.deepEqual(config.cache, { maxEntries: 1_000_000, maxSize: 100 * 1024 * 1024 });
+    assert.deepEqual(config.cache, { maxSize: 100 * 1024 * 1024 });
     assert.deepEqual(config.preSigner, { refreshAfter: 0.5, concurrency: 16, batchSize: 500 });
     assert.deepEqual(config.cleanup, {});
     const c = validateConfig({ ...minimal(), cleanup: { every: '31d' }, defaults: { validity: 0 } }, 't.yaml').config;

@@ -7,6 +7,7 @@ import { createApp } from '../http/app';
 import { createOcspHandler } from '../http/ocsp-handler';
 import { createHttpServer } from '../http/server';
 import { trustedProxyList } from '../http/client-address';
+import { registerCacheMetrics } from '../metrics/cache-metrics';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
 import { HttpMetrics } from '../metrics/http-metrics';
@@ -58,8 +59,11 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     // The chain, outermost first: filter -> memory cache -> store -> single-flight -> live signer.
     const producer = new ResponseProducer(clock);
     let chain: Source = new StoredResponses(openedStore, producer, new SingleFlight(new LiveSigner(openedStore, clock)), clock, logger);
-    const cache = config.cache.maxSize > 0 ? new MemoryCache(chain, clock, { maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxSize }) : undefined;
-    if (cache) chain = cache;
+    const cache = config.cache.maxSize > 0 ? new MemoryCache(chain, clock, { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize }) : undefined;
+    if (cache) {
+      chain = cache;
+      registerCacheMetrics(registry, cache);
+    }
     follower = new ChangeFollower(openedStore, new Map(authorities.map((a) => [a.name, a])), producer, cache, logger);
     await follower.start();
     cache?.follow(follower);

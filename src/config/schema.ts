@@ -187,7 +187,7 @@ export const configSchema = z
       .default({}),
     /** Hot pre-produced responses in memory; maxSize 0 turns the cache off. */
     cache: z
-      .object({ maxEntries: z.number().int().min(1).default(1_000_000), maxSize: z.union([z.literal(0), size]).default('100MiB') })
+      .object({ maxEntries: z.number().int().min(1).optional(), maxSize: z.union([z.literal(0), size]).default('100MiB') })
       .strict()
       .default({}),
     preSigner: z

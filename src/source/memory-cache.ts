@@ -6,7 +6,8 @@ import { CERT_ID_HASHES } from '../ocsp/oids';
 import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export interface CacheOptions {
-  maxEntries: number;
+  /** undefined: bounded by bytes alone (lru-cache then allocates nothing per potential entry). */
+  maxEntries?: number;
   maxBytes: number;
 }
 
@@ -16,11 +17,30 @@ export interface ChangeSignal {
   apply(): Promise<void>;
 }
 
-// Key, Buffer and entry objects cost about this much beside the DER itself (measured with 1M entries).
-const ENTRY_OVERHEAD_BYTES = 220;
+/**
+ * What the cache keeps per response: its own copy of the DER (a slice of a store row would keep the row's
+ * whole buffer alive) and two numbers, not the Date objects of an OcspResponse.
+ */
+class Entry {
+  constructor(
+    readonly der: Buffer,
+    readonly thisUpdateMs: number,
+    readonly nextUpdateMs: number,
+  ) {}
+
+  toResponse(): OcspResponse {
+    const thisUpdate = new Date(this.thisUpdateMs);
+    // A pre-produced response's thisUpdate is its producedAt (response-signing.ts).
+    return { der: this.der, producedAt: thisUpdate, thisUpdate, nextUpdate: new Date(this.nextUpdateMs), preProduced: true };
+  }
+}
+
+// Heap cost of an entry beside its DER: key string, Entry, Buffer and ArrayBuffer objects, lru-cache slots
+// (heap snapshots of 100k+ entries, bench/memory.ts). Counted so that maxSize bounds what memory really holds.
+const ENTRY_OVERHEAD_BYTES = 400;
 
 export class MemoryCache implements Source {
-  private readonly lru: LRUCache<string, OcspResponse>;
+  private readonly lru: LRUCache<string, Entry>;
   private changes: ChangeSignal | undefined;
 
   constructor(
@@ -28,8 +48,8 @@ export class MemoryCache implements Source {
     private readonly clock: Clock,
     o: CacheOptions,
   ) {
-    this.lru = new LRUCache<string, OcspResponse>({
-      max: o.maxEntries,
+    this.lru = new LRUCache<string, Entry>({
+      ...(o.maxEntries ? { max: o.maxEntries } : {}),
       maxSize: o.maxBytes,
       sizeCalculation: (r) => r.der.length + ENTRY_OVERHEAD_BYTES,
       perf: { now: () => clock.monotonicMs() },
@@ -64,7 +84,7 @@ export class MemoryCache implements Source {
 
   private valid(key: string): OcspResponse | undefined {
     const hit = this.lru.get(key);
-    return hit && hit.nextUpdate!.getTime() > this.clock.now().getTime() ? hit : undefined;
+    return hit && hit.nextUpdateMs > this.clock.now().getTime() ? hit.toResponse() : undefined;
   }
 
   /** Caches a pre-produced response under its certificate and hash, for as long as it is valid. */
@@ -83,10 +103,11 @@ export class MemoryCache implements Source {
   private put(key: string, r: OcspResponse): void {
     if (!r.preProduced || !r.nextUpdate) return;
     const ttl = r.nextUpdate.getTime() - this.clock.now().getTime();
-    if (ttl > 0) this.lru.set(key, r, { ttl: Math.min(ttl, 2 ** 31 - 1) });
+    if (ttl > 0) this.lru.set(key, new Entry(Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime()), { ttl: Math.min(ttl, 2 ** 31 - 1) });
   }
 }
 
+// join() makes one flat string; a template literal would keep a chain of pieces alive as the stored key.
 function cacheKey(ca: string, serial: string, hash: string): string {
-  return `${ca}\0${serial}\0${hash}`;
+  return [ca, serial, hash].join('\0');
 }
