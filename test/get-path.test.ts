@@ -21,6 +21,7 @@ describe('decodeGetPath', () => {
     ['+ turned into a space by a form encoder', '/' + b64.replace(/\+/g, '%20')],
     ['base64url alphabet', '/' + bytes.toString('base64url')],
     ['doubled leading slash', '//' + b64],
+    ['both alphabets mixed', '/' + bytes.toString('base64url').slice(0, 4) + b64.slice(4)],
   ];
   for (const [name, path] of cases) {
     it(`decodes ${name}`, () => assert.deepEqual(decodeGetPath(path), bytes));
@@ -34,6 +35,8 @@ describe('decodeGetPath', () => {
     ['characters outside base64', '/abc$def'],
     ['broken percent-encoding', '/abc%zz'],
     ['impossible length (4n+1)', '/abcde'],
+    ['padding inside the data', '/ab=c'],
+    ['only padding', '/=='],
   ]) {
     it(`refuses ${name}`, () => assert.throws(() => decodeGetPath(path!), MalformedRequestError));
   }

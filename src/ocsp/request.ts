@@ -52,7 +52,7 @@ function parse(der: Buffer, limits: RequestLimits): OcspRequest {
   let i = 0;
   if (fields[i]?.tag === TAG.ctxConstructed(0)) {
     const [version, ...more] = children(fields[i++]!);
-    if (!version || more.length || version.tag !== TAG.integer || version.contents.length !== 1 || version.contents[0] !== 0) {
+    if (!version || more.length || version.tag !== TAG.integer || version.contentLength !== 1 || version.octet(0) !== 0) {
       throw new MalformedRequestError('unsupported request version');
     }
   }
@@ -90,10 +90,10 @@ function parseRequest(el: Element): CertIdRequest {
   }
   const [oid] = sequence(alg, 'hashAlgorithm');
   if (oid?.tag !== TAG.oid) throw new MalformedRequestError('CertID hashAlgorithm has no OID');
-  if (serial.contents.length === 0 || serial.contents.length > 40) throw new MalformedRequestError('CertID serialNumber has an invalid length');
+  if (serial.contentLength === 0 || serial.contentLength > 40) throw new MalformedRequestError('CertID serialNumber has an invalid length');
   return {
     certIdDer: certId.der,
-    hash: HASH_BY_OID_BYTES.get(oid.contents.toString('hex')),
+    hash: HASH_BY_OID_BYTES.get(oid.contentsHex()),
     issuerNameHash: nameHash.contents,
     issuerKeyHash: keyHash.contents,
     serial: serialFromIntegerBytes(serial.contents),
@@ -106,10 +106,10 @@ function parseExtension(el: Element): { oid: string; critical: boolean; value: B
   const critical = f.length === 3 ? second : undefined;
   const value = f.length === 3 ? third : second;
   if (id?.tag !== TAG.oid || value?.tag !== TAG.octetString || f.length < 2 || f.length > 3 ||
-    (critical && (critical.tag !== TAG.boolean || critical.contents.length !== 1))) {
+    (critical && (critical.tag !== TAG.boolean || critical.contentLength !== 1))) {
     throw new MalformedRequestError('Extension does not match its syntax');
   }
-  return { oid: id.contents.toString('hex'), critical: critical ? critical.contents[0] !== 0 : false, value: value.contents };
+  return { oid: id.contentsHex(), critical: critical ? critical.octet(0) !== 0 : false, value: value.contents };
 }
 
 function parseNonce(value: Buffer): Buffer {
@@ -120,7 +120,7 @@ function parseNonce(value: Buffer): Buffer {
     throw new MalformedRequestError('nonce extnValue is not a DER OCTET STRING (RFC 9654 section 2.1)');
   }
   if (inner.tag !== TAG.octetString) throw new MalformedRequestError('nonce extnValue is not a DER OCTET STRING (RFC 9654 section 2.1)');
-  const len = inner.contents.length;
+  const len = inner.contentLength;
   if (len < 1 || len > NONCE_MAX) {
     throw new MalformedRequestError(`nonce length ${len} outside 1..${NONCE_MAX} octets (RFC 9654 section 2.1)`);
   }

@@ -32,11 +32,52 @@ export const TAG = {
   ctxConstructed: (n: number) => 0xa0 | n,
 } as const;
 
-export interface Element {
-  tag: number;
+/**
+ * One element, as offsets into the buffer it was read from: a request is parsed without slicing a Buffer
+ * for every element (each slice is an object); callers slice only what they keep.
+ */
+export class Element {
+  constructor(
+    readonly tag: number,
+    private readonly buf: Buffer,
+    private readonly start: number,
+    private readonly bodyStart: number,
+    private readonly end: number,
+  ) {}
+
   /** Whole element (identifier, length, contents). */
-  der: Buffer;
-  contents: Buffer;
+  get der(): Buffer {
+    return this.buf.subarray(this.start, this.end);
+  }
+
+  get contents(): Buffer {
+    return this.buf.subarray(this.bodyStart, this.end);
+  }
+
+  get contentLength(): number {
+    return this.end - this.bodyStart;
+  }
+
+  /** Contents octet i (undefined past the end). */
+  octet(i: number): number | undefined {
+    return i < this.contentLength ? this.buf[this.bodyStart + i] : undefined;
+  }
+
+  contentsHex(): string {
+    return this.buf.toString('hex', this.bodyStart, this.end);
+  }
+
+  /** The elements inside a constructed element's contents, all of them, nothing left over. */
+  children(): Element[] {
+    if (!(this.tag & 0x20)) throw new DerError('not a constructed element');
+    const out: Element[] = [];
+    for (let off = this.bodyStart; off < this.end; ) {
+      const r = readElementIn(this.buf, off, this.end);
+      out.push(r.el);
+      off = r.next;
+    }
+    return out;
+  }
 }
 
 export class DerError extends Error {
@@ -48,7 +89,12 @@ export class DerError extends Error {
  * minimal lengths, contents within bounds. Returns the element and the offset after it.
  */
 export function readElement(buf: Buffer, offset: number): { el: Element; next: number } {
-  if (offset + 2 > buf.length) throw new DerError('truncated element');
+  return readElementIn(buf, offset, buf.length);
+}
+
+/** As readElement, with `limit` as the end of the enclosing contents. */
+function readElementIn(buf: Buffer, offset: number, limit: number): { el: Element; next: number } {
+  if (offset + 2 > limit) throw new DerError('truncated element');
   const tag = buf[offset]!;
   if ((tag & 0x1f) === 0x1f) throw new DerError('multi-octet tag');
   let len = buf[offset + 1]!;
@@ -56,27 +102,20 @@ export function readElement(buf: Buffer, offset: number): { el: Element; next: n
   if (len & 0x80) {
     const n = len & 0x7f;
     if (n === 0) throw new DerError('indefinite length');
-    if (n > 4 || offset + 2 + n > buf.length) throw new DerError('bad length');
+    if (n > 4 || offset + 2 + n > limit) throw new DerError('bad length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[offset + 2 + i]!;
     if (len < 0x80 || buf[offset + 2] === 0) throw new DerError('non-minimal length');
     header += n;
   }
   const end = offset + header + len;
-  if (end > buf.length) throw new DerError('truncated element');
-  return { el: { tag, der: buf.subarray(offset, end), contents: buf.subarray(offset + header, end) }, next: end };
+  if (end > limit) throw new DerError('truncated element');
+  return { el: new Element(tag, buf, offset, offset + header, end), next: end };
 }
 
 /** The elements inside a constructed element's contents, all of them, nothing left over. */
 export function children(el: Element): Element[] {
-  if (!(el.tag & 0x20)) throw new DerError('not a constructed element');
-  const out: Element[] = [];
-  for (let off = 0; off < el.contents.length; ) {
-    const r = readElement(el.contents, off);
-    out.push(r.el);
-    off = r.next;
-  }
-  return out;
+  return el.children();
 }
 
 /** The single element that makes up `buf`. */
