@@ -101,10 +101,10 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       if (!/^application\/ocsp-request\s*(;|$)/i.test(header(req, 'content-type') ?? '')) {
         return send(res, 415, 'malformedRequest', 'Content-Type must be application/ocsp-request');
       }
-      readBody(req, o.bodyLimit).then(
-        (body) => answer(body, req, res, started),
-        (err: BodyError) => send(res, err.httpStatus, 'malformedRequest', err.message),
-      );
+      readBody(req, o.bodyLimit, (err, body) => {
+        if (err) send(res, err.httpStatus, 'malformedRequest', err.message);
+        else answer(body!, req, res, started);
+      });
       return;
     }
     // GET or HEAD: {prefix}/{url-encoded base64 DER}; the prefix is optional.
@@ -153,24 +153,38 @@ class BodyError extends Error {
   }
 }
 
-/** Reads a POST body up to `limit` bytes; a declared or actual size above it is refused without reading on. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > limit) {
+/**
+ * Reads a POST body up to `limit` bytes, then calls `done` once; a declared or actual size above the limit is
+ * refused without reading on. Callbacks, not a promise: this runs for every POST.
+ */
+function readBody(req: IncomingMessage, limit: number, done: (err: BodyError | undefined, body?: Buffer) => void): void {
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    req.resume();
+    return done(new BodyError(413, 'request body too large'));
+  }
+  let first: Buffer | undefined;
+  let more: Buffer[] | undefined;
+  let size = 0;
+  let settled = false;
+  const onData = (c: Buffer) => {
+    size += c.length;
+    if (size > limit) {
+      settled = true;
+      req.removeListener('data', onData);
       req.resume();
-      return reject(new BodyError(413, 'request body too large'));
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyError(413, 'request body too large'));
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.on('error', () => reject(new BodyError(400, 'request body could not be read')));
+      done(new BodyError(413, 'request body too large'));
+    } else if (!first) first = c;
+    else (more ??= [first]).push(c);
+  };
+  req.on('data', onData);
+  req.on('end', () => {
+    if (settled) return;
+    settled = true;
+    done(undefined, more ? Buffer.concat(more, size) : (first ?? Buffer.alloc(0)));
+  });
+  req.on('error', () => {
+    if (settled) return;
+    settled = true;
+    done(new BodyError(400, 'request body could not be read'));
   });
 }
