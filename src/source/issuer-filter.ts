@@ -1,7 +1,7 @@
 // First step of the chain: matches every CertID to an authority we serve, or refuses the request.
 import type { OcspRequest } from '../ocsp/request';
 import { UnauthorizedError } from '../ocsp/errors';
-import type { AuthorityIndex } from './authority';
+import type { Authority, AuthorityIndex } from './authority';
 import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class IssuerFilter implements Source<OcspRequest> {
@@ -14,7 +14,7 @@ export class IssuerFilter implements Source<OcspRequest> {
     if (!this.next.peek || req.certIds.length !== 1) return undefined;
     const c = req.certIds[0]!;
     const authority = this.index.find(c.hash, c.issuerNameHash, c.issuerKeyHash);
-    return authority && this.next.peek(req.nonce ? { certIds: req.certIds, nonce: req.nonce, authority } : { certIds: req.certIds, authority });
+    return authority && this.next.peek(resolved(req, authority));
   }
 
   response(req: OcspRequest, ctx: RequestContext): Promise<OcspResponse> {
@@ -30,6 +30,11 @@ export class IssuerFilter implements Source<OcspRequest> {
       }
       authority = a;
     }
-    return this.next.response(req.nonce ? { certIds: req.certIds, nonce: req.nonce, authority: authority! } : { certIds: req.certIds, authority: authority! }, ctx);
+    return this.next.response(resolved(req, authority!), ctx);
   }
+}
+
+// Spelled out rather than spread ({ ...req }): this runs on every request.
+function resolved(req: OcspRequest, authority: Authority): ResolvedRequest {
+  return req.nonce ? { certIds: req.certIds, nonce: req.nonce, authority } : { certIds: req.certIds, authority };
 }

@@ -62,11 +62,9 @@ export class MemoryCache implements Source {
   }
 
   async response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
-    const a = req.authority;
-    const id = req.certIds[0]!;
-    if (!a.preProduction.enabled || req.certIds.length !== 1 || !id.hash) return this.next.response(req, ctx);
+    const key = cacheable(req);
+    if (key === undefined) return this.next.response(req, ctx);
     if (this.changes?.pending()) await this.changes.apply();
-    const key = cacheKey(a.name, id.serial, id.hash);
     const hit = this.valid(key);
     if (hit) return hit;
     const r = await this.next.response(req, ctx);
@@ -76,10 +74,8 @@ export class MemoryCache implements Source {
 
   /** A hit, unless status changes wait to be applied (then response() applies them first). */
   peek(req: ResolvedRequest): OcspResponse | undefined {
-    const a = req.authority;
-    const id = req.certIds[0]!;
-    if (!a.preProduction.enabled || req.certIds.length !== 1 || !id.hash || this.changes?.pending()) return undefined;
-    return this.valid(cacheKey(a.name, id.serial, id.hash));
+    const key = cacheable(req);
+    return key === undefined || this.changes?.pending() ? undefined : this.valid(key);
   }
 
   private valid(key: string): OcspResponse | undefined {
@@ -105,6 +101,12 @@ export class MemoryCache implements Source {
     const ttl = r.nextUpdate.getTime() - this.clock.now().getTime();
     if (ttl > 0) this.lru.set(key, new Entry(Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime()), { ttl: Math.min(ttl, 2 ** 31 - 1) });
   }
+}
+
+/** The cache key of a request whose answer is pre-produced (one certificate, pre-production on), else undefined. */
+function cacheable(req: ResolvedRequest): string | undefined {
+  const id = req.certIds[0]!;
+  return req.authority.preProduction.enabled && req.certIds.length === 1 && id.hash ? cacheKey(req.authority.name, id.serial, id.hash) : undefined;
 }
 
 // join() makes one flat string; a template literal would keep a chain of pieces alive as the stored key.
