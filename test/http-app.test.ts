@@ -7,12 +7,13 @@ import pino from 'pino';
 import { systemClock } from '../src/clock';
 import { createApp } from '../src/http/app';
 import { createOcspHandler } from '../src/http/ocsp-handler';
+import { RequestMemo } from '../src/http/request-memo';
 import { createHttpServer } from '../src/http/server';
 import { trustedProxyList } from '../src/http/client-address';
 import { MalformedRequestError, TryLaterError, UnauthorizedError } from '../src/ocsp/errors';
 import type { OcspRequest } from '../src/ocsp/request';
 import { ERROR_RESPONSES } from '../src/ocsp/status-responses';
-import type { RequestContext, Source } from '../src/source/source';
+import type { HotAnswer, RequestContext, Source } from '../src/source/source';
 
 let readiness = true;
 import { buildRequest } from './support/requests';
@@ -134,5 +135,86 @@ describe('HTTP app', () => {
     await fetch(base + '/', { method: 'POST', body: buildRequest({ serials: [0x43] }), signal: AbortSignal.timeout(5000),
       headers: { 'content-type': 'application/ocsp-request', 'x-forwarded-for': '203.0.113.9, 198.51.100.7' } });
     assert.equal(source.contexts.at(-1)!.client, '198.51.100.7', 'rightmost untrusted hop');
+  });
+});
+
+/** Holds answers in "memory" per serial, as the memory cache does; counts how often it is asked. */
+class HotSource implements Source<OcspRequest> {
+  held = new Map<string, Buffer>();
+  hotCalls = 0;
+  responseCalls = 0;
+  hot(req: OcspRequest): HotAnswer {
+    this.hotCalls++;
+    const serial = req.certIds[0]!.serial;
+    return { der: () => this.held.get(serial) };
+  }
+  async response(req: OcspRequest) {
+    this.responseCalls++;
+    const t = new Date();
+    return { der: Buffer.from(`slow ${req.certIds[0]!.serial}`), producedAt: t, thisUpdate: t };
+  }
+}
+
+describe('HTTP edge: answers remembered by request bytes', () => {
+  let server: Server;
+  let base: string;
+  const source = new HotSource();
+
+  before(async () => {
+    const ocsp = createOcspHandler({
+      source, limits: { maxCertIds: 5 }, bodyLimit: 4096, responseTimeoutMs: 1000, logger: pino({ level: 'silent' }),
+      clock: systemClock, trustedProxies: trustedProxyList([]), memo: new RequestMemo(1 << 20),
+    });
+    server = createHttpServer(ocsp, createApp({ ready: async () => true, logger: pino({ level: 'silent' }) }));
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  const get = async (der: Buffer) => Buffer.from(await (await fetch(`${base}/${encodeURIComponent(der.toString('base64'))}`, { signal: AbortSignal.timeout(5000) })).arrayBuffer());
+  const post = async (der: Buffer, type = 'application/ocsp-request') => {
+    const r = await fetch(base + '/', { method: 'POST', body: der, headers: { 'Content-Type': type }, signal: AbortSignal.timeout(5000) });
+    return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };
+  };
+
+  it('a repeated GET or POST is answered without parsing or asking the chain, and re-asks the answer each time', async () => {
+    source.held.set('10', Buffer.from('hot 10 v1'));
+    const der = buildRequest({ serials: [0x10] });
+    assert.equal((await get(der)).toString(), 'hot 10 v1');
+    assert.equal(source.hotCalls, 1);
+    assert.equal((await get(der)).toString(), 'hot 10 v1');
+    assert.equal((await post(der)).body.toString(), 'hot 10 v1');
+    assert.equal((await post(der)).body.toString(), 'hot 10 v1');
+    assert.equal(source.hotCalls, 2, 'once for the GET URL, once for the POST body: then remembered');
+    // The cache replaced the answer (a revocation was applied): the remembered answer serves the new one.
+    source.held.set('10', Buffer.from('hot 10 v2'));
+    assert.equal((await get(der)).toString(), 'hot 10 v2');
+    // The cache no longer holds it (change pending, expired or evicted): the full path answers.
+    source.held.delete('10');
+    assert.equal((await get(der)).toString(), 'slow 10');
+    assert.equal((await post(der)).body.toString(), 'slow 10');
+    assert.equal(source.responseCalls, 2);
+  });
+
+  it('requests with a nonce are never remembered, and a different request is never answered with a remembered one', async () => {
+    source.held.set('20', Buffer.from('hot 20'));
+    const before = source.hotCalls;
+    for (const nonce of ['0410' + '11'.repeat(16), '0410' + '22'.repeat(16)]) {
+      const der = buildRequest({ serials: [0x20], nonceExtnValue: Buffer.from(nonce, 'hex') });
+      assert.equal((await post(der)).body.toString(), 'hot 20');
+      assert.equal((await post(der)).body.toString(), 'hot 20');
+    }
+    assert.equal(source.hotCalls - before, 4, 'every request with a nonce went through the chain');
+    source.held.set('21', Buffer.from('hot 21'));
+    assert.equal((await post(buildRequest({ serials: [0x21] }))).body.toString(), 'hot 21');
+  });
+
+  it('reads Content-Type whatever its case and parameters; a wrong type is still refused before any lookup', async () => {
+    source.held.set('30', Buffer.from('hot 30'));
+    const der = buildRequest({ serials: [0x30] });
+    assert.equal((await post(der, 'Application/OCSP-Request; charset=binary')).body.toString(), 'hot 30');
+    assert.equal((await post(der)).status, 200);
+    assert.equal((await post(der, 'text/plain')).status, 415, 'remembered bytes do not skip the Content-Type check');
   });
 });

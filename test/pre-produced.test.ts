@@ -187,8 +187,8 @@ describe('pre-produced responses', () => {
     assert.equal(fields((await store.getResponse('unit', '1002', 'sha256'))!.der).status, 1);
   });
 
-  it('the synchronous hit path (peek) never answers from the cache once another process recorded a revocation', async () => {
-    const file = join(tempDir('peek'), 'ocsp-hsm.sqlite');
+  it('the synchronous hit path, and answers remembered by request bytes, never answer from the cache once another process recorded a revocation', async () => {
+    const file = join(tempDir('hot'), 'ocsp-hsm.sqlite');
     follower.close();
     store = new SqliteStore(file, clock);
     const cli = new SqliteStore(file, clock);
@@ -197,12 +197,16 @@ describe('pre-produced responses', () => {
       build({});
       await follower.start();
       await ask([1]);
-      assert.equal(fields(chain.peek(request([1]))!.der).status, 0, 'hot and good');
+      // What the HTTP edge's request memo keeps: the HotAnswer, asked again for each repeated request.
+      const remembered = chain.hot(request([1]))!;
+      assert.equal(fields(remembered.der()!).status, 0, 'hot and good');
       await cli.revoke('unit', '1002', new Date(clock.now().getTime() - 60_000), 'keyCompromise');
       await new Promise((r) => setImmediate(r)); // a new event-loop turn, as for the next request
-      assert.equal(chain.peek(request([1])), undefined, 'not answered from memory while the change is unapplied');
+      assert.equal(chain.hot(request([1]))!.der(), undefined, 'not answered from memory while the change is unapplied');
+      assert.equal(remembered.der(), undefined, 'nor by the remembered answer');
       assert.equal(fields((await ask([1])).der).status, 1, 'the asynchronous path applies it first: revoked');
-      assert.equal(fields(chain.peek(request([1]))!.der).status, 1, 'and the cache then holds the revoked answer');
+      assert.equal(fields(chain.hot(request([1]))!.der()!).status, 1, 'and the cache then holds the revoked answer');
+      assert.equal(fields(remembered.der()!).status, 1, 'which the remembered answer serves');
     } finally {
       follower.close();
       await cli.close();

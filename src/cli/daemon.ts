@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { LoadedConfig } from '../config/load';
 import { createApp } from '../http/app';
 import { createOcspHandler } from '../http/ocsp-handler';
+import { RequestMemo } from '../http/request-memo';
 import { createHttpServer } from '../http/server';
 import { trustedProxyList } from '../http/client-address';
 import { registerCacheMetrics } from '../metrics/cache-metrics';
@@ -59,10 +60,15 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     // The chain, outermost first: filter -> memory cache -> store -> single-flight -> live signer.
     const producer = new ResponseProducer(clock);
     let chain: Source = new StoredResponses(openedStore, producer, new SingleFlight(new LiveSigner(openedStore, clock)), clock, logger);
-    const cache = config.cache.maxSize > 0 ? new MemoryCache(chain, clock, { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize }) : undefined;
+    // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
+    const memoBytes = Math.floor(config.cache.maxSize / 10);
+    const cache = config.cache.maxSize > 0
+      ? new MemoryCache(chain, clock, { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes })
+      : undefined;
+    const memo = cache && memoBytes > 0 ? new RequestMemo(memoBytes) : undefined;
     if (cache) {
       chain = cache;
-      registerCacheMetrics(registry, cache);
+      registerCacheMetrics(registry, cache, memo);
     }
     follower = new ChangeFollower(openedStore, new Map(authorities.map((a) => [a.name, a])), producer, cache, logger);
     await follower.start();
@@ -94,6 +100,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       responseTimeoutMs: config.server.responseTimeout,
       trustedProxies: trustedProxyList(config.server.trustedProxies),
       httpMetrics: new HttpMetrics(registry),
+      ...(memo ? { memo } : {}),
       logger,
     });
     const app = createApp({

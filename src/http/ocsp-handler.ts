@@ -12,6 +12,7 @@ import type { Source } from '../source/source';
 import { clientAddress } from './client-address';
 import { decodeGetPath } from './get-path';
 import { InflightRequests } from './inflight';
+import type { RequestMemo } from './request-memo';
 import { errorResponse, statusForError } from './ocsp-status';
 
 export interface OcspHandlerOptions {
@@ -24,10 +25,13 @@ export interface OcspHandlerOptions {
   /** A response not ready by then is answered tryLater: a client never waits without bound. */
   responseTimeoutMs: number;
   httpMetrics?: HttpMetrics;
+  /** Hot answers by request bytes (with the memory cache only: it is what the remembered answers ask). */
+  memo?: RequestMemo;
   logger: Logger;
 }
 
 const OCSP_RESPONSE = 'application/ocsp-response';
+const OCSP_REQUEST = 'application/ocsp-request';
 
 export type OcspHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { close(): void };
 
@@ -40,7 +44,14 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
   const record = (method: string, status: OcspStatusLabel, started: number) =>
     o.httpMetrics?.answered(method, status, (o.clock.monotonicMs() - started) / 1000);
 
-  const answer = (der: Buffer, req: IncomingMessage, res: ServerResponse, started: number) => {
+  const sendHit = (der: Buffer, method: string, res: ServerResponse, started: number) => {
+    res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(der.length)]);
+    res.end(der);
+    record(method, 'successful', started);
+  };
+
+  /** `memoKey`: the request's bytes as a string, to remember its answer by. */
+  const answer = (der: Buffer, memoKey: string | undefined, req: IncomingMessage, res: ServerResponse, started: number) => {
     let request: OcspRequest;
     try {
       request = parseOcspRequest(der, o.limits);
@@ -48,19 +59,27 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       return refuse(e, req.method!, res, started);
     }
     // A hot answer is written in the tick its request arrived: no promise, no in-flight entry.
-    let hit;
+    let hot, hit;
     try {
-      hit = o.source.peek?.(request);
+      hot = o.source.hot?.(request);
+      hit = hot?.der();
     } catch {
       hit = undefined; // the asynchronous path meets the same fault and answers it properly
     }
     if (hit) {
-      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(hit.der.length)]);
-      res.end(hit.der);
-      record(req.method!, 'successful', started);
-      return;
+      if (memoKey !== undefined && !request.nonce) o.memo?.remember(memoKey, hot!);
+      return sendHit(hit, req.method!, res, started);
     }
     void answerLater(request, req, res, started);
+  };
+
+  /** The remembered answer to exactly these request bytes, if it may be served now. */
+  const remembered = (key: string): Buffer | undefined => {
+    try {
+      return o.memo?.der(key);
+    } catch {
+      return undefined; // as above
+    }
   };
 
   const refuse = (e: unknown, method: string, res: ServerResponse, started: number) => {
@@ -98,15 +117,22 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
     const path = pathOf(req.url ?? '/');
     if (req.method === 'POST') {
       if (!postPaths.has(path)) return send(res, 404, 'malformedRequest');
-      if (!/^application\/ocsp-request\s*(;|$)/i.test(header(req, 'content-type') ?? '')) {
+      const type = rawHeader(req, 'content-type');
+      if (type !== OCSP_REQUEST && !/^application\/ocsp-request\s*(;|$)/i.test(type ?? '')) {
         return send(res, 415, 'malformedRequest', 'Content-Type must be application/ocsp-request');
       }
       readBody(req, o.bodyLimit, (err, body) => {
-        if (err) send(res, err.httpStatus, 'malformedRequest', err.message);
-        else answer(body!, req, res, started);
+        if (err) return send(res, err.httpStatus, 'malformedRequest', err.message);
+        const key = o.memo && body!.toString('latin1');
+        const hit = key && remembered(key);
+        if (hit) sendHit(hit, 'POST', res, started);
+        else answer(body!, key || undefined, req, res, started);
       });
       return;
     }
+    const url = req.url ?? '/';
+    const hit = o.memo && remembered(url);
+    if (hit) return sendHit(hit, req.method!, res, started);
     // GET or HEAD: {prefix}/{url-encoded base64 DER}; the prefix is optional.
     const rest = o.pathPrefix && (path === o.pathPrefix || path.startsWith(o.pathPrefix + '/')) ? path.slice(o.pathPrefix.length) : path;
     let der: Buffer;
@@ -117,7 +143,7 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       record(req.method!, 'malformedRequest', started);
       return;
     }
-    answer(der, req, res, started);
+    answer(der, o.memo && url, req, res, started);
   };
   return Object.assign(handler, { close: () => inflight.close() });
 }
@@ -125,6 +151,19 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The first value of a header that occurs once (Content-Type, Content-Length), from rawHeaders: the first use of
+ * req.headers builds an object of every header, a fifth of a cached POST answer's CPU (bench/serve-hits.ts).
+ */
+function rawHeader(req: IncomingMessage, lowerName: string): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
 }
 
 /** The path still percent-encoded (GET decoding needs the raw form), without a query string. */
@@ -158,7 +197,7 @@ class BodyError extends Error {
  * refused without reading on. Callbacks, not a promise: this runs for every POST.
  */
 function readBody(req: IncomingMessage, limit: number, done: (err: BodyError | undefined, body?: Buffer) => void): void {
-  if (Number(req.headers['content-length'] ?? 0) > limit) {
+  if (Number(rawHeader(req, 'content-length') ?? 0) > limit) {
     req.resume();
     return done(new BodyError(413, 'request body too large'));
   }

@@ -1,11 +1,11 @@
-// Memory cache size at scrape time: what it holds, and the bytes it counts against cache.maxSize.
+// Memory cache size at scrape time: what it and the request memo hold, and the bytes counted against cache.maxSize.
 import { Gauge, Registry } from 'prom-client';
 
 export interface CacheSize {
   readonly size: { entries: number; bytes: number };
 }
 
-export function registerCacheMetrics(registry: Registry, cache: CacheSize): void {
+export function registerCacheMetrics(registry: Registry, cache: CacheSize, memo?: CacheSize): void {
   new Gauge({
     name: 'ocsp_cache_entries',
     help: 'Pre-produced responses held in the memory cache.',
@@ -20,6 +20,23 @@ export function registerCacheMetrics(registry: Registry, cache: CacheSize): void
     registers: [registry],
     collect() {
       this.set(cache.size.bytes);
+    },
+  });
+  if (!memo) return;
+  new Gauge({
+    name: 'ocsp_request_memo_entries',
+    help: 'Requests whose cached answer is remembered by their exact bytes (a tenth of cache.maxSize).',
+    registers: [registry],
+    collect() {
+      this.set(memo.size.entries);
+    },
+  });
+  new Gauge({
+    name: 'ocsp_request_memo_bytes',
+    help: 'Bytes the request memo counts against its tenth of cache.maxSize.',
+    registers: [registry],
+    collect() {
+      this.set(memo.size.bytes);
     },
   });
 }

@@ -2,7 +2,7 @@
 import type { OcspRequest } from '../ocsp/request';
 import { UnauthorizedError } from '../ocsp/errors';
 import type { Authority, AuthorityIndex } from './authority';
-import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
+import type { HotAnswer, OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class IssuerFilter implements Source<OcspRequest> {
   constructor(
@@ -10,11 +10,11 @@ export class IssuerFilter implements Source<OcspRequest> {
     private readonly next: Source<ResolvedRequest>,
   ) {}
 
-  peek(req: OcspRequest): OcspResponse | undefined {
-    if (!this.next.peek || req.certIds.length !== 1) return undefined;
+  hot(req: OcspRequest): HotAnswer | undefined {
+    if (!this.next.hot || req.certIds.length !== 1) return undefined;
     const c = req.certIds[0]!;
     const authority = this.index.find(c.hash, c.issuerNameHash, c.issuerKeyHash);
-    return authority && this.next.peek(resolved(req, authority));
+    return authority && this.next.hot(resolved(req, authority));
   }
 
   response(req: OcspRequest, ctx: RequestContext): Promise<OcspResponse> {
@@ -34,7 +34,7 @@ export class IssuerFilter implements Source<OcspRequest> {
   }
 }
 
-// Spelled out rather than spread ({ ...req }): this runs on every request.
+// Spelled out rather than spread ({ ...req }): this runs on every request that is not remembered.
 function resolved(req: OcspRequest, authority: Authority): ResolvedRequest {
   return req.nonce ? { certIds: req.certIds, nonce: req.nonce, authority } : { certIds: req.certIds, authority };
 }

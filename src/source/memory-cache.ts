@@ -3,7 +3,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock';
 import { CERT_ID_HASHES } from '../ocsp/oids';
-import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
+import type { HotAnswer, OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export interface CacheOptions {
   /** undefined: bounded by bytes alone (lru-cache then allocates nothing per potential entry). */
@@ -72,10 +72,17 @@ export class MemoryCache implements Source {
     return r;
   }
 
-  /** A hit, unless status changes wait to be applied (then response() applies them first). */
-  peek(req: ResolvedRequest): OcspResponse | undefined {
+  /** Pre-produced answers can be held here; whether one is, its der() says each time it is asked. */
+  hot(req: ResolvedRequest): HotAnswer | undefined {
     const key = cacheable(req);
-    return key === undefined || this.changes?.pending() ? undefined : this.valid(key);
+    return key === undefined ? undefined : new CachedAnswer(this, key);
+  }
+
+  /** The DER cached under key, unless status changes wait to be applied (response() applies them first). */
+  current(key: string): Buffer | undefined {
+    if (this.changes?.pending()) return undefined;
+    const hit = this.lru.get(key);
+    return hit && hit.nextUpdateMs > this.clock.now().getTime() ? hit.der : undefined;
   }
 
   private valid(key: string): OcspResponse | undefined {
@@ -100,6 +107,18 @@ export class MemoryCache implements Source {
     if (!r.preProduced || !r.nextUpdate) return;
     const ttl = r.nextUpdate.getTime() - this.clock.now().getTime();
     if (ttl > 0) this.lru.set(key, new Entry(Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime()), { ttl: Math.min(ttl, 2 ** 31 - 1) });
+  }
+}
+
+/** A cache key and the cache: it holds no response itself, so whatever the cache drops, it stops answering. */
+class CachedAnswer implements HotAnswer {
+  constructor(
+    private readonly cache: MemoryCache,
+    private readonly key: string,
+  ) {}
+
+  der(): Buffer | undefined {
+    return this.cache.current(this.key);
   }
 }
 

@@ -22,11 +22,21 @@ export interface ResolvedRequest extends OcspRequest {
 /** Who is waiting and until when: the signing limiter's fairness and deadlines come from here. */
 export type RequestContext = SignContext;
 
+/**
+ * An answer held in memory that can be asked for again: `der()` is undefined once it may no longer be served (a
+ * status change waits to be applied, it expired, or it was evicted). The HTTP edge remembers these per request
+ * bytes, so a repeated request skips parsing and lookup.
+ */
+export interface HotAnswer {
+  der(): Buffer | undefined;
+}
+
 export interface Source<R = ResolvedRequest> {
   response(req: R, ctx: RequestContext): Promise<OcspResponse>;
   /**
-   * The answer if this source already holds it in memory, synchronously; undefined means "ask response()".
-   * Lets the HTTP edge answer a hot request in the tick it arrived, without promises (half its CPU cost).
+   * The request's answer if this source keeps such answers in memory (undefined: ask response()); its `der()`
+   * says, synchronously, whether it holds one now. Lets the HTTP edge answer a hot request in the tick it
+   * arrived, without promises (half its CPU cost).
    */
-  peek?(req: R): OcspResponse | undefined;
+  hot?(req: R): HotAnswer | undefined;
 }
