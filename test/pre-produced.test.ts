@@ -31,12 +31,15 @@ const quiet = { warn: () => undefined, info: () => undefined };
 /** Counts signatures: the HSM's work is what pre-production saves. */
 class CountingSigner implements Signer {
   count = 0;
+  /** Signatures then finish after 0-4 ms, out of order, as HSM sessions do. */
+  jitter = false;
   constructor(private readonly inner: Signer) {}
   get algorithm() {
     return this.inner.algorithm;
   }
-  sign(data: Buffer): Promise<Buffer> {
+  async sign(data: Buffer): Promise<Buffer> {
     this.count++;
+    if (this.jitter) await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 5)));
     return this.inner.sign(data);
   }
 }
@@ -212,6 +215,18 @@ describe('pre-produced responses', () => {
       await cli.close();
       await store.close();
     }
+  });
+
+  it('pre-signer: every response is stored when signatures finish out of order while batches are being stored', async () => {
+    const serials = Array.from({ length: 60 }, (_, i) => (0x3000 + i).toString(16));
+    await store.putCertificates(serials.map((serial) => ({ ca: 'unit', serial, status: 'good' as const })));
+    signer.jitter = true;
+    const ps = new PreSigner(store, [authority], producer, clock, { refreshAfter: 0.5, concurrency: 8, batchSize: 5 }, quiet);
+    const r = await ps.run();
+    signer.jitter = false;
+    assert.deepEqual({ stored: r.stored, failed: r.failed, done: r.done }, { stored: r.total, failed: 0, done: r.total });
+    for (const serial of serials) assert.ok(await store.getResponse('unit', serial, 'sha1'), `serial ${serial} has a stored response`);
+    assert.equal((await ps.run()).total, 0, 'nothing left due');
   });
 
   it('pre-signer: signs what is missing or due, nothing else, and only final responses inside the final window', async () => {

@@ -7,6 +7,7 @@ import type { HashName } from '../ocsp/oids';
 import type { Authority } from '../source/authority';
 import type { ResponseProducer } from '../source/response-producer';
 import { DueQuery, EVERYTHING_DUE, Store, StoredResponse } from '../store/response-store';
+import type { CertificateRecord } from '../store/status-store';
 
 export interface PreSignerOptions {
   /** Refresh once this fraction of the validity has passed. */
@@ -87,38 +88,88 @@ export class PreSigner {
     return { ca: a.name, hash, refreshBefore, needFinal, ...(needFinal ? {} : { notExpiredAt: now }) };
   }
 
+  /**
+   * Signs every due certificate of one CA and hash. One pool of workers runs across pages: the next page is
+   * fetched while the current one is signed, and finished responses are stored in batches while signing goes
+   * on, so the HSM never waits for the store (a page-by-page loop left it idle for each page's tail, write and
+   * query). A kill loses at most the unstored batch, which the next run signs again.
+   */
   private async runOne(a: Authority, hash: HashName, q: Omit<DueQuery, 'after' | 'limit'>, result: RunResult, opts: RunOptions): Promise<void> {
     const final = q.needFinal;
+    const { batchSize } = this.o;
     let after = '';
-    for (;;) {
-      const page = await this.store.certificatesDue({ ...q, after, limit: this.o.batchSize });
-      if (page.length === 0) return;
-      after = page[page.length - 1]!.serial;
-      const produced: StoredResponse[] = [];
-      let next = 0;
-      const worker = async () => {
-        while (next < page.length) {
-          const rec = page[next++]!;
-          try {
-            produced.push(await this.producer.produce(a, rec, hash, { lane: 'presign' }, final));
-          } catch (e) {
-            result.failed++;
-            result.firstError ??= `CA "${a.name}" serial ${rec.serial}: ${(e as Error).message}`;
+    let exhausted = false;
+    let stopped = false;
+    let queue: CertificateRecord[] = [];
+    let head = 0;
+    let fetching: Promise<void> | undefined;
+    const fetchMore = (): Promise<void> =>
+      (fetching ??= this.store
+        .certificatesDue({ ...q, after, limit: batchSize })
+        .then((page) => {
+          if (page.length === 0) exhausted = true;
+          else {
+            after = page[page.length - 1]!.serial;
+            queue = queue.slice(head).concat(page);
+            head = 0;
           }
-          result.done++;
+        })
+        .finally(() => (fetching = undefined)));
+    const next = async (): Promise<CertificateRecord | undefined> => {
+      for (;;) {
+        if (stopped) return undefined;
+        if (head < queue.length) {
+          if (queue.length - head <= batchSize / 2 && !exhausted) void fetchMore().catch(() => undefined); // awaited below on need
+          return queue[head++];
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.o.concurrency, page.length) }, worker));
-      const put = await this.store.putResponses(produced);
-      result.stored += put.stored;
-      result.skippedFinal += put.skippedFinal;
-      if (final) result.final += put.stored;
-      opts.onProgress?.(result);
-      // Every signature of a page failed: the token is down; stop rather than spin through the whole CA.
-      if (produced.length === 0) {
-        this.log.warn({ ca: a.name, hash, failed: result.failed, err: result.firstError }, 'pre-signer stopped: signing fails');
-        return;
+        if (exhausted) return undefined;
+        await fetchMore();
       }
+    };
+
+    let produced: StoredResponse[] = [];
+    let storing: Promise<void> = Promise.resolve();
+    const store = () => {
+      const batch = produced;
+      produced = [];
+      storing = storing.then(async () => {
+        if (batch.length === 0) return;
+        const put = await this.store.putResponses(batch);
+        result.stored += put.stored;
+        result.skippedFinal += put.skippedFinal;
+        if (final) result.final += put.stored;
+        opts.onProgress?.(result);
+      });
+      storing.catch(() => (stopped = true)); // the error itself is thrown from the await below
+    };
+
+    let failedInARow = 0;
+    const worker = async () => {
+      for (let rec = await next(); rec; rec = await next()) {
+        try {
+          const r = await this.producer.produce(a, rec, hash, { lane: 'presign' }, final);
+          produced.push(r); // not produced.push(await ...): that would push into the array store() swapped out
+          failedInARow = 0;
+          if (produced.length >= batchSize) store();
+        } catch (e) {
+          result.failed++;
+          result.firstError ??= `CA "${a.name}" serial ${rec.serial}: ${(e as Error).message}`;
+          // A whole batch failing in a row means signing is down, not that some certificates are odd.
+          if (++failedInARow >= batchSize && !stopped) {
+            stopped = true;
+            this.log.warn({ ca: a.name, hash, failed: result.failed, err: result.firstError }, 'pre-signer stopped: signing fails');
+          }
+        }
+        result.done++;
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: this.o.concurrency }, worker));
+    } finally {
+      store();
+      await fetching?.catch(() => undefined);
     }
+    await storing;
+    opts.onProgress?.(result);
   }
 }
