@@ -6,7 +6,8 @@
 import { LRUCache } from 'lru-cache';
 import type { HotAnswer } from '../source/source';
 
-// Heap per entry beside its key string: lru-cache slots, the HotAnswer and its cache key (heap snapshot of 20k).
+// Heap per entry beside its key string (counted by its length): lru-cache's slots, the HotAnswer object and
+// the string header. An estimate, kept generous: the memo is a small share of the cache's budget.
 const ENTRY_OVERHEAD_BYTES = 200;
 
 export class RequestMemo {

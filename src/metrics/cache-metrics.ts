@@ -6,37 +6,23 @@ export interface CacheSize {
 }
 
 export function registerCacheMetrics(registry: Registry, cache: CacheSize, memo?: CacheSize): void {
-  new Gauge({
-    name: 'ocsp_cache_entries',
-    help: 'Pre-produced responses held in the memory cache.',
-    registers: [registry],
-    collect() {
-      this.set(cache.size.entries);
-    },
-  });
-  new Gauge({
-    name: 'ocsp_cache_bytes',
-    help: 'Bytes the memory cache counts against cache.maxSize (each response DER plus its per-entry overhead).',
-    registers: [registry],
-    collect() {
-      this.set(cache.size.bytes);
-    },
-  });
-  if (!memo) return;
-  new Gauge({
-    name: 'ocsp_request_memo_entries',
-    help: 'Requests whose cached answer is remembered by their exact bytes (a tenth of cache.maxSize).',
-    registers: [registry],
-    collect() {
-      this.set(memo.size.entries);
-    },
-  });
-  new Gauge({
-    name: 'ocsp_request_memo_bytes',
-    help: 'Bytes the request memo counts against its tenth of cache.maxSize.',
-    registers: [registry],
-    collect() {
-      this.set(memo.size.bytes);
-    },
-  });
+  sizeGauges(registry, 'ocsp_cache', cache, 'Pre-produced responses held in the memory cache.',
+    'Bytes the memory cache counts against cache.maxSize (each response DER plus its per-entry overhead).');
+  if (memo) {
+    sizeGauges(registry, 'ocsp_request_memo', memo, 'Requests whose cached answer is remembered by their exact bytes.',
+      'Bytes the request memo counts against its tenth of cache.maxSize.');
+  }
+}
+
+function sizeGauges(registry: Registry, prefix: string, of: CacheSize, entriesHelp: string, bytesHelp: string): void {
+  for (const [what, help] of [['entries', entriesHelp], ['bytes', bytesHelp]] as const) {
+    new Gauge({
+      name: `${prefix}_${what}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(of.size[what]);
+      },
+    });
+  }
 }
