@@ -65,8 +65,8 @@ export class MemoryCache implements Source {
     const key = cacheable(req);
     if (key === undefined) return this.next.response(req, ctx);
     if (this.changes?.pending()) await this.changes.apply();
-    const hit = this.valid(key);
-    if (hit) return hit;
+    const hit = this.live(key);
+    if (hit) return hit.toResponse();
     const r = await this.next.response(req, ctx);
     this.put(key, r);
     return r;
@@ -80,14 +80,12 @@ export class MemoryCache implements Source {
 
   /** The DER cached under key, unless status changes wait to be applied (response() applies them first). */
   current(key: string): Buffer | undefined {
-    if (this.changes?.pending()) return undefined;
-    const hit = this.lru.get(key);
-    return hit && hit.nextUpdateMs > this.clock.now().getTime() ? hit.der : undefined;
+    return this.changes?.pending() ? undefined : this.live(key)?.der;
   }
 
-  private valid(key: string): OcspResponse | undefined {
+  private live(key: string): Entry | undefined {
     const hit = this.lru.get(key);
-    return hit && hit.nextUpdateMs > this.clock.now().getTime() ? hit.toResponse() : undefined;
+    return hit && hit.nextUpdateMs > this.clock.now().getTime() ? hit : undefined;
   }
 
   /** Caches a pre-produced response under its certificate and hash, for as long as it is valid. */
