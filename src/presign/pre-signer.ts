@@ -166,10 +166,12 @@ export class PreSigner {
     try {
       await Promise.all(Array.from({ length: this.o.concurrency }, worker));
     } finally {
+      // Also when a worker failed: nothing signed is dropped, and nothing is still writing once run() settles.
       store();
       await fetching?.catch(() => undefined);
+      await storing.catch(() => undefined);
     }
-    await storing;
+    await storing; // a store failure, if any
     opts.onProgress?.(result);
   }
 }
