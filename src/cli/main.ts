@@ -6,7 +6,7 @@ import { demo } from './demo';
 import { presign, runCleanup } from './presign';
 import { importCerts, importIndex, revoke, status } from './records';
 import { serve } from './serve';
-import { USAGE, UsageError } from './usage';
+import { failure, USAGE, UsageError } from './usage';
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -84,11 +84,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 });
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  const err = e as Error & { code?: string };
-  if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`ocsp-hsm: ${err.message}\nRun "ocsp-hsm --help" for usage.\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`ocsp-hsm: ${err.message}\n`);
-  process.exit(1);
+  const f = failure(e);
+  process.stderr.write(f.message);
+  process.exit(f.exitCode);
 });

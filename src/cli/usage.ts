@@ -4,6 +4,18 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/**
+ * What the command prints and exits with for an error it could not handle: 2 for bad arguments, 1 otherwise.
+ * `code` is not always a string (PKCS#11 errors carry the CKR number), so it is checked before use.
+ */
+export function failure(e: unknown): { message: string; exitCode: 1 | 2 } {
+  const err: Error & { code?: unknown } = e instanceof Error ? e : new Error(String(e));
+  const usage = err instanceof UsageError || (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS'));
+  return usage
+    ? { message: `ocsp-hsm: ${err.message}\nRun "ocsp-hsm --help" for usage.\n`, exitCode: 2 }
+    : { message: `ocsp-hsm: ${err.message}\n`, exitCode: 1 };
+}
+
 export const USAGE = `usage: ocsp-hsm <command> [options]
 
 commands:
