@@ -95,15 +95,19 @@ describe('IssuerFilter + LiveSigner', () => {
     assert.equal((await mixed.response(derB, ctx)).der.length > 0, true, 'each CA alone is answered');
   });
 
-  it('uses byName and includes no certificate when the CA signs itself', async () => {
-    const authority = makeAuthority({ name: 'unit', caCert: pki.ca, signerCert: pki.ca, signer: pki.caSigner, responderId: 'byName', validityMs: 60_000 });
-    const direct = new IssuerFilter(new AuthorityIndex([authority]), new LiveSigner(store, clock));
-    const res = await direct.response(parseOcspRequest(opensslRequest(pki.files.ca, [pki.files.leaves[0]!]), limits), ctx);
-    const basic = pkijs.BasicOCSPResponse.fromBER(pkijs.OCSPResponse.fromBER(res.der).responseBytes!.response.valueBlock.valueHexView);
-    assert.ok(basic.tbsResponseData.responderID instanceof pkijs.RelativeDistinguishedNames);
-    assert.equal(basic.certs, undefined);
-    const out = openssl(['ocsp', '-respin', writeTemp('r.der', res.der), '-issuer', pki.files.ca, '-cert', pki.files.leaves[0]!, '-CAfile', pki.files.ca]);
-    assert.match(out, /Response verify OK/);
-    assert.match(out, /: good/);
-  });
+  // EJBCA: a root signing itself is included anyway (includeSignerCert on); with includeSignerCert off, nothing.
+  for (const includeSignerCert of [true, false]) {
+    it(`uses byName when the root CA signs itself; includeSignerCert ${includeSignerCert}: ${includeSignerCert ? 'the root' : 'no certificate'} in the response`, async () => {
+      const authority = makeAuthority({ name: 'unit', caCert: pki.ca, signerCert: pki.ca, signer: pki.caSigner, responderId: 'byName', validityMs: 60_000, includeSignerCert });
+      const direct = new IssuerFilter(new AuthorityIndex([authority]), new LiveSigner(store, clock));
+      const res = await direct.response(parseOcspRequest(opensslRequest(pki.files.ca, [pki.files.leaves[0]!]), limits), ctx);
+      const basic = pkijs.BasicOCSPResponse.fromBER(pkijs.OCSPResponse.fromBER(res.der).responseBytes!.response.valueBlock.valueHexView);
+      assert.ok(basic.tbsResponseData.responderID instanceof pkijs.RelativeDistinguishedNames);
+      if (includeSignerCert) assert.deepEqual(basic.certs?.map((c) => Buffer.from(c.toSchema().toBER())), [pki.ca.der]);
+      else assert.equal(basic.certs, undefined);
+      const out = openssl(['ocsp', '-respin', writeTemp('r.der', res.der), '-issuer', pki.files.ca, '-cert', pki.files.leaves[0]!, '-CAfile', pki.files.ca]);
+      assert.match(out, /Response verify OK/);
+      assert.match(out, /: good/);
+    });
+  }
 });

@@ -8,6 +8,8 @@ export const OID = {
   ocspBasic: '1.3.6.1.5.5.7.48.1.1',
   ocspNonce: '1.3.6.1.5.5.7.48.1.2',
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  ocspArchiveCutoff: '1.3.6.1.5.5.7.48.1.6',
+  ocspExtendedRevoke: '1.3.6.1.5.5.7.48.1.9',
   kpOcspSigning: '1.3.6.1.5.5.7.3.9',
   ecdsaWithSha256: '1.2.840.10045.4.3.2',
   ecdsaWithSha384: '1.2.840.10045.4.3.3',

@@ -17,6 +17,8 @@ export interface SingleResponseInput {
   thisUpdate: Date;
   /** Omitted when the responder always has newer information (RFC 6960 section 4.2.2.1; validity 0). */
   nextUpdate?: Date;
+  /** Encoded Extensions for singleExtensions (e.g. archive cutoff, RFC 6960 section 4.4.4). */
+  extensions?: Buffer[];
 }
 
 export interface ResponseDataInput {
@@ -26,6 +28,8 @@ export interface ResponseDataInput {
   responses: SingleResponseInput[];
   /** Nonce extnValue to echo (RFC 9654). */
   nonce?: Buffer;
+  /** Further encoded Extensions for responseExtensions (e.g. extended revoked definition, section 4.4.8). */
+  extensions?: Buffer[];
 }
 
 /** RFC 5280 section 4.1.2.5.2: GeneralizedTime carries whole seconds only. */
@@ -61,17 +65,33 @@ const NO_UNUSED_BITS = Buffer.from([0]);
 
 export function encodeResponseData(input: ResponseDataInput): Buffer {
   const parts = [input.responderIdDer, time(input.producedAt), tlv(TAG.sequence, ...input.responses.map(singleResponse))];
-  if (input.nonce) {
-    const ext = tlv(TAG.sequence, NONCE_OID_DER, tlv(TAG.octetString, input.nonce));
-    parts.push(tlv(TAG.ctxConstructed(1), tlv(TAG.sequence, ext)));
-  }
+  const exts = [...(input.nonce ? [extension(NONCE_OID_DER, input.nonce)] : []), ...(input.extensions ?? [])];
+  if (exts.length > 0) parts.push(tlv(TAG.ctxConstructed(1), tlv(TAG.sequence, ...exts)));
   return tlv(TAG.sequence, ...parts);
 }
 
 function singleResponse(r: SingleResponseInput): Buffer {
   const next = r.nextUpdate ? [tlv(TAG.ctxConstructed(0), time(r.nextUpdate))] : [];
-  return tlv(TAG.sequence, r.certIdDer, encodeStatus(r.status), time(r.thisUpdate), ...next);
+  const exts = r.extensions?.length ? [tlv(TAG.ctxConstructed(1), tlv(TAG.sequence, ...r.extensions))] : [];
+  return tlv(TAG.sequence, r.certIdDer, encodeStatus(r.status), time(r.thisUpdate), ...next, ...exts);
 }
+
+/** Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE (omitted), extnValue OCTET STRING } */
+function extension(oidDer: Buffer, valueDer: Buffer): Buffer {
+  return tlv(TAG.sequence, oidDer, tlv(TAG.octetString, valueDer));
+}
+
+const ARCHIVE_CUTOFF_OID_DER = encode(new asn1js.ObjectIdentifier({ value: OID.ocspArchiveCutoff }));
+const EXTENDED_REVOKE_OID_DER = encode(new asn1js.ObjectIdentifier({ value: OID.ocspExtendedRevoke }));
+const NULL_DER = encode(new asn1js.Null());
+
+/** RFC 6960 section 4.4.4: ArchiveCutoff ::= GeneralizedTime, a singleExtension. */
+export function archiveCutoffExtension(cutoff: Date): Buffer {
+  return extension(ARCHIVE_CUTOFF_OID_DER, time(cutoff));
+}
+
+/** RFC 6960 section 4.4.8: id-pkix-ocsp-extended-revoke, value NULL, in responseExtensions. */
+export const EXTENDED_REVOKE_EXTENSION = extension(EXTENDED_REVOKE_OID_DER, NULL_DER);
 
 function encodeStatus(s: CertStatus): Buffer {
   switch (s.kind) {

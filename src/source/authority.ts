@@ -6,6 +6,7 @@ import { CERT_ID_HASHES, HashName } from '../ocsp/oids';
 import { encode } from '../ocsp/der';
 import { encodeCerts, encodeResponderId } from '../ocsp/response';
 import { issuerHashes, LoadedCertificate, responderKeyHash, subjectDer } from '../pki/certificate';
+import type { StatusPolicy } from './status-policy';
 
 export interface Authority {
   name: string;
@@ -17,8 +18,10 @@ export interface Authority {
   limiters: readonly SigningLimiter[];
   responderIdDer: Buffer;
   signatureAlgorithmDer: Buffer;
-  /** Encoded BasicOCSPResponse.certs, or undefined when the CA signs itself (nothing to include). */
+  /** Encoded BasicOCSPResponse.certs (see certificatesToInclude), or undefined for none. */
   certsDer: Buffer | undefined;
+  /** Status, validity and extension rules of this binding. */
+  policy: StatusPolicy;
   /** 0: responses carry no nextUpdate. */
   validityMs: number;
   preProduction: PreProduction;
@@ -52,10 +55,33 @@ export interface AuthorityOptions {
   responderId: 'byKey' | 'byName';
   validityMs: number;
   preProduction?: PreProduction;
+  /** Default true (EJBCA ocsp.includesignercert). */
+  includeSignerCert?: boolean;
+  /** Default true (EJBCA ocsp.includecertchain). */
+  includeCertChain?: boolean;
+  /** The signer's issuers, nearest first, up to a self-signed root (see pki/chain.ts); default: the CA alone. */
+  signerChain?: readonly LoadedCertificate[];
+  policy?: Partial<Omit<StatusPolicy, 'validityMs'>>;
+}
+
+/**
+ * Which certificates a response carries, as EJBCA does: the signer and its chain without the root (unless the
+ * signer is the root itself); with includeCertChain off the signer alone; with includeSignerCert off none.
+ */
+export function certificatesToInclude(signer: LoadedCertificate, chain: readonly LoadedCertificate[], includeSignerCert: boolean, includeCertChain: boolean): LoadedCertificate[] {
+  if (!includeSignerCert) return [];
+  if (!includeCertChain) return [signer];
+  return [signer, ...chain.filter((c) => c !== signer && !isSelfSigned(c))];
+}
+
+function isSelfSigned(c: LoadedCertificate): boolean {
+  return c.x509.checkIssued(c.x509) && c.x509.verify(c.x509.publicKey);
 }
 
 export function makeAuthority(o: AuthorityOptions): Authority {
   const delegated = o.signerCert !== o.caCert;
+  const chain = o.signerChain ?? (delegated ? [o.caCert] : []);
+  const included = certificatesToInclude(o.signerCert, chain, o.includeSignerCert ?? true, o.includeCertChain ?? true);
   const algorithm = new asn1js.Sequence({
     value: [
       new asn1js.ObjectIdentifier({ value: o.signer.algorithm.oid }),
@@ -73,9 +99,16 @@ export function makeAuthority(o: AuthorityOptions): Authority {
       o.responderId === 'byKey' ? { byKey: responderKeyHash(o.signerCert) } : { byNameDer: subjectDer(o.signerCert) },
     ),
     signatureAlgorithmDer: encode(algorithm),
-    // RFC 9919 section 3.2.2: a delegated responder's certificate MUST be included.
-    certsDer: delegated ? encodeCerts([o.signerCert.der]) : undefined,
+    // RFC 9919 section 3.2.2: a delegated responder's certificate MUST be included (includeSignerCert's default).
+    certsDer: included.length > 0 ? encodeCerts(included.map((c) => c.der)) : undefined,
     validityMs: o.validityMs,
+    policy: {
+      nonIssued: o.policy?.nonIssued ?? 'unknown',
+      archiveCutoffMs: o.policy?.archiveCutoffMs,
+      validityMs: o.validityMs,
+      profileValidityMs: o.policy?.profileValidityMs ?? new Map(),
+      issuerRevokedAt: o.policy?.issuerRevokedAt ?? (() => undefined),
+    },
     preProduction: o.preProduction ?? NO_PRE_PRODUCTION,
     issuerHashes: new Map(CERT_ID_HASHES.map((h) => [h, issuerHashes(o.caCert, h)])),
     caNotAfter: new Date(o.caCert.x509.validTo),

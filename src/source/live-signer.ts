@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { acquireAll } from '../hsm/permits';
 import { wholeSeconds } from '../ocsp/response';
 import type { StatusStore } from '../store/status-store';
-import { signResponse, statusOf } from './response-signing';
+import { earliestNextUpdate, itemFor, signResponse } from './response-signing';
 import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class LiveSigner implements Source {
@@ -19,12 +19,9 @@ export class LiveSigner implements Source {
     try {
       const records = await Promise.all(req.certIds.map((c) => this.statuses.getCertificate(a.name, c.serial)));
       const now = wholeSeconds(this.clock.now());
-      const nextUpdate = a.validityMs > 0 ? new Date(now.getTime() + a.validityMs) : undefined;
-      const der = await signResponse(
-        a,
-        { producedAt: now, nextUpdate, items: req.certIds.map((c, i) => ({ certIdDer: c.certIdDer, status: statusOf(records[i]) })), ...(req.nonce ? { nonce: req.nonce } : {}) },
-        ctx,
-      );
+      const items = req.certIds.map((c, i) => itemFor(a.policy, c.certIdDer, records[i], now));
+      const nextUpdate = earliestNextUpdate(items);
+      const der = await signResponse(a, { producedAt: now, items, ...(req.nonce ? { nonce: req.nonce } : {}) }, ctx);
       return { der, producedAt: now, thisUpdate: now, ...(nextUpdate ? { nextUpdate } : {}) };
     } finally {
       permit.release();

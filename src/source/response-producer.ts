@@ -8,7 +8,7 @@ import { wholeSeconds } from '../ocsp/response';
 import type { StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
 import type { Authority } from './authority';
-import { signResponse, statusOf } from './response-signing';
+import { itemFor, signResponse } from './response-signing';
 import type { RequestContext } from './source';
 
 /** nextUpdate of a final response (ETSI EN 319 411-2 CSS-6.3.10-09, EJBCA "final OCSP responses"). */
@@ -23,8 +23,10 @@ export class ResponseProducer {
     const permit = await acquireAll(a.limiters, ctx);
     try {
       const now = wholeSeconds(this.clock.now());
-      const nextUpdate = final ? FINAL_NEXT_UPDATE : new Date(now.getTime() + a.validityMs);
-      const der = await signResponse(a, { producedAt: now, nextUpdate, items: [{ certIdDer, status: statusOf(rec) }] }, ctx);
+      const item = itemFor(a.policy, certIdDer, rec, now, final ? FINAL_NEXT_UPDATE : undefined);
+      // Pre-production needs a validity (config rule), so every item here has a nextUpdate.
+      const nextUpdate = item.nextUpdate!;
+      const der = await signResponse(a, { producedAt: now, items: [item] }, ctx);
       return { ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final };
     } finally {
       permit.release();
