@@ -70,7 +70,11 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       chain = cache;
       registerCacheMetrics(registry, cache, memo);
     }
-    follower = new ChangeFollower(openedStore, new Map(authorities.map((a) => [a.name, a])), producer, cache, logger);
+    await signing.issuerRevocations.refresh(openedStore);
+    // The first binding of a name is the CA's current key (openSigning's order): the one that pre-produces.
+    const byName = new Map<string, (typeof authorities)[number]>();
+    for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
+    follower = new ChangeFollower(openedStore, byName, producer, cache, logger, signing.issuerRevocations);
     await follower.start();
     cache?.follow(follower);
     const source = new IssuerFilter(new AuthorityIndex(authorities), chain);

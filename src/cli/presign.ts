@@ -31,6 +31,7 @@ export async function presign(ctx: PresignContext, o: { ca?: string; all?: boole
   try {
     // One-shot: every token must be up now, waitForToken or not.
     for (const t of signing.tokens.values()) await t.activate();
+    await signing.issuerRevocations.refresh(store);
     const cas = o.ca?.split(',').map((s) => s.trim()).filter(Boolean);
     const preSigner = new PreSigner(store, signing.authorities, new ResponseProducer(clock), clock, loaded.config.preSigner, logger);
     const bar = progressBar(clock);

@@ -13,7 +13,9 @@ import { HsmToken } from '../hsm/token';
 import type { HsmMetrics } from '../metrics/hsm-metrics';
 import { OID } from '../ocsp/oids';
 import { readCertificate, LoadedCertificate } from '../pki/certificate';
+import { buildChain } from '../pki/chain';
 import { Authority, makeAuthority, PreProduction } from '../source/authority';
+import { IssuerRevocations } from '../source/issuer-revocations';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -32,6 +34,8 @@ export interface Signing {
   tokens: Map<string, HsmToken>;
   limiters: Map<string, SigningLimiter>;
   authorities: Authority[];
+  /** CA certificates revoked for a compromise reason: refresh from the store once it is open. */
+  issuerRevocations: IssuerRevocations;
   /** Logs in to every token (in the background for those with waitForToken). */
   activate(): Promise<void>;
   close(): void;
@@ -50,9 +54,18 @@ export function openSigning(loaded: LoadedConfig, deps: SigningDeps, metrics: Hs
       tokens.set(t.name, makeToken(loaded, t, i, deps, metrics));
       limiters.set(t.name, makeLimiter(t.name, t.limits, t.sessions, deps.clock, metrics, !deps.presignOnly));
     });
-    const authorities = config.cas.map((ca, i) => bindAuthority(loaded, ca, i, tokens.get(ca.signer.token)!, limiters, deps.clock, metrics));
+    const revocations = new IssuerRevocations();
+    const ctx = { tokens, limiters, clock: deps.clock, metrics, chainCandidates: chainCandidates(loaded), revocations };
+    // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
+    const authorities = [
+      ...config.cas.map((ca, i) => bindAuthority(loaded, ca, { caCertPath: ca.certificate, signer: ca.signer, field: `cas[${i}]`, previous: false }, ctx)),
+      ...config.cas.flatMap((ca, i) =>
+        ca.previousKeys.map((k, j) => bindAuthority(loaded, ca, { caCertPath: k.certificate, signer: k.signer, field: `cas[${i}].previousKeys[${j}]`, previous: true }, ctx)),
+      ),
+    ];
+    revocations.watch(authorities);
     metrics.watch([...tokens.values()], [...limiters.values()]);
-    return { tokens, limiters, authorities, activate: () => activateTokens(config.tokens, tokens, deps), close };
+    return { tokens, limiters, authorities, issuerRevocations: revocations, activate: () => activateTokens(config.tokens, tokens, deps), close };
   } catch (e) {
     close();
     throw e;
@@ -116,19 +129,26 @@ async function activateTokens(configs: TokenConfig[], tokens: Map<string, HsmTok
   }
 }
 
+/** One binding: a CA certificate (the current one, or one of previousKeys) and the key that answers for it. */
+interface BindingInput {
+  caCertPath: string;
+  signer: CaConfig['signer'];
+  /** Config path of the binding, for messages: cas[0] or cas[0].previousKeys[1]. */
+  field: string;
+  previous: boolean;
+}
+
 function bindAuthority(
   loaded: LoadedConfig,
   ca: CaConfig,
-  i: number,
-  token: HsmToken,
-  limiters: Map<string, SigningLimiter>,
-  clock: Clock,
-  metrics: HsmMetrics,
+  b: BindingInput,
+  ctx: { tokens: Map<string, HsmToken>; limiters: Map<string, SigningLimiter>; clock: Clock; metrics: HsmMetrics; chainCandidates: LoadedCertificate[]; revocations: IssuerRevocations },
 ): Authority {
-  const field = `cas[${i}]`;
-  const caCert = certificateAt(loaded, ca.certificate, `${field}.certificate`);
-  const certField = ca.signer.certificate ? `${field}.signer.certificate` : `${field}.certificate`;
-  const signerCert = ca.signer.certificate ? certificateAt(loaded, ca.signer.certificate, certField) : caCert;
+  const { field } = b;
+  const token = ctx.tokens.get(b.signer.token)!;
+  const caCert = certificateAt(loaded, b.caCertPath, `${field}.certificate`);
+  const certField = b.signer.certificate ? `${field}.signer.certificate` : `${field}.certificate`;
+  const signerCert = b.signer.certificate ? certificateAt(loaded, b.signer.certificate, certField) : caCert;
   if (signerCert !== caCert) checkDelegatedResponder(caCert, signerCert, certField);
   let algorithm;
   try {
@@ -136,28 +156,60 @@ function bindAuthority(
   } catch (e) {
     throw new StartupError(`CA "${ca.name}": ${certField}: ${(e as Error).message}`);
   }
-  const keyName = 'label' in ca.signer.key ? `label "${ca.signer.key.label}"` : `id ${ca.signer.key.id}`;
+  const keyName = 'label' in b.signer.key ? `label "${b.signer.key.label}"` : `id ${b.signer.key.id}`;
   const key = token.addKey({
-    ref: ca.signer.key,
+    ref: b.signer.key,
     publicKey: signerCert.x509.publicKey,
     algorithm,
     describe: `CA "${ca.name}": ${field}.signer.key (${keyName} on token "${token.name}")`,
     certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
   });
   const chain: SigningLimiter[] = [];
-  if (ca.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, ca.signer.limits, Infinity, clock, metrics));
-  chain.push(limiters.get(token.name)!);
+  if (b.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, b.signer.limits, Infinity, ctx.clock, ctx.metrics));
+  chain.push(ctx.limiters.get(token.name)!);
   const signer: Signer = new Pkcs11Signer(token, key);
+  const d = loaded.config.defaults;
+  const validityMs = ca.validity ?? d.validity;
+  const archiveCutoffMs = ca.archiveCutoff ?? d.archiveCutoff;
   return makeAuthority({
     name: ca.name,
     caCert,
     signerCert,
     signer,
     limiters: chain,
-    responderId: ca.responderId ?? loaded.config.defaults.responderId,
-    validityMs: ca.validity ?? loaded.config.defaults.validity,
-    preProduction: preProductionOf(loaded, ca),
+    responderId: ca.responderId ?? d.responderId,
+    validityMs,
+    // Stored responses are keyed by CA and serial: only the current key pre-produces.
+    preProduction: b.previous ? { ...preProductionOf(loaded, ca), enabled: false } : preProductionOf(loaded, ca),
+    includeSignerCert: ca.includeSignerCert ?? d.includeSignerCert,
+    includeCertChain: ca.includeCertChain ?? d.includeCertChain,
+    signerChain: buildChain(signerCert, [caCert, ...ctx.chainCandidates]),
+    policy: {
+      nonIssued: ca.nonIssued ?? d.nonIssued,
+      archiveCutoffMs,
+      profileValidityMs: profileValidities(loaded),
+      issuerRevokedAt: () => ctx.revocations.at(caCert),
+    },
   });
+}
+
+/** Profiles with their own validity (a profile without one falls back to the CA's). */
+function profileValidities(loaded: LoadedConfig): Map<string, number> {
+  return new Map(
+    Object.entries(loaded.config.profiles).flatMap(([id, p]) => (p.validity !== undefined ? [[id, p.validity] as [string, number]] : [])),
+  );
+}
+
+/** Every configured CA certificate (current and previous keys) and the extra chain certificates. */
+function chainCandidates(loaded: LoadedConfig): LoadedCertificate[] {
+  const { config } = loaded;
+  return [
+    ...config.cas.flatMap((ca, i) => [
+      certificateAt(loaded, ca.certificate, `cas[${i}].certificate`),
+      ...ca.previousKeys.map((k, j) => certificateAt(loaded, k.certificate, `cas[${i}].previousKeys[${j}].certificate`)),
+    ]),
+    ...config.chainCertificates.map((f, i) => certificateAt(loaded, f, `chainCertificates[${i}]`)),
+  ];
 }
 
 function certificateAt(loaded: LoadedConfig, p: string, field: string): LoadedCertificate {

@@ -99,26 +99,40 @@ const preProduction = z
   })
   .strict();
 
+const signer = z
+  .object({
+    token: name,
+    key: keyRef,
+    /** Delegated responder certificate; omitted when the CA signs with its own key. */
+    certificate: z.string().min(1).optional(),
+    /** Optional ceiling for this key alone, on top of the token's. */
+    limits: z
+      .object({ rate: z.number().min(0).default(0), burst: z.number().int().min(1).optional(), maxConcurrent: z.number().int().min(1).optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** Serials the store has never heard of: unknown, revoked (RFC 6960 section 2.2) or good (CAs known from CRLs only). */
+const nonIssued = z.enum(['unknown', 'revoked', 'good']);
+
 const ca = z
   .object({
     name,
     certificate: z.string().min(1),
-    signer: z
-      .object({
-        token: name,
-        key: keyRef,
-        /** Delegated responder certificate; omitted when the CA signs with its own key. */
-        certificate: z.string().min(1).optional(),
-        /** Optional ceiling for this key alone, on top of the token's. */
-        limits: z
-          .object({ rate: z.number().min(0).default(0), burst: z.number().int().min(1).optional(), maxConcurrent: z.number().int().min(1).optional() })
-          .strict()
-          .optional(),
-      })
-      .strict(),
+    signer,
+    /**
+     * The same CA (same subject) under earlier keys, after CA key renewal: each its own binding, answered from the
+     * same certificate records. Pre-production applies to the current key only.
+     */
+    previousKeys: z.array(z.object({ certificate: z.string().min(1), signer }).strict()).default([]),
     validity: validity.optional(),
     responderId: z.enum(['byKey', 'byName']).optional(),
     preProduction: preProduction.optional(),
+    includeSignerCert: z.boolean().optional(),
+    includeCertChain: z.boolean().optional(),
+    nonIssued: nonIssued.optional(),
+    archiveCutoff: duration.optional(),
   })
   .strict();
 
@@ -171,6 +185,10 @@ export const configSchema = z
       .object({
         validity: validity.default('1d'),
         responderId: z.enum(['byKey', 'byName']).default('byKey'),
+        includeSignerCert: z.boolean().default(true),
+        includeCertChain: z.boolean().default(true),
+        nonIssued: nonIssued.default('unknown'),
+        archiveCutoff: duration.optional(),
         preProduction: z
           .object({
             enabled: z.boolean().default(false),
@@ -204,6 +222,10 @@ export const configSchema = z
       .default({}),
     cleanup: z.object({ every: cleanupInterval.optional() }).strict().default({}),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).strict().default({}),
+    /** Further CA certificates (roots, intermediates not answered for) to build signer chains from. */
+    chainCertificates: z.array(z.string().min(1)).default([]),
+    /** Per certificate profile (the profile recorded with a certificate): wins over the CA's and the defaults. */
+    profiles: z.record(z.string().min(1), z.object({ validity: validity.optional() }).strict()).default({}),
     tokens: z.array(token).min(1),
     cas: z.array(ca).min(1),
   })
@@ -221,12 +243,11 @@ export const configSchema = z
           message: 'pre-production needs a response validity greater than 0 (set validity, e.g. 1d)',
         });
       }
-      if (!tokenNames.has(c.signer.token)) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          path: ['cas', i, 'signer', 'token'],
-          message: `no token named "${c.signer.token}" under tokens`,
-        });
+      const signers = [{ s: c.signer, path: ['cas', i, 'signer'] }, ...c.previousKeys.map((k, j) => ({ s: k.signer, path: ['cas', i, 'previousKeys', j, 'signer'] }))];
+      for (const { s, path } of signers) {
+        if (!tokenNames.has(s.token)) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'token'], message: `no token named "${s.token}" under tokens` });
+        }
       }
     });
   });

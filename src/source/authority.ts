@@ -6,6 +6,7 @@ import { CERT_ID_HASHES, HashName } from '../ocsp/oids';
 import { encode } from '../ocsp/der';
 import { encodeCerts, encodeResponderId } from '../ocsp/response';
 import { issuerHashes, LoadedCertificate, responderKeyHash, subjectDer } from '../pki/certificate';
+import { issuedBy } from '../pki/chain';
 import type { StatusPolicy } from './status-policy';
 
 export interface Authority {
@@ -75,7 +76,7 @@ export function certificatesToInclude(signer: LoadedCertificate, chain: readonly
 }
 
 function isSelfSigned(c: LoadedCertificate): boolean {
-  return c.x509.checkIssued(c.x509) && c.x509.verify(c.x509.publicKey);
+  return issuedBy(c, c);
 }
 
 export function makeAuthority(o: AuthorityOptions): Authority {

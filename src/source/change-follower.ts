@@ -5,6 +5,7 @@ import type { Store } from '../store/response-store';
 import type { Authority } from './authority';
 import type { ChangeSignal, MemoryCache } from './memory-cache';
 import type { ResponseProducer } from './response-producer';
+import type { IssuerRevocations } from './issuer-revocations';
 import { fromStored } from './stored-responses';
 
 const PAGE = 1000;
@@ -27,6 +28,7 @@ export class ChangeFollower implements ChangeSignal {
     private readonly producer: ResponseProducer,
     private readonly cache: MemoryCache | undefined,
     private readonly log: Pick<Logger, 'warn' | 'info'>,
+    private readonly issuerRevocations?: IssuerRevocations,
   ) {}
 
   async start(): Promise<void> {
@@ -85,6 +87,11 @@ export class ChangeFollower implements ChangeSignal {
       for (const c of changes) {
         this.seq = c.seq;
         this.cache?.invalidate(c.ca, c.serial);
+        // A CA certificate we answer for changed status: every answer for what it issued may change.
+        if (this.issuerRevocations?.concerns(c.ca, c.serial) && (await this.issuerRevocations.refresh(this.store))) {
+          this.cache?.clear();
+          this.log.info({ ca: c.ca, serial: c.serial }, 'a CA certificate we answer for changed status: cache cleared');
+        }
         const a = this.authorities.get(c.ca);
         const p = a?.preProduction;
         if (!a || !p?.enabled) continue;

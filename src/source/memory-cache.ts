@@ -97,6 +97,11 @@ export class MemoryCache implements Source {
     for (const h of CERT_ID_HASHES) this.lru.delete(cacheKey(ca, serial, h));
   }
 
+  /** Drops everything: a CA certificate's revocation changes the answer for all it issued. */
+  clear(): void {
+    this.lru.clear();
+  }
+
   get size(): { entries: number; bytes: number } {
     return { entries: this.lru.size, bytes: this.lru.calculatedSize };
   }

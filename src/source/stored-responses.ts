@@ -22,6 +22,8 @@ export class StoredResponses implements Source {
     const certId = req.certIds[0]!;
     // Several certificates: too many permutations to be worth keeping (seed: "will not be persisted").
     if (!a.preProduction.enabled || req.certIds.length !== 1 || !certId.hash) return this.next.response(req, ctx);
+    // The CA itself is revoked (cACompromise rule): what is stored predates that; the live signer says revoked.
+    if (a.policy.issuerRevokedAt()) return this.next.response(req, ctx);
     // A nonce is ignored: the pre-produced answer serves everyone (seed: "OCSP Extensions").
     const key = `${a.name}\0${certId.serial}\0${certId.hash}`;
     let p = this.inflight.get(key);
