@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../config/load';
 import { parseReason, ReasonName } from '../ocsp/reasons';
 import { parseSerial } from '../ocsp/serial';
 import { readCertificate, readCertificates } from '../pki/certificate';
+import { issuedBy } from '../pki/chain';
 import { parseOpensslIndex } from '../pki/openssl-index';
 import type { CertificateRecord, ImportResult } from '../store/status-store';
 import type { Clock } from '../clock';
@@ -57,11 +58,12 @@ export async function importIndex(ctx: RecordsContext, caName: string | undefine
 export async function importCerts(ctx: RecordsContext, caName: string | undefined, files: string[], profile?: string): Promise<void> {
   const ca = caConfig(ctx, caName);
   if (files.length === 0) throw new UsageError('import certs needs at least one certificate file');
-  const issuer = readCertificate(ctx.loaded.path(ca.certificate));
+  // The CA under its current key or any previous one (key renewal): all share its certificate records.
+  const issuers = [ca.certificate, ...ca.previousKeys.map((k) => k.certificate)].map((f) => readCertificate(ctx.loaded.path(f)));
   const records: CertificateRecord[] = [];
   for (const file of files) {
     for (const c of readCertificates(file)) {
-      if (!c.x509.checkIssued(issuer.x509) || !c.x509.verify(issuer.x509.publicKey)) {
+      if (!issuers.some((issuer) => issuedBy(c, issuer))) {
         throw new Error(`${file}: certificate with serial ${c.x509.serialNumber} was not issued by CA "${ca.name}"`);
       }
       records.push({
