@@ -100,6 +100,10 @@ describe('publishing API', () => {
     assert.equal(foreign.json.field, 'certificate');
     assert.match(foreign.json.error, /serial 77 was not issued by CA "ca1"/);
     assert.equal(await store.getCertificate('ca1', '77'), undefined);
+    const own = await call('POST', '/v1/cas/ca1/certificates', { certificate: toPem(pki.ca.der) });
+    assert.equal(own.status, 422);
+    assert.match(own.json.error, /CA "ca1"'s own certificate/);
+    assert.equal(await store.getCertificate('ca1', '1'), undefined);
     assert.equal(await store.lastChange(), seq);
   });
 

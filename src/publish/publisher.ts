@@ -44,6 +44,8 @@ export class Publisher {
     if ('certificate' in ev) {
       const c = ev.certificate;
       const issuer = this.o.cas.get(ca)!;
+      // A self-signed CA certificate verifies under itself, but OCSP answers for what the CA issued, not for the CA.
+      if (c.der.equals(issuer.der)) throw new PublishError(422, 'certificate', `this is CA "${ca}"'s own certificate, not one it issued`);
       if (!c.x509.checkIssued(issuer.x509) || !c.x509.verify(issuer.x509.publicKey)) {
         throw new PublishError(422, 'certificate', `the certificate with serial ${c.x509.serialNumber} was not issued by CA "${ca}"`);
       }
