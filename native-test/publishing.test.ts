@@ -154,6 +154,19 @@ describe('publishing API with a bearer token, SQLite store', () => {
   });
 });
 
+describe('publishing API startup', () => {
+  it('a missing token file or an unreadable TLS key stops the daemon with an error naming the field', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ tokenFile: 'no-such.token' }, /publishing\.auth\.tokenFile: cannot read token file .*no-such\.token: ENOENT/],
+      [{ mtls: { ca: pki.cas[0]!.caCertFile, cert: pki.cas[0]!.caCertFile, key: 'no-such.key' } }, /publishing\.auth\.mtls\.key: cannot read .*no-such\.key: ENOENT/],
+    ];
+    for (const [auth, pattern] of cases) {
+      const config = variantConfig(pki, 'publish-broken', (c) => (c.publishing = { port: 0, auth }));
+      await assert.rejects(startResponder(pki, { config }), (e: Error) => /exited with 1/.test(e.message) && pattern.test(e.message));
+    }
+  });
+});
+
 describe('publishing API with mutual TLS', () => {
   let responder: Responder;
   let dir: string;
