@@ -15,6 +15,8 @@ import { HttpMetrics } from '../metrics/http-metrics';
 import { cleanup } from '../presign/cleanup';
 import { PreSigner } from '../presign/pre-signer';
 import { every, Schedule } from '../presign/schedule';
+import { Publisher } from '../publish/publisher';
+import { PublishingListener, startPublishing } from '../publish/server';
 import { AuthorityIndex } from '../source/authority';
 import { ChangeFollower } from '../source/change-follower';
 import { IssuerFilter } from '../source/issuer-filter';
@@ -45,9 +47,12 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   let store: Store | undefined;
   let signing: Signing | undefined;
   let follower: ChangeFollower | undefined;
+  let publishing: PublishingListener | undefined;
   const schedules: Schedule[] = [];
   const closeAll = async () => {
     for (const s of schedules) s.stop();
+    // No published event may arrive once the follower and the store are gone.
+    await publishing?.close();
     follower?.close();
     signing?.close();
     await store?.close();
@@ -77,6 +82,17 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     follower = new ChangeFollower(openedStore, byName, producer, cache, logger, signing.issuerRevocations);
     await follower.start();
     cache?.follow(follower);
+    if (config.publishing) {
+      const f = follower;
+      const publisher = new Publisher({
+        store: openedStore,
+        cas: new Map(authorities.map((a) => [a.name, a.caCert])),
+        clock,
+        afterWrite: () => f.apply(),
+        warn: (fields, m) => logger.warn(fields, m),
+      });
+      publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
+    }
     const source = new IssuerFilter(new AuthorityIndex(authorities), chain);
     const { preSigner: ps } = config;
     if (ps.interval !== undefined && authorities.some((a) => a.preProduction.enabled)) {

@@ -136,6 +136,33 @@ const ca = z
   })
   .strict();
 
+/**
+ * Publishing API authentication: a bearer token read from a file at startup, or mutual TLS (clients must present a
+ * certificate issued by `ca`; `cert` and `key` are the listener's own). Refined by hand like pinSource.
+ */
+const publishingAuth = z
+  .object({
+    tokenFile: z.string().min(1).optional(),
+    mtls: z.object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+  })
+  .strict()
+  .refine((a) => (a.tokenFile === undefined) !== (a.mtls === undefined), {
+    message: 'set exactly one of tokenFile: PATH or mtls: { ca: PATH, cert: PATH, key: PATH }',
+  })
+  .transform((a): { tokenFile: string } | { mtls: { ca: string; cert: string; key: string } } =>
+    a.tokenFile !== undefined ? { tokenFile: a.tokenFile } : { mtls: a.mtls! },
+  );
+
+/** The listener CAs publish issuance and revocation events to (README "Publishing API"); separate from OCSP's. */
+const publishing = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535),
+    bodyLimit: size.default('64KiB'),
+    auth: publishingAuth,
+  })
+  .strict();
+
 /** Every N days (1-31), hours (1-23) or minutes (1-59), as in EJBCA's cleanup settings. */
 const cleanupInterval = z.string().transform((s, ctx) => {
   const m = /^\s*(\d+)\s*(d|h|m)\s*$/.exec(s);
@@ -221,6 +248,7 @@ export const configSchema = z
       .strict()
       .default({}),
     cleanup: z.object({ every: cleanupInterval.optional() }).strict().default({}),
+    publishing: publishing.optional(),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).strict().default({}),
     /** Further CA certificates (roots, intermediates not answered for) to build signer chains from. */
     chainCertificates: z.array(z.string().min(1)).default([]),
@@ -234,6 +262,13 @@ export const configSchema = z
     unique(cfg.tokens.map((t) => t.name), ['tokens'], ctx);
     unique(cfg.cas.map((c) => c.name), ['cas'], ctx);
     const tokenNames = new Set(cfg.tokens.map((t) => t.name));
+    if (cfg.publishing && cfg.publishing.port !== 0 && cfg.publishing.port === cfg.server.port) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['publishing', 'port'],
+        message: `must differ from server.port (${cfg.server.port}): the publishing API has a listener of its own`,
+      });
+    }
     cfg.cas.forEach((c, i) => {
       const enabled = c.preProduction?.enabled ?? cfg.defaults.preProduction.enabled;
       if (enabled && (c.validity ?? cfg.defaults.validity) === 0) {
@@ -266,3 +301,4 @@ export type CaConfig = Config['cas'][number];
 export type PinSource = TokenConfig['pin'];
 export type KeyRef = CaConfig['signer']['key'];
 export type LimitsConfig = TokenConfig['limits'];
+export type PublishingConfig = NonNullable<Config['publishing']>;

@@ -21,12 +21,15 @@ const PEM_CERT = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFI
 export function readCertificates(file: string): LoadedCertificate[] {
   const data = readFileSync(file);
   const text = data.toString('latin1');
-  if (text.includes('-----BEGIN')) {
-    const ders = [...text.matchAll(PEM_CERT)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
-    if (ders.length === 0) throw new Error(`${file}: no PEM CERTIFICATE block found`);
-    return ders.map((d, i) => parseOrExplain(d, `${file} (certificate ${i + 1})`));
-  }
+  if (text.includes('-----BEGIN')) return certificatesFromPem(text, file);
   return [parseOrExplain(data, file)];
+}
+
+/** Every CERTIFICATE block of PEM text; `where` names its origin in errors (a file, a request field). */
+export function certificatesFromPem(text: string, where: string): LoadedCertificate[] {
+  const ders = [...text.matchAll(PEM_CERT)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+  if (ders.length === 0) throw new Error(`${where}: no PEM CERTIFICATE block found`);
+  return ders.map((d, i) => parseOrExplain(d, `${where} (certificate ${i + 1})`));
 }
 
 export function readCertificate(file: string): LoadedCertificate {

@@ -1,0 +1,91 @@
+// The publishing API's express app: authenticate, parse JSON, record issuance and revocation events, answer with
+// what was stored; every refusal is a JSON error naming the field.
+import express, { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import type { CertificateRecord } from '../store/status-store';
+import { errorBody, PublishError } from './errors';
+import { parseIssuance, serialParam } from './events';
+import type { Publisher, Recorded } from './publisher';
+
+export interface PublishingAppOptions {
+  publisher: Publisher;
+  authenticate: RequestHandler;
+  bodyLimit: number;
+  logger: Pick<Logger, 'info' | 'debug' | 'error'>;
+}
+
+const CERTIFICATES = '/v1/cas/:ca/certificates';
+const REVOCATIONS = '/v1/cas/:ca/revocations';
+const ONE_CERTIFICATE = '/v1/cas/:ca/certificates/:serial';
+
+export function createPublishingApp(o: PublishingAppOptions): express.Express {
+  const { publisher, logger } = o;
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', false);
+  // Before the body is read: an unauthenticated client gets nothing parsed, let alone stored.
+  app.use(o.authenticate);
+  app.use(express.json({ limit: o.bodyLimit }));
+
+  const answer = (event: string, res: Response, r: Recorded) => {
+    logger.info({ event, ca: r.record.ca, serial: r.record.serial, outcome: r.outcome }, 'published event recorded');
+    res.status(200).json({ outcome: r.outcome, certificate: recordJson(r.record) });
+  };
+  app.post(CERTIFICATES, async (req, res) => {
+    const ca = publisher.ca(String(req.params.ca));
+    answer('issuance', res, await publisher.issued(ca, parseIssuance(jsonBody(req))));
+  });
+  app.post(REVOCATIONS, async (req, res) => {
+    const ca = publisher.ca(String(req.params.ca));
+    answer('revocation', res, await publisher.revoked(ca, publisher.parseRevocation(jsonBody(req))));
+  });
+  app.get(ONE_CERTIFICATE, async (req, res) => {
+    const ca = publisher.ca(String(req.params.ca));
+    res.status(200).json({ certificate: recordJson(await publisher.get(ca, serialParam(String(req.params.serial)))) });
+  });
+  for (const [path, allow] of [[CERTIFICATES, 'POST'], [REVOCATIONS, 'POST'], [ONE_CERTIFICATE, 'GET']] as const) {
+    app.all(path, (req, res) => {
+      res.set('Allow', allow).status(405).json({ error: `method ${req.method} not allowed; use ${allow}` });
+    });
+  }
+  app.use((req, res) => {
+    res.status(404).json({ error: `no such endpoint: ${req.method} ${req.path}` });
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = asPublishError(err, o.bodyLimit);
+    if (e) {
+      logger.debug({ method: req.method, path: req.path, status: e.status, field: e.field, err: e.message }, 'publishing request refused');
+      res.status(e.status).json(errorBody(e));
+      return;
+    }
+    logger.error({ err }, 'publishing request failed');
+    res.status(500).json({ error: 'internal error; nothing was stored unless a later read shows it' });
+  });
+  return app;
+}
+
+function jsonBody(req: Request): unknown {
+  if (!req.is('application/json')) throw new PublishError(415, '(body)', 'send the event as Content-Type: application/json');
+  return req.body;
+}
+
+/** Refusals of our own, and those of the body parser (too large, malformed JSON, bad charset). */
+function asPublishError(err: unknown, limit: number): PublishError | undefined {
+  if (err instanceof PublishError) return err;
+  const e = err as { type?: unknown; status?: unknown; message?: unknown };
+  if (e?.type === 'entity.too.large') return new PublishError(413, '(body)', `body larger than ${limit} bytes (publishing.bodyLimit)`);
+  if (e?.type === 'entity.parse.failed') return new PublishError(400, '(body)', `malformed JSON: ${String(e.message)}`);
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new PublishError(e.status, '(body)', String(e.message));
+  return undefined;
+}
+
+/** A stored record as JSON: dates in ISO 8601, absent fields left out. */
+export function recordJson(r: CertificateRecord): Record<string, string> {
+  const out: Record<string, string> = { ca: r.ca, serial: r.serial, status: r.status };
+  if (r.revokedAt) out.revokedAt = r.revokedAt.toISOString();
+  if (r.reason) out.reason = r.reason;
+  if (r.notAfter) out.notAfter = r.notAfter.toISOString();
+  if (r.profile) out.profile = r.profile;
+  return out;
+}

@@ -1,0 +1,107 @@
+// Records the events CAs publish through the store's status writes (the merge rules of store/status-rules.ts),
+// then lets the daemon's change follower react as it does to the CLI's writes.
+import type { Clock } from '../clock';
+import { parseSerial } from '../ocsp/serial';
+import type { LoadedCertificate } from '../pki/certificate';
+import type { CertificateRecord, ImportResult, StatusStore } from '../store/status-store';
+import { PublishError } from './errors';
+import type { IssuanceEvent, RevocationEvent } from './events';
+import { parseRevocation } from './events';
+
+/** What the write did: a repeated event is `unchanged`; `keptRevoked` when it said good for a final revocation. */
+export type Outcome = 'inserted' | 'updated' | 'unchanged' | 'keptRevoked';
+
+export interface Recorded {
+  outcome: Outcome;
+  /** The record as stored after the write. */
+  record: CertificateRecord;
+}
+
+export interface PublisherOptions {
+  store: StatusStore;
+  /** CA certificates by configured CA name: the CAs that may publish, and what their certificates must verify with. */
+  cas: ReadonlyMap<string, LoadedCertificate>;
+  clock: Clock;
+  /**
+   * Called after a write that changed something, before answering. The daemon passes its change follower's apply():
+   * SQLite does not tell a connection of its own writes, so without it cached answers would outlive the change.
+   */
+  afterWrite: () => Promise<void>;
+  warn: (fields: object, message: string) => void;
+}
+
+export class Publisher {
+  constructor(private readonly o: PublisherOptions) {}
+
+  /** The CA's configured name, or a 404 naming the path's CA. */
+  ca(name: string): string {
+    if (!this.o.cas.has(name)) throw new PublishError(404, 'ca', `no CA named "${name}" is configured`);
+    return name;
+  }
+
+  async issued(ca: string, ev: IssuanceEvent): Promise<Recorded> {
+    let rec: CertificateRecord;
+    if ('certificate' in ev) {
+      const c = ev.certificate;
+      const issuer = this.o.cas.get(ca)!;
+      // A self-signed CA certificate verifies under itself, but OCSP answers for what the CA issued, not for the CA.
+      if (c.der.equals(issuer.der)) throw new PublishError(422, 'certificate', `this is CA "${ca}"'s own certificate, not one it issued`);
+      if (!c.x509.checkIssued(issuer.x509) || !c.x509.verify(issuer.x509.publicKey)) {
+        throw new PublishError(422, 'certificate', `the certificate with serial ${c.x509.serialNumber} was not issued by CA "${ca}"`);
+      }
+      rec = { ca, serial: parseSerial(c.x509.serialNumber), status: 'good', notAfter: new Date(c.x509.validTo) };
+    } else {
+      rec = { ca, serial: ev.serial, status: 'good', ...(ev.notAfter ? { notAfter: ev.notAfter } : {}) };
+    }
+    if (ev.profile !== undefined) rec.profile = ev.profile;
+    return this.write(rec);
+  }
+
+  async revoked(ca: string, ev: RevocationEvent): Promise<Recorded> {
+    const old = await this.o.store.getCertificate(ca, ev.serial);
+    if (ev.reason === 'removeFromCRL') {
+      // RFC 5280 section 5.3.1: removeFromCRL takes a certificate off hold; the merge rules release only a hold.
+      if (!old) throw new PublishError(404, 'serial', `${ca} serial ${ev.serial} is not in the store: there is no hold to release`);
+      const r = await this.write({ ca, serial: ev.serial, status: 'good' });
+      if (r.outcome === 'keptRevoked') throw finalRevocation(r.record);
+      return r;
+    }
+    // A hold is provisional, any other revocation is final: it must not become releasable.
+    if (old?.status === 'revoked' && old.reason !== 'certificateHold' && ev.reason === 'certificateHold') throw finalRevocation(old);
+    return this.write({ ca, serial: ev.serial, status: 'revoked', revokedAt: ev.revokedAt, reason: ev.reason });
+  }
+
+  async get(ca: string, serial: string): Promise<CertificateRecord> {
+    const rec = await this.o.store.getCertificate(ca, serial);
+    if (!rec) throw new PublishError(404, 'serial', `${ca} serial ${serial} is not in the store`);
+    return rec;
+  }
+
+  /** Parses with this publisher's clock (revokedAt may not be in the future). */
+  parseRevocation(body: unknown): RevocationEvent {
+    return parseRevocation(body, this.o.clock.now());
+  }
+
+  private async write(rec: CertificateRecord): Promise<Recorded> {
+    const result = await this.o.store.putCertificates([rec]);
+    const outcome = outcomeOf(result);
+    if (result.inserted + result.updated > 0) {
+      // The write is committed whatever happens here; the follower catches up at the next change it reads.
+      await this.o.afterWrite().catch((e: Error) => this.o.warn({ ca: rec.ca, serial: rec.serial, err: e.message }, 'could not apply a published change at once'));
+    }
+    const stored = await this.o.store.getCertificate(rec.ca, rec.serial);
+    if (!stored) throw new Error(`${rec.ca} serial ${rec.serial} was written but cannot be read back`);
+    return { outcome, record: stored };
+  }
+}
+
+function outcomeOf(r: ImportResult): Outcome {
+  // mergeRecord counts a kept revocation also as unchanged or updated: it is the one to report.
+  if (r.keptRevoked > 0) return 'keptRevoked';
+  if (r.inserted > 0) return 'inserted';
+  return r.updated > 0 ? 'updated' : 'unchanged';
+}
+
+function finalRevocation(rec: CertificateRecord): PublishError {
+  return new PublishError(409, 'reason', `${rec.ca} serial ${rec.serial} is revoked (${rec.reason ?? 'no reason'}): revocation is final, only certificateHold is released`);
+}
