@@ -34,7 +34,7 @@ describe('publishing API', () => {
     writeFileSync(join(dir, 'token'), TOKEN + '\n', { mode: 0o600 });
     const publisher = new Publisher({
       store,
-      cas: new Map([['ca1', pki.ca]]),
+      cas: new Map([['ca1', [pki.ca]]]),
       clock,
       afterWrite: async () => void applied++,
       warn: () => undefined,

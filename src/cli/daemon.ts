@@ -17,7 +17,8 @@ import { PreSigner } from '../presign/pre-signer';
 import { every, Schedule } from '../presign/schedule';
 import { Publisher } from '../publish/publisher';
 import { PublishingListener, startPublishing } from '../publish/server';
-import { AuthorityIndex } from '../source/authority';
+import { Authority, AuthorityIndex } from '../source/authority';
+import type { LoadedCertificate } from '../pki/certificate';
 import { ChangeFollower } from '../source/change-follower';
 import { IssuerFilter } from '../source/issuer-filter';
 import { LiveSigner } from '../source/live-signer';
@@ -86,7 +87,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       const f = follower;
       const publisher = new Publisher({
         store: openedStore,
-        cas: new Map(authorities.map((a) => [a.name, a.caCert])),
+        cas: caCertificatesByName(authorities),
         clock,
         afterWrite: () => f.apply(),
         warn: (fields, m) => logger.warn(fields, m),
@@ -155,4 +156,11 @@ function listen(server: Server, host: string, port: number): Promise<Server> {
     server.once('listening', () => resolve(server));
     server.once('error', (e) => reject(new StartupError(`cannot listen on ${host}:${port}: ${(e as Error).message}`)));
   });
+}
+
+/** Each CA's certificates under all its keys (a renewed CA has several bindings of one name). */
+function caCertificatesByName(authorities: readonly Authority[]): Map<string, LoadedCertificate[]> {
+  const m = new Map<string, LoadedCertificate[]>();
+  for (const a of authorities) m.set(a.name, [...(m.get(a.name) ?? []), a.caCert]);
+  return m;
 }

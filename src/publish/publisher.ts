@@ -3,6 +3,7 @@
 import type { Clock } from '../clock';
 import { parseSerial } from '../ocsp/serial';
 import type { LoadedCertificate } from '../pki/certificate';
+import { issuedBy } from '../pki/chain';
 import type { CertificateRecord, ImportResult, StatusStore } from '../store/status-store';
 import { PublishError } from './errors';
 import type { IssuanceEvent, RevocationEvent } from './events';
@@ -19,8 +20,11 @@ export interface Recorded {
 
 export interface PublisherOptions {
   store: StatusStore;
-  /** CA certificates by configured CA name: the CAs that may publish, and what their certificates must verify with. */
-  cas: ReadonlyMap<string, LoadedCertificate>;
+  /**
+   * CA certificates by configured CA name (the current key and any previous ones): the CAs that may publish, and
+   * what their certificates must verify with.
+   */
+  cas: ReadonlyMap<string, readonly LoadedCertificate[]>;
   clock: Clock;
   /**
    * Called after a write that changed something, before answering. The daemon passes its change follower's apply():
@@ -43,10 +47,10 @@ export class Publisher {
     let rec: CertificateRecord;
     if ('certificate' in ev) {
       const c = ev.certificate;
-      const issuer = this.o.cas.get(ca)!;
+      const issuers = this.o.cas.get(ca)!;
       // A self-signed CA certificate verifies under itself, but OCSP answers for what the CA issued, not for the CA.
-      if (c.der.equals(issuer.der)) throw new PublishError(422, 'certificate', `this is CA "${ca}"'s own certificate, not one it issued`);
-      if (!c.x509.checkIssued(issuer.x509) || !c.x509.verify(issuer.x509.publicKey)) {
+      if (issuers.some((i) => c.der.equals(i.der))) throw new PublishError(422, 'certificate', `this is CA "${ca}"'s own certificate, not one it issued`);
+      if (!issuers.some((i) => issuedBy(c, i))) {
         throw new PublishError(422, 'certificate', `the certificate with serial ${c.x509.serialNumber} was not issued by CA "${ca}"`);
       }
       rec = { ca, serial: parseSerial(c.x509.serialNumber), status: 'good', notAfter: new Date(c.x509.validTo) };
