@@ -95,6 +95,22 @@ describe('config validation', () => {
     invalid({ tokens: minimal().tokens }, 'cas', /Required/);
   });
 
+  it('key bindings and status rules: previous keys, non-issued policy, archive cutoff, profiles', () => {
+    const renewed = minimal();
+    (renewed.cas[0] as Record<string, unknown>).previousKeys = [{ certificate: 'old.pem', signer: { token: 'gone', key: { label: 'old' } } }];
+    invalid(renewed, 'cas[0].previousKeys[0].signer.token', /no token named "gone"/);
+    (renewed.cas[0] as Record<string, unknown>).previousKeys = [{ signer: { token: 'hsm', key: { label: 'old' } } }];
+    invalid(renewed, 'cas[0].previousKeys[0].certificate', /Required/);
+    invalid({ ...minimal(), defaults: { nonIssued: 'maybe' } }, 'defaults.nonIssued', /'unknown' \| 'revoked' \| 'good'/);
+    invalid({ ...minimal(), defaults: { archiveCutoff: '0s' } }, 'defaults.archiveCutoff', /greater than 0/);
+    invalid({ ...minimal(), profiles: { p1: { validity: 'soon' } } }, 'profiles.p1.validity', /invalid duration/);
+    invalid({ ...minimal(), profiles: { p1: { maxAge: '1h' } } }, 'profiles.p1', /Unrecognized key.*maxAge/);
+    const ok = validateConfig({ ...minimal(), profiles: { p1: { validity: '1h' } }, chainCertificates: ['root.pem'] }, 'test.yaml').config;
+    assert.equal(ok.profiles.p1!.validity, 3_600_000);
+    assert.deepEqual([ok.defaults.includeSignerCert, ok.defaults.includeCertChain, ok.defaults.nonIssued], [true, true, 'unknown']);
+    assert.deepEqual(ok.cas[0]!.previousKeys, []);
+  });
+
   it('reports unreadable files and YAML syntax errors with the file name', () => {
     assert.throws(() => loadConfig('/nonexistent/ocsp.yaml'), /cannot read config file \/nonexistent\/ocsp.yaml: ENOENT/);
     const bad = writeTemp('bad.yaml', 'tokens: [unclosed');
