@@ -42,9 +42,21 @@ export interface DueQuery {
   limit: number;
 }
 
+/** Where a listing of stored responses stopped: the primary key of the last response returned. */
+export interface ResponseKey {
+  serial: string;
+  hash: HashName;
+  producedAt: Date;
+}
+
 export interface ResponseStore {
   /** The latest stored response (by producedAt) for the certificate and hash. */
   getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined>;
+  /**
+   * Every stored response of one CA (superseded ones too), ordered by serial (bytewise), hash and producedAt,
+   * keyset-paged: those after `after` (undefined for the first page), at most `limit`.
+   */
+  listResponses(ca: string, after: ResponseKey | undefined, limit: number): Promise<StoredResponse[]>;
   /** Persists in one transaction; a response for a certificate and hash that already has a final one is skipped. */
   putResponses(responses: StoredResponse[]): Promise<PutResponsesResult>;
   /** Certificates that need a new response for `hash`: none stored, due for refresh, or (needFinal) not final. */

@@ -22,6 +22,11 @@ export interface ImportResult {
 
 export interface StatusStore {
   getCertificate(ca: string, serial: string): Promise<CertificateRecord | undefined>;
+  /**
+   * One CA's certificates in serial text order (bytewise), keyset-paged: those with a serial greater than
+   * `after` ('' for the first page), at most `limit`. For walking a whole CA without holding it in memory.
+   */
+  listCertificates(ca: string, after: string, limit: number): Promise<CertificateRecord[]>;
   /** Inserts or updates all records in one transaction: on any error nothing is written. */
   putCertificates(records: CertificateRecord[]): Promise<ImportResult>;
   /** Records a revocation; `created` tells whether the serial was unknown before. */

@@ -84,6 +84,29 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       await s.close();
     });
 
+    it('lists one CA\'s responses, superseded ones too, keyset-paged by serial, hash and producedAt', async () => {
+      const s = await make();
+      const all = [
+        response('a', 'sha256', 0), response('a', 'sha1', 10), response('a', 'sha1', 0), response('B', 'sha1', 5),
+        response('a1', 'sha512', 1), response('a1', 'sha256', 1), { ...response('a', 'sha1', 3), ca: 'ca2' },
+      ];
+      await s.putResponses(all);
+      const expected = [
+        response('B', 'sha1', 5), response('a', 'sha1', 0), response('a', 'sha1', 10), response('a', 'sha256', 0),
+        response('a1', 'sha256', 1), response('a1', 'sha512', 1),
+      ];
+      assert.deepEqual(await s.listResponses('ca1', undefined, 100), expected, 'bytewise serial order: B before a');
+      const paged: StoredResponse[] = [];
+      for (let page = await s.listResponses('ca1', undefined, 2); page.length > 0; ) {
+        paged.push(...page);
+        const last = page.at(-1)!;
+        page = await s.listResponses('ca1', { serial: last.serial, hash: last.hash, producedAt: last.producedAt }, 2);
+      }
+      assert.deepEqual(paged, expected, 'pages of two resume after the last key, including within one certificate and hash');
+      assert.deepEqual(await s.listResponses('ca3', undefined, 100), []);
+      await s.close();
+    });
+
     it('cleanup keeps only the latest producedAt per certificate and hash', async () => {
       const s = await make();
       await s.putResponses([
@@ -150,6 +173,21 @@ export function describeStatusStore(name: string, make: () => Promise<Store>): v
       assert.deepEqual(await s.getCertificate('ca1', '2'), good('2', { profile: 'tls' }));
       assert.equal(await s.getCertificate('ca1', '3'), undefined);
       assert.equal(await s.getCertificate('ca3', '1'), undefined);
+      await s.close();
+    });
+
+    it('lists one CA\'s certificates in bytewise serial order, keyset-paged', async () => {
+      const s = await make();
+      const serials = ['b', 'a1', 'A2', '10', 'f', '9'];
+      await s.putCertificates([...serials.map((serial) => good(serial)), { ...good('a'), ca: 'ca2' }]);
+      await s.revoke('ca1', 'c', new Date('2026-05-01T12:00:00Z'), 'superseded');
+      const order = ['10', '9', 'A2', 'a1', 'b', 'c', 'f'];
+      const all = await s.listCertificates('ca1', '', 100);
+      assert.deepEqual(all.map((c) => c.serial), order);
+      assert.deepEqual(all[5], { ca: 'ca1', serial: 'c', status: 'revoked', revokedAt: new Date('2026-05-01T12:00:00Z'), reason: 'superseded' });
+      assert.deepEqual((await s.listCertificates('ca1', 'A2', 2)).map((c) => c.serial), ['a1', 'b']);
+      assert.deepEqual(await s.listCertificates('ca1', 'f', 2), []);
+      assert.deepEqual(await s.listCertificates('ca3', '', 2), []);
       await s.close();
     });
 

@@ -4,7 +4,7 @@ import { Pool, type ClientConfig } from 'pg';
 import type { Clock } from '../../clock';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
-import type { DueQuery, PutResponsesResult, StatusChange, Store, StoredResponse } from '../response-store';
+import type { DueQuery, PutResponsesResult, ResponseKey, StatusChange, Store, StoredResponse } from '../response-store';
 import type { CertificateRecord, ImportResult } from '../status-store';
 import { ChangeListener } from './change-listener';
 import { scrubPassword } from './connection-url';
@@ -76,6 +76,14 @@ export class PostgresStore implements Store {
     return found[0] && rows.fromCertificateRow(found[0]);
   }
 
+  async listCertificates(ca: string, after: string, limit: number): Promise<CertificateRecord[]> {
+    const { rows: found } = await this.pool.query<rows.CertificateRow>(
+      'SELECT * FROM certificates WHERE ca = $1 AND serial > $2 ORDER BY serial LIMIT $3',
+      [ca, after, limit],
+    );
+    return found.map(rows.fromCertificateRow);
+  }
+
   async putCertificates(records: CertificateRecord[]): Promise<ImportResult> {
     const now = this.clock.now();
     return transaction(this.pool, (c) => putCertificatesIn(c, records, now));
@@ -92,6 +100,18 @@ export class PostgresStore implements Store {
       [ca, serial, hash],
     );
     return found[0] && rows.fromResponseRow(found[0]);
+  }
+
+  async listResponses(ca: string, after: ResponseKey | undefined, limit: number): Promise<StoredResponse[]> {
+    // serial is COLLATE "C" by its column; hash is not, so it is ordered bytewise here, as SQLite orders it.
+    const { rows: found } = await this.pool.query<rows.ResponseRow>(
+      after
+        ? `SELECT * FROM responses WHERE ca = $1 AND (serial, hash COLLATE "C", produced_at) > ($2, $3::text COLLATE "C", $4)
+           ORDER BY serial, hash COLLATE "C", produced_at LIMIT $5`
+        : 'SELECT * FROM responses WHERE ca = $1 ORDER BY serial, hash COLLATE "C", produced_at LIMIT $2',
+      after ? [ca, after.serial, after.hash, rows.iso(after.producedAt), limit] : [ca, limit],
+    );
+    return found.map(rows.fromResponseRow);
   }
 
   async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../../clock';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
-import type { ChangeKind, DueQuery, PutResponsesResult, StatusChange, Store, StoredResponse } from '../response-store';
+import type { ChangeKind, DueQuery, PutResponsesResult, ResponseKey, StatusChange, Store, StoredResponse } from '../response-store';
 import { mergeRecord, revokedRecord } from '../status-rules';
 import type { CertificateRecord, ImportResult } from '../status-store';
 import { SQLITE_MIGRATIONS } from './migrations';
@@ -88,6 +88,11 @@ export class SqliteStore implements Store {
     return row && fromRow(row);
   }
 
+  async listCertificates(ca: string, after: string, limit: number): Promise<CertificateRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM certificates WHERE ca = ? AND serial > ? ORDER BY serial LIMIT ?').all(ca, after, limit) as Row[];
+    return rows.map(fromRow);
+  }
+
   async putCertificates(records: CertificateRecord[]): Promise<ImportResult> {
     const result: ImportResult = { inserted: 0, updated: 0, unchanged: 0, keptRevoked: 0 };
     const now = this.clock.now().getTime();
@@ -120,6 +125,16 @@ export class SqliteStore implements Store {
   async getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {
     const row = this.selectResponse.get(ca, serial, hash);
     return row && fromResponseRow(row);
+  }
+
+  async listResponses(ca: string, after: ResponseKey | undefined, limit: number): Promise<StoredResponse[]> {
+    // Row values compare left to right, as the primary key orders (ca, serial, hash, produced_at).
+    const rows = after
+      ? this.db
+          .prepare('SELECT * FROM responses WHERE ca = ? AND (serial, hash, produced_at) > (?, ?, ?) ORDER BY serial, hash, produced_at LIMIT ?')
+          .all(ca, after.serial, after.hash, after.producedAt.getTime(), limit)
+      : this.db.prepare('SELECT * FROM responses WHERE ca = ? ORDER BY serial, hash, produced_at LIMIT ?').all(ca, limit);
+    return (rows as ResponseRow[]).map(fromResponseRow);
   }
 
   async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {
