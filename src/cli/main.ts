@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
+import { check } from './check';
 import { demo } from './demo';
 import { presign, runCleanup } from './presign';
 import { importCerts, importIndex, revoke, status } from './records';
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<void> {
       port: { type: 'string' },
       'setup-only': { type: 'boolean' },
       all: { type: 'boolean' },
+      against: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -57,6 +59,10 @@ async function main(argv: string[]): Promise<void> {
       return presign(ctx, { ...(values.ca ? { ca: values.ca } : {}), all: !!values.all });
     case 'cleanup':
       return runCleanup(ctx);
+    case 'check':
+      // Findings are not a failure of the command, but scripts must see them: exit 1 after the summary.
+      if (!(await check(ctx, values.ca, values.against, rest))) process.exitCode = 1;
+      return;
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -18,7 +18,7 @@ export interface RecordsContext {
   out: (line: string) => void;
 }
 
-function caConfig(ctx: RecordsContext, name: string | undefined) {
+export function caConfig(ctx: RecordsContext, name: string | undefined) {
   if (!name) throw new UsageError('--ca NAME is required');
   const ca = ctx.loaded.config.cas.find((c) => c.name === name);
   if (!ca) {
@@ -27,7 +27,7 @@ function caConfig(ctx: RecordsContext, name: string | undefined) {
   return ca;
 }
 
-async function withStore<T>(ctx: RecordsContext, fn: (s: Store) => Promise<T>): Promise<T> {
+export async function withStore<T>(ctx: RecordsContext, fn: (s: Store) => Promise<T>): Promise<T> {
   const store = await openStore(ctx.loaded, ctx.clock);
   try {
     return await fn(store);

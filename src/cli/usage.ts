@@ -31,6 +31,8 @@ commands:
   presign [--ca NAME[,NAME]] [--all] produce and store responses that are missing or due for refresh
                                      (--all: re-sign every certificate); progress and ETA on stderr
   cleanup                            remove all but the latest stored response per certificate
+  check --ca NAME --against FILE     compare the store with an index.txt or CRL (DER or PEM) and check the
+                                     stored responses; exit 1 when anything is missing, extra or wrong
 
 options for every command but demo:
   --config FILE                      config file (default: $OCSP_HSM_CONFIG, else ./ocsp-hsm.yaml)

@@ -1,0 +1,128 @@
+// Checks one stored response: signed by the CA binding's signer, for this certificate, saying what the store says.
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { toBuffer } from '../ocsp/der';
+import { HASH_BY_OID, OID } from '../ocsp/oids';
+import { REASONS, ReasonName } from '../ocsp/reasons';
+import { serialFromIntegerBytes } from '../ocsp/serial';
+import { issuerHashes, LoadedCertificate, responderKeyHash } from '../pki/certificate';
+import type { StoredResponse } from '../store/response-store';
+import type { CertificateRecord } from '../store/status-store';
+import { describeStatus, differingFields, isoSeconds, StatusFacts } from './status-compare';
+
+/** The CA binding responses are checked against (cas[].certificate and the signer's certificate). */
+export interface Binding {
+  caCert: LoadedCertificate;
+  /** The delegated responder's certificate, or the CA certificate when the CA key signs. */
+  signerCert: LoadedCertificate;
+}
+
+const REASON_BY_CODE = new Map<number, ReasonName>(Object.entries(REASONS).map(([name, code]) => [code, name as ReasonName]));
+
+/** What is wrong with `stored` (empty when nothing); `cert` is the store's record for its serial, if any. */
+export async function responseProblems(stored: StoredResponse, cert: CertificateRecord | undefined, binding: Binding): Promise<string[]> {
+  let basic: pkijs.BasicOCSPResponse;
+  try {
+    basic = parseBasic(stored.der);
+  } catch (e) {
+    return [`not a successful basic OCSP response (${(e as Error).message})`];
+  }
+  const problems: string[] = [];
+  const data = basic.tbsResponseData;
+  const verified = await pkijs
+    .getCrypto(true)
+    .verifyWithPublicKey(data.tbsView, basic.signature, binding.signerCert.cert.subjectPublicKeyInfo, basic.signatureAlgorithm)
+    .catch(() => false);
+  if (!verified) problems.push(`signature does not verify with the signer certificate (${binding.signerCert.x509.subject.replace(/\n/g, ', ')})`);
+  if (!namesSigner(data.responderID, binding.signerCert)) problems.push('responderID does not name the signer');
+  // RFC 9919 section 3.2.2: a delegated responder's certificate MUST be included, and clients verify with that
+  // copy: its exact bytes must be there (a re-encoding of what was parsed could hide a change).
+  if (!binding.signerCert.der.equals(binding.caCert.der) && !stored.der.includes(binding.signerCert.der)) {
+    problems.push('does not carry the signer certificate unchanged');
+  }
+  if (data.responses.length !== 1) return [...problems, `${data.responses.length} SingleResponses instead of one`];
+  const single = data.responses[0]!;
+  problems.push(...certIdProblems(single.certID, stored, binding.caCert));
+  problems.push(...statusProblems(single.certStatus, cert));
+  const times: [string, Date | undefined, Date][] = [
+    ['producedAt', data.producedAt, stored.producedAt],
+    ['thisUpdate', single.thisUpdate, stored.thisUpdate],
+    ['nextUpdate', single.nextUpdate, stored.nextUpdate],
+  ];
+  for (const [name, inResponse, inRow] of times) {
+    // The row's copy decides when the response stops being served; it must be the response's own.
+    if (inResponse?.getTime() !== inRow.getTime()) {
+      problems.push(`${name} ${inResponse ? isoSeconds(inResponse) : 'absent'} but the row says ${isoSeconds(inRow)}`);
+    }
+  }
+  return problems;
+}
+
+function parseBasic(der: Buffer): pkijs.BasicOCSPResponse {
+  const asn1 = asn1js.fromBER(der);
+  if (asn1.offset === -1 || asn1.offset !== der.length) throw new Error('not one complete DER element');
+  const response = new pkijs.OCSPResponse({ schema: asn1.result });
+  const status = response.responseStatus.valueBlock.valueDec;
+  if (status !== 0) throw new Error(`responseStatus ${status}`);
+  if (response.responseBytes?.responseType !== OID.ocspBasic) throw new Error('no id-pkix-ocsp-basic responseBytes');
+  return pkijs.BasicOCSPResponse.fromBER(response.responseBytes.response.valueBlock.valueHexView);
+}
+
+// RFC 6960 section 4.2.1: byKey is the SHA-1 of the signer's public key bits, byName its subject.
+function namesSigner(responderID: unknown, signer: LoadedCertificate): boolean {
+  if (responderID instanceof asn1js.OctetString) return toBuffer(responderID.valueBlock.valueHexView).equals(responderKeyHash(signer));
+  if (responderID instanceof pkijs.RelativeDistinguishedNames) return responderID.isEqual(signer.cert.subject);
+  return false;
+}
+
+function certIdProblems(certId: pkijs.CertID, stored: StoredResponse, ca: LoadedCertificate): string[] {
+  const problems: string[] = [];
+  const hash = HASH_BY_OID.get(certId.hashAlgorithm.algorithmId);
+  const serial = serialFromIntegerBytes(toBuffer(certId.serialNumber.valueBlock.valueHexView));
+  if (serial !== stored.serial) problems.push(`CertID is for serial ${serial}`);
+  if (hash !== stored.hash) problems.push(`CertID hash is ${hash ?? certId.hashAlgorithm.algorithmId}, the row says ${stored.hash}`);
+  if (hash) {
+    const expected = issuerHashes(ca, hash);
+    const nameHash = toBuffer(certId.issuerNameHash.valueBlock.valueHexView);
+    const keyHash = toBuffer(certId.issuerKeyHash.valueBlock.valueHexView);
+    if (!nameHash.equals(expected.nameHash) || !keyHash.equals(expected.keyHash)) problems.push('CertID names another issuer');
+  }
+  // Requests are matched against the row's CertID: it must be the response's own (same fields; encodings may vary).
+  let rowCertId: pkijs.CertID | undefined;
+  try {
+    rowCertId = pkijs.CertID.fromBER(stored.certIdDer);
+  } catch {
+    rowCertId = undefined;
+  }
+  if (!rowCertId?.isEqual(certId)) problems.push("the row's CertID is not the response's");
+  return problems;
+}
+
+function statusProblems(certStatus: asn1js.BaseBlock, cert: CertificateRecord | undefined): string[] {
+  const said = readStatus(certStatus);
+  const saidText = said === 'unknown' ? 'unknown' : said ? describeStatus(said) : 'an unreadable status';
+  if (!cert) return [`says ${saidText}, but the store has no certificate with this serial`];
+  // The response is made from the store's record, so the reason compares exactly (absent is not unspecified).
+  if (said === undefined || said === 'unknown' || differingFields(said, cert).length > 0 || said.reason !== cert.reason) {
+    return [`says ${saidText}, the store says ${describeStatus(cert)}`];
+  }
+  return [];
+}
+
+// CertStatus ::= CHOICE { good [0] IMPLICIT NULL, revoked [1] IMPLICIT RevokedInfo, unknown [2] IMPLICIT NULL }
+function readStatus(block: asn1js.BaseBlock): StatusFacts | 'unknown' | undefined {
+  if (block.idBlock.tagClass !== 3) return undefined;
+  if (block.idBlock.tagNumber === 0) return { status: 'good' };
+  if (block.idBlock.tagNumber === 2) return 'unknown';
+  if (block.idBlock.tagNumber !== 1 || !(block instanceof asn1js.Constructed)) return undefined;
+  const [time, reasonBlock] = block.valueBlock.value;
+  if (!(time instanceof asn1js.GeneralizedTime)) return undefined;
+  const facts: StatusFacts = { status: 'revoked', revokedAt: time.toDate() };
+  if (reasonBlock instanceof asn1js.Constructed) {
+    const code = reasonBlock.valueBlock.value[0];
+    const reason = code instanceof asn1js.Enumerated ? REASON_BY_CODE.get(code.valueBlock.valueDec) : undefined;
+    if (!reason) return undefined;
+    facts.reason = reason;
+  }
+  return facts;
+}
