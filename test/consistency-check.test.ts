@@ -23,12 +23,17 @@ function indexReference(entries: ReferenceEntry[]): Reference {
 }
 
 /** A store with `records`, and for each a sha1 and a sha256 response, the sha1 one twice (an older one kept). */
-async function filledStore(pki: SoftwarePki, records: CertificateRecord[], responderId: 'byKey' | 'byName'): Promise<{ store: Store; binding: Binding }> {
+async function filledStore(
+  pki: SoftwarePki,
+  records: CertificateRecord[],
+  responderId: 'byKey' | 'byName',
+  extra: Partial<Parameters<typeof makeAuthority>[0]> = {},
+): Promise<{ store: Store; binding: Binding }> {
   const clock = new FakeClock(new Date(Math.floor(Date.now() / 1000) * 1000));
   const store = new SqliteStore(':memory:', clock);
   await store.putCertificates(records);
   const authority = makeAuthority({
-    name: 'unit', caCert: pki.ca, signerCert: pki.responder, signer: pki.responderSigner, responderId, validityMs: 3_600_000,
+    name: 'unit', caCert: pki.ca, signerCert: pki.responder, signer: pki.responderSigner, responderId, validityMs: 3_600_000, ...extra,
   });
   const producer = new ResponseProducer(clock);
   for (const [hash, rounds] of [['sha1', 2], ['sha256', 1]] as [HashName, number][]) {
@@ -94,10 +99,21 @@ describe('consistency check', () => {
     // The same responses checked against another signer: each fails its signature and responderID.
     const other = await run(store, reference, { caCert: rsa.ca, signerCert: rsa.ca }, 4);
     assert.equal(other.result.badResponses, 18);
-    assert.match(other.lines[0]!, /^bad-response 1001 sha1 \S+Z signature does not verify with the signer certificate \(CN=Unit CA\); responderID does not name the signer$/);
+    assert.match(other.lines[0]!, /^bad-response 1001 sha1 \S+Z signature does not verify with the signer certificate \(CN=Unit CA\); responderID does not name the signer; does not carry the signer certificate unchanged$/);
     // And against another CA: every CertID names another issuer.
     const foreign = await run(store, reference, { caCert: ec.ca, signerCert: rsa.responder }, 4);
     assert.ok(foreign.lines.every((l) => l.endsWith('CertID names another issuer')), foreign.lines.join('\n'));
+    await store.close();
+  });
+
+  it('accepts cACompromise answers once the CA certificate is revoked, and responses without certificates', async () => {
+    const caRevokedAt = new Date('2026-02-01T00:00:00Z');
+    const { store, binding } = await filledStore(ec, records, 'byKey', { includeSignerCert: false, policy: { issuerRevokedAt: () => caRevokedAt } });
+    const reference = indexReference(records.map(({ serial, status, revokedAt, reason }) => ({ serial, status, revokedAt, reason })));
+    assert.deepEqual((await run(store, reference, { ...binding, issuerRevokedAt: caRevokedAt }, 4)).lines, []);
+    const unaware = await run(store, reference, binding, 4);
+    assert.equal(unaware.result.badResponses, 18, 'without the CA revocation every cACompromise answer is wrong');
+    assert.match(unaware.lines[0]!, /^bad-response 1001 sha1 \S+Z says revoked 2026-02-01T00:00:00Z cACompromise, the store says good$/);
     await store.close();
   });
 

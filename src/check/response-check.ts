@@ -15,6 +15,11 @@ export interface Binding {
   caCert: LoadedCertificate;
   /** The delegated responder's certificate, or the CA certificate when the CA key signs. */
   signerCert: LoadedCertificate;
+  /**
+   * When the CA certificate was revoked for a compromise reason (by a CA we also serve): responses may then say
+   * revoked with cACompromise at that time for every certificate (RFC 6960 section 2.7, the responder's rule).
+   */
+  issuerRevokedAt?: Date;
 }
 
 const REASON_BY_CODE = new Map<number, ReasonName>(Object.entries(REASONS).map(([name, code]) => [code, name as ReasonName]));
@@ -35,15 +40,15 @@ export async function responseProblems(stored: StoredResponse, cert: Certificate
     .catch(() => false);
   if (!verified) problems.push(`signature does not verify with the signer certificate (${binding.signerCert.x509.subject.replace(/\n/g, ', ')})`);
   if (!namesSigner(data.responderID, binding.signerCert)) problems.push('responderID does not name the signer');
-  // RFC 9919 section 3.2.2: a delegated responder's certificate MUST be included, and clients verify with that
-  // copy: its exact bytes must be there (a re-encoding of what was parsed could hide a change).
-  if (!binding.signerCert.der.equals(binding.caCert.der) && !stored.der.includes(binding.signerCert.der)) {
+  // Clients verify with the signer certificate the response carries (includeSignerCert): when it carries any, the
+  // signer's must be there byte for byte (a re-encoding of what was parsed could hide a change).
+  if ((basic.certs ?? []).length > 0 && !stored.der.includes(binding.signerCert.der)) {
     problems.push('does not carry the signer certificate unchanged');
   }
   if (data.responses.length !== 1) return [...problems, `${data.responses.length} SingleResponses instead of one`];
   const single = data.responses[0]!;
   problems.push(...certIdProblems(single.certID, stored, binding.caCert));
-  problems.push(...statusProblems(single.certStatus, cert));
+  problems.push(...statusProblems(single.certStatus, cert, binding.issuerRevokedAt));
   const times: [string, Date | undefined, Date][] = [
     ['producedAt', data.producedAt, stored.producedAt],
     ['thisUpdate', single.thisUpdate, stored.thisUpdate],
@@ -98,15 +103,18 @@ function certIdProblems(certId: pkijs.CertID, stored: StoredResponse, ca: Loaded
   return problems;
 }
 
-function statusProblems(certStatus: asn1js.BaseBlock, cert: CertificateRecord | undefined): string[] {
+function statusProblems(certStatus: asn1js.BaseBlock, cert: CertificateRecord | undefined, issuerRevokedAt: Date | undefined): string[] {
   const said = readStatus(certStatus);
   const saidText = said === 'unknown' ? 'unknown' : said ? describeStatus(said) : 'an unreadable status';
   if (!cert) return [`says ${saidText}, but the store has no certificate with this serial`];
-  // The response is made from the store's record, so the reason compares exactly (absent is not unspecified).
-  if (said === undefined || said === 'unknown' || differingFields(said, cert).length > 0 || said.reason !== cert.reason) {
-    return [`says ${saidText}, the store says ${describeStatus(cert)}`];
-  }
-  return [];
+  if (said === undefined || said === 'unknown') return [`says ${saidText}, the store says ${describeStatus(cert)}`];
+  // The response is made from the store's record, so the reason compares exactly (absent is not unspecified);
+  // a record revoked without a time is answered with the epoch.
+  const own: StatusFacts = cert.status === 'revoked' ? { ...cert, revokedAt: cert.revokedAt ?? new Date(0) } : cert;
+  const expected: StatusFacts[] = [own];
+  if (issuerRevokedAt) expected.push({ status: 'revoked', revokedAt: issuerRevokedAt, reason: 'cACompromise' });
+  if (expected.some((e) => differingFields(said, e).length === 0 && said.reason === e.reason)) return [];
+  return [`says ${saidText}, the store says ${describeStatus(cert)}${issuerRevokedAt ? ` (and the CA certificate is revoked since ${isoSeconds(issuerRevokedAt)})` : ''}`];
 }
 
 // CertStatus ::= CHOICE { good [0] IMPLICIT NULL, revoked [1] IMPLICIT RevokedInfo, unknown [2] IMPLICIT NULL }

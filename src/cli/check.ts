@@ -2,6 +2,7 @@
 import { checkConsistency, CheckResult } from '../check/consistency-check';
 import { readReference } from '../check/reference';
 import { readCertificate } from '../pki/certificate';
+import { IssuerRevocations } from '../source/issuer-revocations';
 import { caConfig, RecordsContext, withStore } from './records';
 import { UsageError } from './usage';
 
@@ -14,15 +15,23 @@ export async function check(ctx: RecordsContext, caName: string | undefined, aga
   const signerCert = ca.signer.certificate ? readCertificate(ctx.loaded.path(ca.signer.certificate)) : caCert;
   // Read (and for a CRL, verified) before the store is opened: a bad reference stops here.
   const reference = await readReference(against, { name: ca.name, cert: caCert });
-  const r = await withStore(ctx, (store) =>
-    checkConsistency({
+  // The responder answers cACompromise for every certificate of a CA whose own certificate a served CA revoked:
+  // stored responses may say so too.
+  const revocations = new IssuerRevocations();
+  revocations.watch(ctx.loaded.config.cas.flatMap((c) =>
+    [c.certificate, ...c.previousKeys.map((k) => k.certificate)].map((f) => ({ name: c.name, caCert: f === ca.certificate && c === ca ? caCert : readCertificate(ctx.loaded.path(f)) })),
+  ));
+  const r = await withStore(ctx, async (store) => {
+    await revocations.refresh(store);
+    const issuerRevokedAt = revocations.at(caCert);
+    return checkConsistency({
       store,
       ca: ca.name,
       reference,
-      binding: { caCert, signerCert },
+      binding: { caCert, signerCert, ...(issuerRevokedAt ? { issuerRevokedAt } : {}) },
       report: (f) => ctx.out(`${f.kind} ${f.serial} ${f.detail}`),
-    }),
-  );
+    });
+  });
   ctx.out(summary(r, reference.kind));
   return r.missing + r.extra + r.differing + r.badResponses === 0;
 }
