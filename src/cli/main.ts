@@ -4,7 +4,7 @@ import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
 import { demo } from './demo';
 import { presign, runCleanup } from './presign';
-import { importCerts, importIndex, revoke, status } from './records';
+import { importCerts, importCrl, importIndex, revoke, status } from './records';
 import { serve } from './serve';
 import { failure, USAGE, UsageError } from './usage';
 
@@ -48,7 +48,8 @@ async function main(argv: string[]): Promise<void> {
     case 'import':
       if (rest[0] === 'index') return importIndex(ctx, values.ca, rest.slice(1));
       if (rest[0] === 'certs') return importCerts(ctx, values.ca, rest.slice(1), values.profile);
-      throw new UsageError('import needs a kind: "import index" or "import certs"');
+      if (rest[0] === 'crl') return importCrl(ctx, values.ca, rest.slice(1));
+      throw new UsageError('import needs a kind: "import index", "import certs" or "import crl"');
     case 'revoke':
       return revoke(ctx, values);
     case 'status':
