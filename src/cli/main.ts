@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
+import { crlDownload } from './crl-download';
 import { demo } from './demo';
 import { presign, runCleanup } from './presign';
 import { importCerts, importCrl, importIndex, revoke, status } from './records';
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<void> {
       port: { type: 'string' },
       'setup-only': { type: 'boolean' },
       all: { type: 'boolean' },
+      force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -58,6 +60,8 @@ async function main(argv: string[]): Promise<void> {
       return presign(ctx, { ...(values.ca ? { ca: values.ca } : {}), all: !!values.all });
     case 'cleanup':
       return runCleanup(ctx);
+    case 'crl-download':
+      return crlDownload(ctx, { ca: values.ca, force: !!values.force });
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -39,14 +39,22 @@ export interface CrlStateStore {
 
 /**
  * Why `crl` must not be applied after `last`, or undefined when it may. The same CRL again is allowed (an
- * idempotent re-import). Complete and delta CRLs share one numbering sequence (RFC 5280 5.2.3), so a delta CRL
- * older than the applied complete CRL is refused too, and one whose base is newer than it cannot be used (5.2.4).
+ * idempotent re-import). Complete and delta CRLs share one numbering sequence (RFC 5280 5.2.3), so each kind is
+ * also refused when older than the other kind applied, and a delta whose base is newer than the applied complete CRL
+ * cannot be used (5.2.4).
  */
 export function crlOrderProblem(last: LastCrls, crl: AppliedCrl): string | undefined {
   const same = last[crl.kind];
   const what = `${crl.kind} CRL ${label(crl)}`;
   if (same && isOlder(crl, same)) return `${what} is older than the ${crl.kind} CRL ${label(same)} already applied`;
-  if (crl.kind === 'full') return undefined;
+  if (crl.kind === 'full') {
+    // Re-applying it would undo what the newer delta CRL said (a hold it released would be held again).
+    const d = last.delta;
+    if (d?.crlNumber !== undefined && crl.crlNumber !== undefined && crl.crlNumber < d.crlNumber) {
+      return `${what} is older than the delta CRL ${label(d)} already applied`;
+    }
+    return undefined;
+  }
   const full = last.full;
   if (!full) return `${what} builds on CRL ${crl.baseCrlNumber}, but no full CRL was applied for CA "${crl.ca}": apply a full CRL first`;
   if (full.crlNumber !== undefined && crl.crlNumber! < full.crlNumber) {

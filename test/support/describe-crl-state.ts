@@ -56,6 +56,9 @@ export function describeCrlState(name: string, make: () => Promise<Store>): void
       assert.equal(last.full?.crlNumber, 5n);
       assert.equal(last.delta?.crlNumber, 7n);
       assert.equal(last.delta?.baseCrlNumber, 5n);
+      // The full CRL 5 again would put b1 back on hold: it is older than the delta CRL 7 now.
+      await assert.rejects(s.applyCrl(full(5n), []), /full CRL number 5 .* is older than the delta CRL number 7/);
+      await s.applyCrl(full(7n), []);
       await s.close();
     });
 
