@@ -19,7 +19,7 @@ export interface CrlDownloadCa {
 export type StepOutcome =
   | { status: 'applied'; url: string; applied: AppliedCrlResult[] }
   | { status: 'not-due'; nextUpdate: Date }
-  /** Every CRL found was older than one already applied: ignored, nothing changed. */
+  /** The CRLs found were older than those applied (other URLs may have failed): ignored, nothing changed. */
   | { status: 'stale'; message: string }
   /** Nothing applied: download, size, signature or issuer problems, one per URL tried. */
   | { status: 'failed'; message: string };
@@ -86,14 +86,14 @@ export class CrlDownloadService {
         else throw e;
       }
     }
-    if (failed.length > 0) {
-      const message = [...failed, ...stale].join('; ');
-      this.o.log.warn({ ca: ca.name, kind, err: message }, 'CRL download failed: nothing changed');
-      return { status: 'failed', message };
+    // A CRL that was reached but is not newer means the store is up to date, whatever other URLs did.
+    const message = [...stale, ...failed].join('; ');
+    if (stale.length > 0) {
+      this.o.log.info({ ca: ca.name, kind, reason: message }, 'downloaded CRL is not newer than the one applied: ignored');
+      return { status: 'stale', message };
     }
-    const message = stale.join('; ');
-    this.o.log.info({ ca: ca.name, kind, reason: message }, 'downloaded CRL is not newer than the one applied: ignored');
-    return { status: 'stale', message };
+    this.o.log.warn({ ca: ca.name, kind, err: message }, 'CRL download failed: nothing changed');
+    return { status: 'failed', message };
   }
 
   private async download(ca: CrlDownloadCa, url: string, kind: CrlKind): Promise<VerifiedCrl[]> {
