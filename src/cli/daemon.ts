@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { LoadedConfig } from '../config/load';
 import { createApp } from '../http/app';
+import { CrlDownloadService, crlDownloadJob } from '../ingest/crl-download';
 import { createOcspHandler } from '../http/ocsp-handler';
 import { RequestMemo } from '../http/request-memo';
 import { createHttpServer } from '../http/server';
@@ -28,6 +29,7 @@ import { SingleFlight } from '../source/single-flight';
 import type { Source } from '../source/source';
 import { StoredResponses } from '../source/stored-responses';
 import type { Store } from '../store/response-store';
+import { crlDownloadCas } from './crl-download';
 import { openSigning, Signing, SigningDeps, StartupError } from './signing';
 import { openStore } from './store';
 
@@ -111,6 +113,16 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
           logger.warn({ err: e.message }, 'response cleanup failed'),
         ),
       );
+    }
+    const crlCas = crlDownloadCas(loaded);
+    if (crlCas.length > 0) {
+      // This process's own writes are not seen by its SQLite change check: the follower is told.
+      const onApplied = () => void follower?.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
+      const crls = new CrlDownloadService({ store: openedStore, cas: crlCas, clock, log: logger, onApplied });
+      for (const ca of crlCas) {
+        // First check right after startup: a CA known only from CRLs has nothing to answer with until then.
+        schedules.push(every(clock, ca.crl.interval, crlDownloadJob(crls, [ca.name]), (e) => logger.warn({ ca: ca.name, err: e.message }, 'CRL download failed'), 0));
+      }
     }
     const ocsp = createOcspHandler({
       source,

@@ -3,9 +3,10 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
 import { check } from './check';
+import { crlDownload } from './crl-download';
 import { demo } from './demo';
 import { presign, runCleanup } from './presign';
-import { importCerts, importIndex, revoke, status } from './records';
+import { importCerts, importCrl, importIndex, revoke, status } from './records';
 import { serve } from './serve';
 import { failure, USAGE, UsageError } from './usage';
 
@@ -26,6 +27,7 @@ async function main(argv: string[]): Promise<void> {
       'setup-only': { type: 'boolean' },
       all: { type: 'boolean' },
       against: { type: 'string' },
+      force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -50,7 +52,8 @@ async function main(argv: string[]): Promise<void> {
     case 'import':
       if (rest[0] === 'index') return importIndex(ctx, values.ca, rest.slice(1));
       if (rest[0] === 'certs') return importCerts(ctx, values.ca, rest.slice(1), values.profile);
-      throw new UsageError('import needs a kind: "import index" or "import certs"');
+      if (rest[0] === 'crl') return importCrl(ctx, values.ca, rest.slice(1));
+      throw new UsageError('import needs a kind: "import index", "import certs" or "import crl"');
     case 'revoke':
       return revoke(ctx, values);
     case 'status':
@@ -63,6 +66,8 @@ async function main(argv: string[]): Promise<void> {
       // Findings are not a failure of the command, but scripts must see them: exit 1 after the summary.
       if (!(await check(ctx, values.ca, values.against, rest))) process.exitCode = 1;
       return;
+    case 'crl-download':
+      return crlDownload(ctx, { ca: values.ca, force: !!values.force });
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -1,10 +1,12 @@
-// CLI commands that read or change certificate status: import index, import certs, revoke, status.
+// CLI commands that read or change certificate status: import index, import certs, import crl, revoke, status.
 import { readFileSync } from 'node:fs';
 import type { LoadedConfig } from '../config/load';
 import { parseReason, ReasonName } from '../ocsp/reasons';
 import { parseSerial } from '../ocsp/serial';
+import { applyCrls, describeCrl, fullBeforeDelta, VerifiedCrl } from '../ingest/crl-apply';
 import { readCertificate, readCertificates } from '../pki/certificate';
 import { issuedBy } from '../pki/chain';
+import { crlBlocks, readCrl } from '../pki/crl';
 import { parseOpensslIndex } from '../pki/openssl-index';
 import type { CertificateRecord, ImportResult } from '../store/status-store';
 import type { Clock } from '../clock';
@@ -76,6 +78,35 @@ export async function importCerts(ctx: RecordsContext, caName: string | undefine
     }
   }
   await withStore(ctx, async (s) => report(ctx, await s.putCertificates(records)));
+}
+
+/** Every CRL is read and verified before anything is written: one bad file and nothing changes. */
+export async function importCrl(ctx: RecordsContext, caName: string | undefined, files: string[]): Promise<void> {
+  const ca = caConfig(ctx, caName);
+  if (files.length === 0) throw new UsageError('import crl needs at least one CRL file (DER or PEM)');
+  const issuer = readCertificate(ctx.loaded.path(ca.certificate));
+  const crls: VerifiedCrl[] = [];
+  for (const file of files) {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch (e) {
+      throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    const blocks = crlBlocks(data, file);
+    for (const [i, der] of blocks.entries()) {
+      const where = blocks.length > 1 ? `${file} (CRL ${i + 1})` : file;
+      crls.push({ crl: await readCrl(der, issuer, where), where });
+    }
+  }
+  const applied = await withStore(ctx, (s) => applyCrls(s, ca.name, fullBeforeDelta(crls)));
+  const total: ImportResult = { inserted: 0, updated: 0, unchanged: 0, keptRevoked: 0 };
+  for (const a of applied) {
+    const r = a.result;
+    ctx.out(`${a.where}: ${describeCrl(a.crl)}, ${a.crl.entries.length} entries: inserted ${r.inserted}, updated ${r.updated}, unchanged ${r.unchanged}`);
+    for (const k of Object.keys(total) as (keyof ImportResult)[]) total[k] += r[k];
+  }
+  report(ctx, total);
 }
 
 export async function revoke(

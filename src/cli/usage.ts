@@ -25,6 +25,9 @@ commands:
   import index --ca NAME FILE        import an OpenSSL index.txt
   import certs --ca NAME [--profile ID] FILE...
                                      import issued certificates (PEM or DER) as good
+  import crl --ca NAME FILE...       apply CRLs (DER or PEM; full, then delta) verified against the CA
+  crl-download [--ca NAME[,NAME]] [--force]
+                                     download and apply the CRLs of CAs with cas[].crl that are due
   revoke --ca NAME --serial HEX --reason REASON [--date ISO-8601]
                                      record a revocation
   status --ca NAME --serial HEX      show what the store holds for a certificate

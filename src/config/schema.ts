@@ -116,6 +116,24 @@ const signer = z
 /** Serials the store has never heard of: unknown, revoked (RFC 6960 section 2.2) or good (CAs known from CRLs only). */
 const nonIssued = z.enum(['unknown', 'revoked', 'good']);
 
+/** Where and how often the CRL download service fetches the CA's CRLs (EJBCA's CRLDownloadService). */
+const crlDownload = z
+  .object({
+    /** Full CRL URLs, tried in order until one CRL is applied. */
+    urls: z
+      .array(z.string().regex(/^https?:\/\/[^\s/]+/i, 'an http:// or https:// URL, e.g. http://crl.example.com/ca.crl'))
+      .min(1, 'give at least one URL of the CA\'s CRL'),
+    /** A body larger than this is refused; the download is cut off at the limit. */
+    maxSize: size.default('10MiB'),
+    /** How often the daemon checks whether a CRL is due. */
+    interval: duration.default('10m'),
+    /** Download every time, not only once the last CRL's nextUpdate has passed. */
+    ignoreNextUpdate: z.boolean().default(false),
+    /** Bound on one download (connect to last byte). */
+    timeout: duration.default('30s'),
+  })
+  .strict();
+
 const ca = z
   .object({
     name,
@@ -129,6 +147,7 @@ const ca = z
     validity: validity.optional(),
     responderId: z.enum(['byKey', 'byName']).optional(),
     preProduction: preProduction.optional(),
+    crl: crlDownload.optional(),
     includeSignerCert: z.boolean().optional(),
     includeCertChain: z.boolean().optional(),
     nonIssued: nonIssued.optional(),
@@ -302,3 +321,4 @@ export type PinSource = TokenConfig['pin'];
 export type KeyRef = CaConfig['signer']['key'];
 export type LimitsConfig = TokenConfig['limits'];
 export type PublishingConfig = NonNullable<Config['publishing']>;
+export type CrlDownloadConfig = NonNullable<CaConfig['crl']>;

@@ -5,7 +5,8 @@ export interface Schedule {
   stop(): void;
 }
 
-export function every(clock: Clock, intervalMs: number, job: () => Promise<unknown>, onError: (e: Error) => void): Schedule {
+/** Runs `job` every intervalMs (measured from the end of the last run), first after firstAfterMs. */
+export function every(clock: Clock, intervalMs: number, job: () => Promise<unknown>, onError: (e: Error) => void, firstAfterMs = intervalMs): Schedule {
   let timer: Timer | undefined;
   let stopped = false;
   const tick = () => {
@@ -15,7 +16,7 @@ export function every(clock: Clock, intervalMs: number, job: () => Promise<unkno
         if (!stopped) timer = clock.setTimer(tick, intervalMs);
       });
   };
-  timer = clock.setTimer(tick, intervalMs);
+  timer = clock.setTimer(tick, firstAfterMs);
   return {
     stop() {
       stopped = true;

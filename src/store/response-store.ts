@@ -1,5 +1,6 @@
 // The pre-produced response store interface (RFC 6960 section 2.5) and the change feed that keeps caches honest.
 import type { HashName } from '../ocsp/oids';
+import type { CrlStateStore } from './crl-state';
 import type { CertificateRecord, StatusStore } from './status-store';
 
 /** One persisted response: a complete OCSPResponse for one certificate, as signed for one CertID hash. */
@@ -99,4 +100,4 @@ export interface ChangeFeed {
  * a certificate's status changed, delete its stored responses in the same transaction: a stored answer never
  * contradicts the recorded status.
  */
-export type Store = StatusStore & ResponseStore & ChangeFeed;
+export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore;

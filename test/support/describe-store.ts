@@ -5,12 +5,14 @@ import { describe, it } from 'node:test';
 import type { HashName } from '../../src/ocsp/oids';
 import { EVERYTHING_DUE, Store, StoredResponse } from '../../src/store/response-store';
 import type { CertificateRecord } from '../../src/store/status-store';
+import { describeCrlState } from './describe-crl-state';
 
 /** `make` returns an empty store; `other` (optional) opens a second connection to the same one. */
 export function describeStore(name: string, make: () => Promise<Store>, other?: (s: Store) => Promise<Store>): void {
   describeStatusStore(name, make);
   describeResponseStore(name, make);
   describeChangeFeed(name, make, other);
+  describeCrlState(name, make);
 }
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');

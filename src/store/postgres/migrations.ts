@@ -45,6 +45,18 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      kind    text NOT NULL CHECK (kind IN ('issued', 'revoked', 'updated')),
      at      timestamptz NOT NULL
    );`,
+  // The last full and delta CRL applied per CA (crl-state.ts); CRL numbers as decimal text (up to 160 bits).
+  `CREATE TABLE crls (
+     ca               text COLLATE "C" NOT NULL,
+     kind             text NOT NULL CHECK (kind IN ('full', 'delta')),
+     crl_number       text,
+     base_crl_number  text,
+     this_update      timestamptz NOT NULL,
+     next_update      timestamptz,
+     freshest_urls    text NOT NULL DEFAULT '',
+     applied_at       timestamptz NOT NULL,
+     PRIMARY KEY (ca, kind)
+   )`,
 ];
 
 /**

@@ -6,8 +6,10 @@ import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
 import type { DueQuery, PutResponsesResult, ResponseKey, StatusChange, Store, StoredResponse } from '../response-store';
 import type { CertificateRecord, ImportResult } from '../status-store';
+import type { AppliedCrl, LastCrls } from '../crl-state';
 import { ChangeListener } from './change-listener';
 import { scrubPassword } from './connection-url';
+import { applyCrlIn, lastCrls } from './crl-writes';
 import { RESPONSE_LOCK_CLASS, migrate } from './migrations';
 import * as rows from './rows';
 import { CHANGE_CHANNEL, putCertificatesIn, revokeIn } from './status-writes';
@@ -92,6 +94,15 @@ export class PostgresStore implements Store {
   async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<{ created: boolean }> {
     const now = this.clock.now();
     return transaction(this.pool, (c) => revokeIn(c, ca, serial, revokedAt, reason, now));
+  }
+
+  lastCrls(ca: string): Promise<LastCrls> {
+    return lastCrls(this.pool, ca);
+  }
+
+  async applyCrl(crl: AppliedCrl, records: CertificateRecord[]): Promise<ImportResult> {
+    const now = this.clock.now();
+    return transaction(this.pool, (c) => applyCrlIn(c, crl, records, now));
   }
 
   async getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {

@@ -23,7 +23,7 @@ const CHUNK = 1000;
  * merges race-free, this makes status_changes commit in seq order: a reader that saw seq n never later finds
  * an n-1 committed behind its back.
  */
-async function lockStatusWrites(c: PoolClient): Promise<void> {
+export async function lockStatusWrites(c: PoolClient): Promise<void> {
   await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, STATUS_WRITE_LOCK]);
 }
 

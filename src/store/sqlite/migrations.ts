@@ -32,4 +32,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      kind    TEXT    NOT NULL CHECK (kind IN ('issued', 'revoked', 'updated')),
      at      INTEGER NOT NULL
    );`,
+  // The last full and delta CRL applied per CA (crl-state.ts); CRL numbers as decimal text (up to 160 bits).
+  `CREATE TABLE crls (
+     ca               TEXT    NOT NULL,
+     kind             TEXT    NOT NULL CHECK (kind IN ('full', 'delta')),
+     crl_number       TEXT,
+     base_crl_number  TEXT,
+     this_update      INTEGER NOT NULL,
+     next_update      INTEGER,
+     freshest_urls    TEXT    NOT NULL DEFAULT '',
+     applied_at       INTEGER NOT NULL,
+     PRIMARY KEY (ca, kind)
+   ) WITHOUT ROWID`,
 ];

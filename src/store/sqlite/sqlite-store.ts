@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../../clock';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
+import { AppliedCrl, crlOrderProblem, LastCrls, StaleCrlError, urlsFromText, urlsToText } from '../crl-state';
 import type { ChangeKind, DueQuery, PutResponsesResult, ResponseKey, StatusChange, Store, StoredResponse } from '../response-store';
 import { mergeRecord, revokedRecord } from '../status-rules';
 import type { CertificateRecord, ImportResult } from '../status-store';
@@ -18,6 +19,16 @@ interface Row {
   reason: string | null;
   not_after: number | null;
   profile: string | null;
+}
+
+interface CrlRow {
+  ca: string;
+  kind: 'full' | 'delta';
+  crl_number: string | null;
+  base_crl_number: string | null;
+  this_update: number;
+  next_update: number | null;
+  freshest_urls: string;
 }
 
 interface ResponseRow {
@@ -94,16 +105,47 @@ export class SqliteStore implements Store {
   }
 
   async putCertificates(records: CertificateRecord[]): Promise<ImportResult> {
-    const result: ImportResult = { inserted: 0, updated: 0, unchanged: 0, keptRevoked: 0 };
     const now = this.clock.now().getTime();
-    this.db.transaction(() => {
-      for (const rec of records) {
-        const existing = this.selectOne.get(rec.ca, rec.serial);
-        const outcome = mergeRecord(existing && fromRow(existing), rec, result);
-        if (outcome) this.write(outcome.record, outcome.change, outcome.statusChanged, now);
-      }
-    })();
+    return this.db.transaction(() => this.merge(records, now))();
+  }
+
+  private merge(records: CertificateRecord[], now: number): ImportResult {
+    const result: ImportResult = { inserted: 0, updated: 0, unchanged: 0, keptRevoked: 0 };
+    for (const rec of records) {
+      const existing = this.selectOne.get(rec.ca, rec.serial);
+      const outcome = mergeRecord(existing && fromRow(existing), rec, result);
+      if (outcome) this.write(outcome.record, outcome.change, outcome.statusChanged, now);
+    }
     return result;
+  }
+
+  async lastCrls(ca: string): Promise<LastCrls> {
+    return this.lastCrlsSync(ca);
+  }
+
+  async applyCrl(crl: AppliedCrl, records: CertificateRecord[]): Promise<ImportResult> {
+    const now = this.clock.now().getTime();
+    // IMMEDIATE: the order check and the writes see no other writer in between.
+    return this.db
+      .transaction(() => {
+        const problem = crlOrderProblem(this.lastCrlsSync(crl.ca), crl);
+        if (problem) throw new StaleCrlError(problem);
+        const result = this.merge(records, now);
+        this.db
+          .prepare(
+            `INSERT OR REPLACE INTO crls (ca, kind, crl_number, base_crl_number, this_update, next_update, freshest_urls, applied_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(crl.ca, crl.kind, crl.crlNumber?.toString() ?? null, crl.baseCrlNumber?.toString() ?? null, crl.thisUpdate.getTime(),
+            crl.nextUpdate?.getTime() ?? null, urlsToText(crl.freshestCrlUrls), now);
+        return result;
+      })
+      .immediate();
+  }
+
+  private lastCrlsSync(ca: string): LastCrls {
+    const rows = this.db.prepare('SELECT * FROM crls WHERE ca = ?').all(ca) as CrlRow[];
+    return Object.fromEntries(rows.map((r) => [r.kind, fromCrlRow(r)]));
   }
 
   async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<{ created: boolean }> {
@@ -257,6 +299,18 @@ function fromRow(row: Row): CertificateRecord {
   if (row.not_after !== null) rec.notAfter = new Date(row.not_after);
   if (row.profile !== null) rec.profile = row.profile;
   return rec;
+}
+
+function fromCrlRow(row: CrlRow): AppliedCrl {
+  return {
+    ca: row.ca,
+    kind: row.kind,
+    ...(row.crl_number !== null ? { crlNumber: BigInt(row.crl_number) } : {}),
+    ...(row.base_crl_number !== null ? { baseCrlNumber: BigInt(row.base_crl_number) } : {}),
+    thisUpdate: new Date(row.this_update),
+    ...(row.next_update !== null ? { nextUpdate: new Date(row.next_update) } : {}),
+    freshestCrlUrls: urlsFromText(row.freshest_urls),
+  };
 }
 
 function toResponseRow(r: StoredResponse): ResponseRow {
