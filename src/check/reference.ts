@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { LoadedCertificate } from '../pki/certificate';
 import { parseOpensslIndex } from '../pki/openssl-index';
 import type { CertificateRecord } from '../store/status-store';
-import { looksLikeCrl, readCrlEntries } from './crl-entries';
+import { crlBlocks, looksLikeCrl, readCrl } from '../pki/crl';
 import type { StatusFacts } from './status-compare';
 
 export interface ReferenceEntry extends StatusFacts {
@@ -36,12 +36,11 @@ export async function readReference(file: string, ca: { name: string; cert: Load
     );
     return { kind: 'index', file, entries: sortBySerial(entries), wouldList: () => 'yes' };
   }
-  const crl = await readCrlEntries(data, file, ca.cert);
-  const seen = new Set<string>();
-  for (const e of crl.entries) {
-    if (seen.has(e.serial)) throw new Error(`${file}: serial ${e.serial} is listed twice`);
-    seen.add(e.serial);
-  }
+  const blocks = crlBlocks(data, file);
+  if (blocks.length !== 1) throw new Error(`${file}: holds ${blocks.length} CRLs; give one full CRL`);
+  // Verified against the CA (issuer name and signature); serials listed twice are refused there.
+  const crl = await readCrl(blocks[0]!, ca.cert, file);
+  if (crl.isDelta) throw new Error(`${file}: a delta CRL lists only changes; give a full CRL`);
   return {
     kind: 'crl',
     file,

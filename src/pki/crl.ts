@@ -38,6 +38,8 @@ export interface Crl {
   baseCrlNumber?: bigint;
   /** Freshest CRL extension (5.2.6): http: URLs only (as EJBCA's CRL downloader); never set on a delta CRL. */
   freshestCrlUrls: string[];
+  /** X.509's expiredCertsOnCRL extension: entries of expired certificates stay on the CRL. */
+  keepsExpired: boolean;
   entries: CrlEntry[];
 }
 
@@ -53,6 +55,7 @@ const EXT = {
   holdInstructionCode: '2.5.29.23',
   invalidityDate: '2.5.29.24',
   certificateIssuer: '2.5.29.29',
+  expiredCertsOnCrl: '2.5.29.60',
 } as const;
 
 // A CRL with a critical extension we do not understand must not be used (RFC 5280 5.2, 5.3).
@@ -64,6 +67,11 @@ const KNOWN_ENTRY_EXTENSIONS = new Set<string>([EXT.reasonCode, EXT.holdInstruct
 const REASON_BY_CODE = new Map<number, ReasonName>(Object.entries(REASONS).map(([n, c]) => [c, n as ReasonName]));
 
 const PEM_CRL = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/g;
+
+/** True when the bytes look like a CRL rather than text such as an index.txt: PEM armour, or a DER SEQUENCE. */
+export function looksLikeCrl(data: Buffer): boolean {
+  return data[0] === 0x30 || data.toString('latin1').includes('-----BEGIN X509 CRL-----');
+}
 
 /** The DER CRLs in a file's bytes: every PEM "X509 CRL" block, or the bytes themselves when not PEM. */
 export function crlBlocks(data: Buffer, where: string): Buffer[] {
@@ -128,6 +136,7 @@ function describe(der: Buffer, crl: pkijs.CertificateRevocationList, where: stri
     isDelta,
     ...(isDelta ? { baseCrlNumber } : {}),
     freshestCrlUrls: isDelta ? [] : httpUrls(ext(EXT.freshestCrl)),
+    keepsExpired: ext(EXT.expiredCertsOnCrl) !== undefined,
     entries,
   };
 }
