@@ -8,7 +8,8 @@
 // successful, good, the serial asked for, signature checked by openssl on a sample), GET answers are the same
 // bytes as POST answers, no signature is made while measuring (ocsp_hsm_signatures_total), and the hot-cache
 // daemon's store has no responses left while it is measured (deleted after warming), so every answer it gives
-// comes from its memory cache.
+// comes from its memory cache. Each daemon is measured alone beside the bare server (the others stopped, PostgreSQL
+// not yet started), so no idle daemon or database shares the two cores with the one being measured.
 // usage: npm run bench -- serve-hits [--runs N] [--seconds S] [--certs N] [--threads T] [--connections C] [--no-postgres]
 //        [--cpu-prof-dir DIR] (V8 CPU profiles of the hot-cache daemon, by
 //        cpu-prof-hook.ts, and of the bare server)
@@ -257,6 +258,13 @@ async function startFixedDerServer(derFile: string): Promise<{ url: string; proc
 
 interface Target { key: string; label: string; url: string; method: Method; pid: number; daemon?: Responder }
 
+interface Phase {
+  key: 'hotCache' | 'storeSqlite' | 'storePostgres';
+  label: string;
+  /** Starts the daemon and fills what it serves from; returns it warmed and checked. */
+  start(): Promise<{ daemon: Responder; answers: Buffer[]; after?: () => void }>;
+}
+
 async function main(): Promise<void> {
   const pki = createTestPki([{ name: 'bench', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
   const ca = pki.cas[0]!;
@@ -276,6 +284,7 @@ async function main(): Promise<void> {
   const getFile = join(pki.dir, 'requests.paths');
   writeFileSync(postFile, ders.map((d) => d.toString('hex')).join('\n') + '\n');
   writeFileSync(getFile, ders.map(getPath).join('\n') + '\n');
+  const fileOf = (m: Method) => (m === 'GET' ? getFile : postFile);
 
   const base = (c: Record<string, any>) => {
     c.tokens[0].sessions = 4;
@@ -307,143 +316,156 @@ async function main(): Promise<void> {
     base(c);
     c.store = { path: hotFile };
   });
+  let hotStored = -1;
 
-  // PostgreSQL: a throwaway cluster; the CLI creates the tables (importing the PKI's good leaf), then the rest.
-  let pgConfig: string | undefined;
-  if (POSTGRES) {
-    const pg = await postgresCluster();
-    const url = pg.url(await pg.createDatabase());
-    pgConfig = variantConfig(pki, 'store-postgres', (c) => {
-      base(c);
-      c.store = { url };
-      c.cache = { maxSize: 0 };
-    });
-    const imp = runCli(['import', 'certs', '--ca', ca.name, ca.good.file, '--config', pgConfig], childEnv(pki));
-    if (imp.status !== 0) throw new Error(`import into PostgreSQL failed: ${imp.stderr}`);
-    const client = new Client({ connectionString: url });
-    await client.connect();
-    await client.query(
-      "INSERT INTO certificates (ca, serial, status, updated_at) SELECT $1, s, 'good', now() FROM unnest($2::text[]) AS s",
-      [ca.name, serials],
-    );
-    await client.end();
-    // Without --all: the store holds no responses yet, so "what is missing" is every certificate.
-    presign(pki, pgConfig, 'PostgreSQL', false);
-  }
-
-  const hot = await startResponder(pki, {
-    config: hotConfig,
-    ...(CPU_PROF_DIR
-      ? { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'cpu-prof-hook.js')}`.trim(), OCSP_BENCH_CPU_PROF_DIR: CPU_PROF_DIR } }
-      : {}),
-  });
-  const storeSqlite = await startResponder(pki, { config: sqliteConfig });
-  const storePg = pgConfig ? await startResponder(pki, { config: pgConfig }) : undefined;
-  const daemons = [hot, storeSqlite, ...(storePg ? [storePg] : [])];
-  let bare: { url: string; proc: ChildProcess } | undefined;
-  try {
-    const hotAnswers = await warmAndCheck('hot cache (warming)', hot.url, ders, certIds, serials, ca.caCertFile, pki.dir);
-    // The hot-cache daemon's store loses every response: from now on an answer can only come from memory (a
-    // miss would be signed live, which the signature counter shows). No change-log entry, so no invalidation.
+  const phases: Phase[] = [
     {
-      const db = new Database(hotFile);
-      const deleted = db.prepare('DELETE FROM responses').run().changes;
-      db.close();
-      if (deleted < CERTS) throw new Error(`deleted only ${deleted} stored responses from the hot-cache store`);
-    }
-    const again = await fetchDer(hot.url, 'POST', ders[1]!);
-    if (!again.body.equals(hotAnswers[1]!)) throw new Error('hot cache: answer changed after the store was emptied');
-    await warmAndCheck('store hit, SQLite', storeSqlite.url, ders, certIds, serials, ca.caCertFile, pki.dir);
-    if (storePg) await warmAndCheck('store hit, PostgreSQL', storePg.url, ders, certIds, serials, ca.caCertFile, pki.dir);
+      key: 'hotCache',
+      label: 'daemon hot cache',
+      async start() {
+        const daemon = await startResponder(pki, {
+          config: hotConfig,
+          ...(CPU_PROF_DIR
+            ? { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'cpu-prof-hook.js')}`.trim(), OCSP_BENCH_CPU_PROF_DIR: CPU_PROF_DIR } }
+            : {}),
+        });
+        const answers = await warmAndCheck('hot cache (warming)', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir);
+        // The store loses every response: from now on an answer can only come from memory (a miss would be
+        // signed live, which the signature counter shows). No change-log entry, so no invalidation.
+        const db = new Database(hotFile);
+        const deleted = db.prepare('DELETE FROM responses').run().changes;
+        db.close();
+        if (deleted < CERTS) throw new Error(`deleted only ${deleted} stored responses from the hot-cache store`);
+        const again = await fetchDer(daemon.url, 'POST', ders[1]!);
+        if (!again.body.equals(answers[1]!)) throw new Error('hot cache: answer changed after the store was emptied');
+        return {
+          daemon,
+          answers,
+          // Every successful answer came from memory: the store is still empty and nothing was signed.
+          after: () => {
+            const check = new Database(hotFile, { readonly: true });
+            hotStored = check.prepare('SELECT count(*) FROM responses').pluck().get() as number;
+            check.close();
+            if (hotStored !== 0) throw new Error(`hot-cache store holds ${hotStored} responses again: something missed the cache`);
+          },
+        };
+      },
+    },
+    {
+      key: 'storeSqlite',
+      label: 'daemon store hit (cache off), SQLite',
+      async start() {
+        const daemon = await startResponder(pki, { config: sqliteConfig });
+        return { daemon, answers: await warmAndCheck('store hit, SQLite', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir) };
+      },
+    },
+    ...(POSTGRES
+      ? [
+          {
+            key: 'storePostgres',
+            label: 'daemon store hit (cache off), PostgreSQL',
+            // The cluster starts only now, so the phases before run without it.
+            async start() {
+              const pg = await postgresCluster();
+              const url = pg.url(await pg.createDatabase());
+              const pgConfig = variantConfig(pki, 'store-postgres', (c) => {
+                base(c);
+                c.store = { url };
+                c.cache = { maxSize: 0 };
+              });
+              const imp = runCli(['import', 'certs', '--ca', ca.name, ca.good.file, '--config', pgConfig], childEnv(pki));
+              if (imp.status !== 0) throw new Error(`import into PostgreSQL failed: ${imp.stderr}`);
+              const client = new Client({ connectionString: url });
+              await client.connect();
+              await client.query(
+                "INSERT INTO certificates (ca, serial, status, updated_at) SELECT $1, s, 'good', now() FROM unnest($2::text[]) AS s",
+                [ca.name, serials],
+              );
+              await client.end();
+              // Without --all: the store holds no responses yet, so "what is missing" is every certificate.
+              presign(pki, pgConfig, 'PostgreSQL', false);
+              const daemon = await startResponder(pki, { config: pgConfig });
+              return { daemon, answers: await warmAndCheck('store hit, PostgreSQL', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir) };
+            },
+          } as Phase,
+        ]
+      : []),
+  ];
 
-    // The reference serves one real response of the daemon's.
-    const derFile = join(pki.dir, 'fixed-response.der');
-    writeFileSync(derFile, hotAnswers[0]!);
-    bare = await startFixedDerServer(derFile);
-
-    const targets: Target[] = [
-      // Each hot-cache figure right after its reference: the machine is shared, its load drifts.
-      { key: 'bareGet', label: 'bare node:http fixed DER, GET', url: bare.url, method: 'GET', pid: bare.proc.pid! },
-      { key: 'hotCacheGet', label: 'daemon hot cache, GET', url: hot.url, method: 'GET', pid: hot.proc.pid!, daemon: hot },
-      { key: 'barePost', label: 'bare node:http fixed DER, POST', url: bare.url, method: 'POST', pid: bare.proc.pid! },
-      { key: 'hotCachePost', label: 'daemon hot cache, POST', url: hot.url, method: 'POST', pid: hot.proc.pid!, daemon: hot },
-      { key: 'storeSqlitePost', label: 'daemon store hit (cache off), SQLite, POST', url: storeSqlite.url, method: 'POST', pid: storeSqlite.proc.pid!, daemon: storeSqlite },
-      { key: 'storeSqliteGet', label: 'daemon store hit (cache off), SQLite, GET', url: storeSqlite.url, method: 'GET', pid: storeSqlite.proc.pid!, daemon: storeSqlite },
-      ...(storePg
-        ? [
-            { key: 'storePostgresPost', label: 'daemon store hit (cache off), PostgreSQL, POST', url: storePg.url, method: 'POST', pid: storePg.proc.pid!, daemon: storePg } as Target,
-            { key: 'storePostgresGet', label: 'daemon store hit (cache off), PostgreSQL, GET', url: storePg.url, method: 'GET', pid: storePg.proc.pid!, daemon: storePg } as Target,
-          ]
-        : []),
-    ];
-    const fileOf = (m: Method) => (m === 'GET' ? getFile : postFile);
-    for (const t of targets) checkFailures(`${t.label} (warm-up)`, wrk(t.url, t.method, fileOf(t.method), 2)); // JIT, connections
-
-    const signaturesBefore = new Map<Responder, number>();
-    for (const d of daemons) signaturesBefore.set(d, await signatures(d.url));
-    const runs: Record<string, WrkResult>[] = [];
-    const serverSide: Record<string, { wrkOk: number; serverSuccessful: number; serverOther: number }[]> = {};
-    for (let run = 0; run < RUNS; run++) {
-      const results: Record<string, WrkResult> = {};
-      for (const t of targets) {
-        const before = t.daemon ? await answered(t.url, t.method) : undefined;
-        const r = wrk(t.url, t.method, fileOf(t.method), SECONDS, t.pid);
-        checkFailures(t.label, r);
-        if (t.daemon && before) {
-          // The daemon's own count: every answer it sent in this window, successful or not.
-          const after = await answered(t.url, t.method);
-          const s = { wrkOk: r.ok, serverSuccessful: after.successful - before.successful, serverOther: after.other - before.other };
-          (serverSide[t.key] ??= []).push(s);
-          if (s.serverOther > MAX_FAILED * s.serverSuccessful) throw new Error(`${t.label}: the daemon answered ${s.serverOther} requests unsuccessfully (metrics)`);
-          if (s.serverSuccessful < r.ok) throw new Error(`${t.label}: wrk counted ${r.ok} ok, the daemon only ${s.serverSuccessful} successful`);
-        }
-        results[t.key] = r;
+  let bare: { url: string; proc: ChildProcess } | undefined;
+  const running: Responder[] = [];
+  const figures: Record<string, unknown> = {};
+  const signed: Record<string, number> = {};
+  const summary: string[] = [];
+  try {
+    for (const phase of phases) {
+      const { daemon, answers, after } = await phase.start();
+      running.push(daemon);
+      if (!bare) {
+        // The reference serves one real response of the daemon's.
+        const derFile = join(pki.dir, 'fixed-response.der');
+        writeFileSync(derFile, answers[0]!);
+        bare = await startFixedDerServer(derFile);
       }
-      runs.push(results);
-      const bareOf = (m: Method) => results[m === 'GET' ? 'bareGet' : 'barePost']!.okPerSecond;
-      console.error(`run ${run + 1}: ` + targets.map((t) => `${t.key} ${Math.round(results[t.key]!.okPerSecond)}/s` + (t.daemon ? ` (${(results[t.key]!.okPerSecond / bareOf(t.method)).toFixed(3)})` : '')).join(', '));
-    }
-    const signed: Record<string, number> = {};
-    for (const d of daemons) {
-      const n = (await signatures(d.url)) - signaturesBefore.get(d)!;
-      signed[d === hot ? 'hotCache' : d === storeSqlite ? 'storeSqlite' : 'storePostgres'] = n;
-      if (n !== 0) throw new Error(`${d.url}: ${n} signatures made while measuring: answers did not all come from ${d === hot ? 'the cache' : 'the store'}`);
-    }
-    // Hot-cache sanity: its store is empty, nothing was signed, so every successful answer came from memory.
-    const hotStored = (() => {
-      const db = new Database(hotFile, { readonly: true });
-      const n = db.prepare('SELECT count(*) FROM responses').pluck().get() as number;
-      db.close();
-      return n;
-    })();
-    if (hotStored !== 0) throw new Error(`hot-cache store holds ${hotStored} responses again: something missed the cache`);
+      const b = bare;
+      // Each daemon figure right after its reference: the machine is shared, its load drifts.
+      const targets: Target[] = (['GET', 'POST'] as Method[]).flatMap((method) => [
+        { key: `bare${cap(method)}`, label: `bare node:http fixed DER, ${method}`, url: b.url, method, pid: b.proc.pid! },
+        { key: `${phase.key}${cap(method)}`, label: `${phase.label}, ${method}`, url: daemon.url, method, pid: daemon.proc.pid!, daemon },
+      ]);
+      for (const t of targets) checkFailures(`${t.label} (warm-up)`, wrk(t.url, t.method, fileOf(t.method), 2)); // JIT, connections
+      const signaturesBefore = await signatures(daemon.url);
+      const runs: Record<string, WrkResult>[] = [];
+      const serverSide: Record<string, { wrkOk: number; serverSuccessful: number; serverOther: number }[]> = {};
+      for (let run = 0; run < RUNS; run++) {
+        const results: Record<string, WrkResult> = {};
+        for (const t of targets) {
+          const before = t.daemon ? await answered(t.url, t.method) : undefined;
+          const r = wrk(t.url, t.method, fileOf(t.method), SECONDS, t.pid);
+          checkFailures(t.label, r);
+          if (t.daemon && before) {
+            // The daemon's own count: every answer it sent in this window, successful or not.
+            const after = await answered(t.url, t.method);
+            const s = { wrkOk: r.ok, serverSuccessful: after.successful - before.successful, serverOther: after.other - before.other };
+            (serverSide[t.key] ??= []).push(s);
+            if (s.serverOther > MAX_FAILED * s.serverSuccessful) throw new Error(`${t.label}: the daemon answered ${s.serverOther} requests unsuccessfully (metrics)`);
+            if (s.serverSuccessful < r.ok) throw new Error(`${t.label}: wrk counted ${r.ok} ok, the daemon only ${s.serverSuccessful} successful`);
+          }
+          results[t.key] = r;
+        }
+        runs.push(results);
+        console.error(`${phase.key} run ${run + 1}: ` + targets.map((t) => `${t.key} ${Math.round(results[t.key]!.okPerSecond)}/s`).join(', '));
+      }
+      const n = (await signatures(daemon.url)) - signaturesBefore;
+      signed[phase.key] = n;
+      if (n !== 0) throw new Error(`${phase.label}: ${n} signatures made while measuring: answers did not all come from ${phase.key === 'hotCache' ? 'the cache' : 'the store'}`);
+      after?.();
+      const code = await daemon.stop();
+      running.splice(running.indexOf(daemon), 1);
+      if (code !== 0) throw new Error(`${phase.label}: daemon exited ${code}:\n${daemon.output().slice(-2000)}`);
 
-    const figures: Record<string, unknown> = {};
-    for (const t of targets) {
-      const rs = runs.map((r) => r[t.key]!);
-      const bareKey = t.method === 'GET' ? 'bareGet' : 'barePost';
-      figures[t.key] = {
-        label: t.label,
-        medianOkPerSecond: Math.round(median(rs.map((r) => r.okPerSecond))),
-        ...(t.daemon ? { medianRatioToBare: Math.round(median(runs.map((r) => r[t.key]!.okPerSecond / r[bareKey]!.okPerSecond)) * 1000) / 1000 } : {}),
-        medianServerCpuUsPerOk: Math.round(median(rs.map((r) => r.serverCpuUsPerOk!)) * 10) / 10,
-        medianServerSysUsPerOk: Math.round(median(rs.map((r) => r.serverSysUsPerOk!)) * 10) / 10,
-        medianServerCores: Math.round(median(rs.map((r) => r.serverCores!)) * 100) / 100,
-        medianWrkCores: Math.round(median(rs.map((r) => r.wrkCores!)) * 100) / 100,
-        medianP50ms: median(rs.map((r) => r.p50ms)),
-        medianP99ms: median(rs.map((r) => r.p99ms)),
-        failed: rs.reduce((n, r) => n + r.failed, 0),
-        ok: rs.reduce((n, r) => n + r.ok, 0),
-        runs: rs.map((r) => ({
-          okPerSecond: Math.round(r.okPerSecond), serverCpuUsPerOk: Math.round(r.serverCpuUsPerOk! * 10) / 10, serverSysUsPerOk: Math.round(r.serverSysUsPerOk! * 10) / 10,
-          serverCores: Math.round(r.serverCores! * 100) / 100, wrkCores: Math.round(r.wrkCores! * 100) / 100, ok: r.ok, failed: r.failed, non200: r.non200, ocspError: r.ocspError, socketErrors: r.socketErrors, p50ms: r.p50ms, p99ms: r.p99ms })),
-        ...(serverSide[t.key] ? { daemonMetrics: serverSide[t.key] } : {}),
-      };
+      const phaseFigures: Record<string, ReturnType<typeof figureOf>> = {};
+      for (const t of targets) {
+        const bareKey = `bare${cap(t.method)}`;
+        phaseFigures[t.key] = figureOf(t, runs, bareKey, serverSide[t.key]);
+        const x = phaseFigures[t.key]!;
+        if (!t.daemon) continue;
+        const target = phase.key === 'hotCache' ? ` (target >= ${TARGET_RATIO}${x.medianRatioToBare! >= TARGET_RATIO ? ', met' : ', NOT met'})` : '';
+        summary.push(
+          `${t.label}: ${x.medianOkPerSecond}/s = ratio ${x.medianRatioToBare} to bare ${t.method} (bare ${phaseFigures[bareKey]!.medianOkPerSecond}/s)${target}; ` +
+            `server CPU ${x.medianServerCpuUsPerOk} µs/answer (bare ${phaseFigures[bareKey]!.medianServerCpuUsPerOk}; ${x.medianServerCores} cores, wrk ${x.medianWrkCores}); ` +
+            `p50 ${x.medianP50ms.toFixed(2)} ms, p99 ${x.medianP99ms.toFixed(2)} ms; ${x.failed} failed of ${x.ok + x.failed} (median of ${RUNS})`,
+        );
+      }
+      figures[phase.key] = phaseFigures;
+      for (const line of summary.slice(-2)) console.error(line);
     }
+
     const report = {
       benchmark: 'serve-hits',
       method:
-        `wrk -t${THREADS} -c${CONNECTIONS} from 127.0.0.1, ${SECONDS}s per figure, ${RUNS} runs, figures interleaved within each run; ` +
+        `Each daemon measured alone beside the bare server (started, warmed, measured, stopped; PostgreSQL started only for its phase); ` +
+        `wrk -t${THREADS} -c${CONNECTIONS} from 127.0.0.1, ${SECONDS}s per figure, ${RUNS} runs, bare GET, daemon GET, bare POST, daemon POST in each run; ` +
         `${CERTS} distinct good certificates (EC P-256 delegated responder, SHA-1 CertIDs, no nonce), wrk rotating through all of them ` +
         `(GET /{url-encoded base64 DER}, POST application/ocsp-request); ok = HTTP 200 and a successful OCSPResponse (checked by the lua script), ` +
         `ratio = daemon ok/s over the bare server's ok/s for the same method in the same run, medians; ` +
@@ -451,7 +473,7 @@ async function main(): Promise<void> {
         `Bare: node:http answering every request with one fixed real DER response (POST body read, nothing parsed). ` +
         `Hot cache: daemon, pre-production on, cache on (defaults), SQLite store presigned then warmed by one request per certificate, ` +
         `then the store's responses deleted so any miss would have to be signed. Store hit: daemon with cache off (cache.maxSize 0), ` +
-        `every certificate presigned into SQLite (ocsp-hsm presign --all) or a throwaway PostgreSQL cluster (fsync off, 127.0.0.1; ocsp-hsm presign, as --all fails on PostgreSQL).`,
+        `every certificate presigned into SQLite (ocsp-hsm presign --all) or a throwaway PostgreSQL cluster (fsync off, 127.0.0.1; ocsp-hsm presign).`,
       machine: machine(),
       checks: {
         responsesVerified: `all ${CERTS} per daemon by bytes (successful, CertID asked + good); ${SAMPLE} decoded by pkijs and GET = POST bytes; openssl signature check on 2`,
@@ -462,28 +484,41 @@ async function main(): Promise<void> {
       results: figures,
     };
     writeFileSync(join(ROOT, 'bench/results/serve-hits.json'), JSON.stringify(report, null, 2) + '\n');
-    const f = figures as Record<string, { medianOkPerSecond: number; medianRatioToBare?: number; medianServerCpuUsPerOk: number; medianServerSysUsPerOk: number; medianServerCores: number; medianWrkCores: number; medianP50ms: number; medianP99ms: number; failed: number; ok: number }>;
-    for (const t of targets) {
-      const x = f[t.key]!;
-      const ratio = x.medianRatioToBare !== undefined ? ` = ratio ${x.medianRatioToBare} to bare ${t.method}` : '';
-      const target = t.key.startsWith('hotCache') ? ` (target >= ${TARGET_RATIO}${x.medianRatioToBare! >= TARGET_RATIO ? ', met' : ', NOT met'})` : '';
-      console.log(
-        `${t.label}: ${x.medianOkPerSecond}/s${ratio}${target}; server CPU ${x.medianServerCpuUsPerOk} µs/answer (system ${x.medianServerSysUsPerOk}; ${x.medianServerCores} cores, wrk ${x.medianWrkCores}); ` +
-          `p50 ${x.medianP50ms.toFixed(2)} ms, p99 ${x.medianP99ms.toFixed(2)} ms; ${x.failed} failed of ${x.ok + x.failed} (median of ${RUNS})`,
-      );
-    }
+    for (const line of summary) console.log(line);
   } finally {
     if (bare && bare.proc.exitCode === null) {
       const exited = once(bare.proc, 'exit');
       bare.proc.kill();
       await exited;
     }
-    for (const d of daemons) {
-      const code = await d.stop();
-      if (code !== 0) console.error(`daemon exited ${code}:\n${d.output().slice(-2000)}`);
-    }
+    for (const d of running) await d.stop();
     agent.destroy();
   }
+}
+
+function cap(m: Method): string {
+  return m === 'GET' ? 'Get' : 'Post';
+}
+
+function figureOf(t: Target, runs: Record<string, WrkResult>[], bareKey: string, daemonMetrics?: unknown[]) {
+  const rs = runs.map((r) => r[t.key]!);
+  return {
+    label: t.label,
+    medianOkPerSecond: Math.round(median(rs.map((r) => r.okPerSecond))),
+    ...(t.daemon ? { medianRatioToBare: Math.round(median(runs.map((r) => r[t.key]!.okPerSecond / r[bareKey]!.okPerSecond)) * 1000) / 1000 } : {}),
+    medianServerCpuUsPerOk: Math.round(median(rs.map((r) => r.serverCpuUsPerOk!)) * 10) / 10,
+    medianServerSysUsPerOk: Math.round(median(rs.map((r) => r.serverSysUsPerOk!)) * 10) / 10,
+    medianServerCores: Math.round(median(rs.map((r) => r.serverCores!)) * 100) / 100,
+    medianWrkCores: Math.round(median(rs.map((r) => r.wrkCores!)) * 100) / 100,
+    medianP50ms: median(rs.map((r) => r.p50ms)),
+    medianP99ms: median(rs.map((r) => r.p99ms)),
+    failed: rs.reduce((n, r) => n + r.failed, 0),
+    ok: rs.reduce((n, r) => n + r.ok, 0),
+    runs: rs.map((r) => ({
+      okPerSecond: Math.round(r.okPerSecond), serverCpuUsPerOk: Math.round(r.serverCpuUsPerOk! * 10) / 10, serverSysUsPerOk: Math.round(r.serverSysUsPerOk! * 10) / 10,
+      serverCores: Math.round(r.serverCores! * 100) / 100, wrkCores: Math.round(r.wrkCores! * 100) / 100, ok: r.ok, failed: r.failed, non200: r.non200, ocspError: r.ocspError, socketErrors: r.socketErrors, p50ms: r.p50ms, p99ms: r.p99ms })),
+    ...(daemonMetrics ? { daemonMetrics } : {}),
+  };
 }
 
 main().then(
