@@ -104,9 +104,12 @@ describe('config validation', () => {
     invalid({ ...minimal(), defaults: { nonIssued: 'maybe' } }, 'defaults.nonIssued', /'unknown' \| 'revoked' \| 'good'/);
     invalid({ ...minimal(), defaults: { archiveCutoff: '0s' } }, 'defaults.archiveCutoff', /greater than 0/);
     invalid({ ...minimal(), profiles: { p1: { validity: 'soon' } } }, 'profiles.p1.validity', /invalid duration/);
-    invalid({ ...minimal(), profiles: { p1: { maxAge: '1h' } } }, 'profiles.p1', /Unrecognized key.*maxAge/);
+    invalid({ ...minimal(), profiles: { p1: { untilNextUpdate: '1h' } } }, 'profiles.p1', /Unrecognized key.*untilNextUpdate/);
+    invalid({ ...minimal(), profiles: { p1: { maxAge: '0s' } } }, 'profiles.p1.maxAge', /greater than 0/);
+    invalid({ ...minimal(), defaults: { maxAge: 'forever' } }, 'defaults.maxAge', /invalid duration/);
     const ok = validateConfig({ ...minimal(), profiles: { p1: { validity: '1h' } }, chainCertificates: ['root.pem'] }, 'test.yaml').config;
     assert.equal(ok.profiles.p1!.validity, 3_600_000);
+    assert.equal(ok.defaults.maxAge, undefined, 'no maxAge: caches may keep an answer until its nextUpdate');
     assert.deepEqual([ok.defaults.includeSignerCert, ok.defaults.includeCertChain, ok.defaults.nonIssued], [true, true, 'unknown']);
     assert.deepEqual(ok.cas[0]!.previousKeys, []);
   });

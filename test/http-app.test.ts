@@ -146,7 +146,12 @@ class HotSource implements Source<OcspRequest> {
   hot(req: OcspRequest): HotAnswer {
     this.hotCalls++;
     const serial = req.certIds[0]!.serial;
-    return { der: () => this.held.get(serial) };
+    return {
+      served: () => {
+        const der = this.held.get(serial);
+        return der && { der, thisUpdateMs: 0, nextUpdateMs: Date.now() + 3_600_000, maxAgeMs: undefined, etag: () => '"x"' };
+      },
+    };
   }
   async response(req: OcspRequest) {
     this.responseCalls++;

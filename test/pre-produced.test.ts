@@ -202,14 +202,14 @@ describe('pre-produced responses', () => {
       await ask([1]);
       // What the HTTP edge's request memo keeps: the HotAnswer, asked again for each repeated request.
       const remembered = chain.hot(request([1]))!;
-      assert.equal(fields(remembered.der()!).status, 0, 'hot and good');
+      assert.equal(fields(remembered.served()?.der!).status, 0, 'hot and good');
       await cli.revoke('unit', '1002', new Date(clock.now().getTime() - 60_000), 'keyCompromise');
       await new Promise((r) => setImmediate(r)); // a new event-loop turn, as for the next request
-      assert.equal(chain.hot(request([1]))!.der(), undefined, 'not answered from memory while the change is unapplied');
-      assert.equal(remembered.der(), undefined, 'nor by the remembered answer');
+      assert.equal(chain.hot(request([1]))!.served()?.der, undefined, 'not answered from memory while the change is unapplied');
+      assert.equal(remembered.served()?.der, undefined, 'nor by the remembered answer');
       assert.equal(fields((await ask([1])).der).status, 1, 'the asynchronous path applies it first: revoked');
-      assert.equal(fields(chain.hot(request([1]))!.der()!).status, 1, 'and the cache then holds the revoked answer');
-      assert.equal(fields(remembered.der()!).status, 1, 'which the remembered answer serves');
+      assert.equal(fields(chain.hot(request([1]))!.served()?.der!).status, 1, 'and the cache then holds the revoked answer');
+      assert.equal(fields(remembered.served()?.der!).status, 1, 'which the remembered answer serves');
     } finally {
       follower.close();
       await cli.close();

@@ -187,16 +187,18 @@ function bindAuthority(
     policy: {
       nonIssued: ca.nonIssued ?? d.nonIssued,
       archiveCutoffMs,
-      profileValidityMs: profileValidities(loaded),
+      profileValidityMs: profileSettings(loaded, 'validity'),
+      maxAgeMs: ca.maxAge ?? d.maxAge,
+      profileMaxAgeMs: profileSettings(loaded, 'maxAge'),
       issuerRevokedAt: () => ctx.revocations.at(caCert),
     },
   });
 }
 
-/** Profiles with their own validity (a profile without one falls back to the CA's). */
-function profileValidities(loaded: LoadedConfig): Map<string, number> {
+/** Profiles that set `field` (a profile without it falls back to the CA's setting). */
+function profileSettings(loaded: LoadedConfig, field: 'validity' | 'maxAge'): Map<string, number> {
   return new Map(
-    Object.entries(loaded.config.profiles).flatMap(([id, p]) => (p.validity !== undefined ? [[id, p.validity] as [string, number]] : [])),
+    Object.entries(loaded.config.profiles).flatMap(([id, p]) => (p[field] !== undefined ? [[id, p[field]] as [string, number]] : [])),
   );
 }
 

@@ -152,6 +152,7 @@ const ca = z
     includeCertChain: z.boolean().optional(),
     nonIssued: nonIssued.optional(),
     archiveCutoff: duration.optional(),
+    maxAge: duration.optional(),
   })
   .strict();
 
@@ -235,6 +236,8 @@ export const configSchema = z
         includeCertChain: z.boolean().default(true),
         nonIssued: nonIssued.default('unknown'),
         archiveCutoff: duration.optional(),
+        /** HTTP caches may keep a GET answer this long (never past its nextUpdate); unset: until nextUpdate. */
+        maxAge: duration.optional(),
         preProduction: z
           .object({
             enabled: z.boolean().default(false),
@@ -272,7 +275,7 @@ export const configSchema = z
     /** Further CA certificates (roots, intermediates not answered for) to build signer chains from. */
     chainCertificates: z.array(z.string().min(1)).default([]),
     /** Per certificate profile (the profile recorded with a certificate): wins over the CA's and the defaults. */
-    profiles: z.record(z.string().min(1), z.object({ validity: validity.optional() }).strict()).default({}),
+    profiles: z.record(z.string().min(1), z.object({ validity: validity.optional(), maxAge: duration.optional() }).strict()).default({}),
     tokens: z.array(token).min(1),
     cas: z.array(ca).min(1),
   })

@@ -8,7 +8,8 @@ import type { Clock } from '../clock';
 import type { HttpMetrics, OcspStatusLabel } from '../metrics/http-metrics';
 import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
 import type { ErrorStatusName } from '../ocsp/status-responses';
-import type { Source } from '../source/source';
+import type { ServedResponse, Source } from '../source/source';
+import { cacheHeaders, NO_CACHE, notModified, servedFrom } from './caching';
 import { clientAddress } from './client-address';
 import { decodeGetPath } from './get-path';
 import { InflightRequests } from './inflight';
@@ -44,9 +45,19 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
   const record = (method: string, status: OcspStatusLabel, started: number) =>
     o.httpMetrics?.answered(method, status, (o.clock.monotonicMs() - started) / 1000);
 
-  const sendHit = (der: Buffer, method: string, res: ServerResponse, started: number) => {
-    res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(der.length)]);
-    res.end(der);
+  /** A successful answer; to GET (and HEAD) with the caching headers of RFC 9919 section 6.2, or a 304. */
+  const sendHit = (r: ServedResponse, req: IncomingMessage, res: ServerResponse, started: number) => {
+    const method = req.method!;
+    if (method === 'POST') {
+      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length)]);
+      res.end(r.der);
+    } else if (notModified(req, r)) {
+      res.writeHead(304, cacheHeaders(r, o.clock.now().getTime()));
+      res.end();
+    } else {
+      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length), ...cacheHeaders(r, o.clock.now().getTime())]);
+      res.end(r.der);
+    }
     record(method, 'successful', started);
   };
 
@@ -62,21 +73,21 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
     let hot, hit;
     try {
       hot = o.source.hot?.(request);
-      hit = hot?.der();
+      hit = hot?.served();
     } catch {
       hit = undefined; // the asynchronous path meets the same fault and answers it properly
     }
     if (hit) {
       if (memoKey !== undefined && !request.nonce) o.memo?.remember(memoKey, hot!);
-      return sendHit(hit, req.method!, res, started);
+      return sendHit(hit, req, res, started);
     }
     void answerLater(request, req, res, started);
   };
 
   /** The remembered answer to exactly these request bytes, if it may be served now. */
-  const remembered = (key: string): Buffer | undefined => {
+  const remembered = (key: string): ServedResponse | undefined => {
     try {
-      return o.memo?.der(key);
+      return o.memo?.served(key);
     } catch {
       return undefined; // as above
     }
@@ -104,7 +115,10 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       };
       const response = await o.source.response(request, ctx);
       if (!inflight.remove(token)) return; // answered tryLater at the deadline already
-      res.writeHead(200, { 'Content-Type': OCSP_RESPONSE, 'Content-Length': response.der.length });
+      if (method !== 'POST' && response.httpCacheable && response.nextUpdate) return sendHit(servedFrom(response), req, res, started);
+      const headers = ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length)];
+      if (method !== 'POST') headers.push('Cache-Control', NO_CACHE);
+      res.writeHead(200, headers);
       res.end(response.der);
       record(method, 'successful', started);
     } catch (e) {
@@ -125,14 +139,14 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
         if (err) return send(res, err.httpStatus, 'malformedRequest', err.message);
         const key = o.memo && body!.toString('latin1');
         const hit = key && remembered(key);
-        if (hit) sendHit(hit, 'POST', res, started);
+        if (hit) sendHit(hit, req, res, started);
         else answer(body!, key || undefined, req, res, started);
       });
       return;
     }
     const url = req.url ?? '/';
     const hit = o.memo && remembered(url);
-    if (hit) return sendHit(hit, req.method!, res, started);
+    if (hit) return sendHit(hit, req, res, started);
     // GET or HEAD: {prefix}/{url-encoded base64 DER}; the prefix is optional.
     const rest = o.pathPrefix && (path === o.pathPrefix || path.startsWith(o.pathPrefix + '/')) ? path.slice(o.pathPrefix.length) : path;
     let der: Buffer;

@@ -108,6 +108,8 @@ export function makeAuthority(o: AuthorityOptions): Authority {
       archiveCutoffMs: o.policy?.archiveCutoffMs,
       validityMs: o.validityMs,
       profileValidityMs: o.policy?.profileValidityMs ?? new Map(),
+      maxAgeMs: o.policy?.maxAgeMs,
+      profileMaxAgeMs: o.policy?.profileMaxAgeMs ?? new Map(),
       issuerRevokedAt: o.policy?.issuerRevokedAt ?? (() => undefined),
     },
     preProduction: o.preProduction ?? NO_PRE_PRODUCTION,

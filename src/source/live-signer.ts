@@ -5,6 +5,7 @@ import { acquireAll } from '../hsm/permits';
 import { wholeSeconds } from '../ocsp/response';
 import type { StatusStore } from '../store/status-store';
 import { earliestNextUpdate, itemFor, signResponse } from './response-signing';
+import { maxAgeFor } from './status-policy';
 import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class LiveSigner implements Source {
@@ -22,7 +23,13 @@ export class LiveSigner implements Source {
       const items = req.certIds.map((c, i) => itemFor(a.policy, c.certIdDer, records[i], now));
       const nextUpdate = earliestNextUpdate(items);
       const der = await signResponse(a, { producedAt: now, items, ...(req.nonce ? { nonce: req.nonce } : {}) }, ctx);
-      return { der, producedAt: now, thisUpdate: now, ...(nextUpdate ? { nextUpdate } : {}) };
+      // Several certificates: the shortest maxAge of their profiles.
+      const maxAges = records.map((r) => maxAgeFor(a.policy, r?.profile)).filter((m): m is number => m !== undefined);
+      return {
+        der, producedAt: now, thisUpdate: now, ...(nextUpdate ? { nextUpdate } : {}),
+        httpCacheable: !req.nonce && nextUpdate !== undefined && items.every((i) => i.status.kind !== 'unknown'),
+        ...(maxAges.length > 0 ? { maxAgeMs: Math.min(...maxAges) } : {}),
+      };
     } finally {
       permit.release();
     }

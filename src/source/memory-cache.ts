@@ -1,9 +1,10 @@
 // Hot pre-produced responses in memory (lru-cache, bounded by entries and bytes); an entry never outlives its
 // nextUpdate, and a status change recorded anywhere is applied before the next hit is served.
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock';
 import { CERT_ID_HASHES } from '../ocsp/oids';
-import type { HotAnswer, OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
+import type { HotAnswer, OcspResponse, RequestContext, ResolvedRequest, ServedResponse, Source } from './source';
 
 export interface CacheOptions {
   /** undefined: bounded by bytes alone (lru-cache then allocates nothing per potential entry). */
@@ -19,19 +20,29 @@ export interface ChangeSignal {
 
 /**
  * What the cache keeps per response: its own copy of the DER (a slice of a store row would keep the row's
- * whole buffer alive) and two numbers, not the Date objects of an OcspResponse.
+ * whole buffer alive) and numbers, not the Date objects of an OcspResponse.
  */
-class Entry {
+class Entry implements ServedResponse {
+  private tag: string | undefined;
+
   constructor(
     readonly der: Buffer,
     readonly thisUpdateMs: number,
     readonly nextUpdateMs: number,
+    readonly maxAgeMs: number | undefined,
   ) {}
+
+  etag(): string {
+    return (this.tag ??= `"${createHash('sha256').update(this.der).digest('hex')}"`);
+  }
 
   toResponse(): OcspResponse {
     const thisUpdate = new Date(this.thisUpdateMs);
     // A pre-produced response's thisUpdate is its producedAt (response-signing.ts).
-    return { der: this.der, producedAt: thisUpdate, thisUpdate, nextUpdate: new Date(this.nextUpdateMs), preProduced: true };
+    return {
+      der: this.der, producedAt: thisUpdate, thisUpdate, nextUpdate: new Date(this.nextUpdateMs), preProduced: true, httpCacheable: true,
+      ...(this.maxAgeMs !== undefined ? { maxAgeMs: this.maxAgeMs } : {}),
+    };
   }
 }
 
@@ -78,9 +89,9 @@ export class MemoryCache implements Source {
     return key === undefined ? undefined : new CachedAnswer(this, key);
   }
 
-  /** The DER cached under key, unless status changes wait to be applied (response() applies them first). */
-  current(key: string): Buffer | undefined {
-    return this.changes?.pending() ? undefined : this.live(key)?.der;
+  /** The response cached under key, unless status changes wait to be applied (response() applies them first). */
+  current(key: string): ServedResponse | undefined {
+    return this.changes?.pending() ? undefined : this.live(key);
   }
 
   private live(key: string): Entry | undefined {
@@ -109,7 +120,7 @@ export class MemoryCache implements Source {
   private put(key: string, r: OcspResponse): void {
     if (!r.preProduced || !r.nextUpdate) return;
     const ttl = r.nextUpdate.getTime() - this.clock.now().getTime();
-    if (ttl > 0) this.lru.set(key, new Entry(Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime()), { ttl: Math.min(ttl, 2 ** 31 - 1) });
+    if (ttl > 0) this.lru.set(key, new Entry(Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime(), r.maxAgeMs), { ttl: Math.min(ttl, 2 ** 31 - 1) });
   }
 }
 
@@ -120,7 +131,7 @@ class CachedAnswer implements HotAnswer {
     private readonly key: string,
   ) {}
 
-  der(): Buffer | undefined {
+  served(): ServedResponse | undefined {
     return this.cache.current(this.key);
   }
 }

@@ -27,7 +27,7 @@ export class ResponseProducer {
       // Pre-production needs a validity (config rule), so every item here has a nextUpdate.
       const nextUpdate = item.nextUpdate!;
       const der = await signResponse(a, { producedAt: now, items: [item] }, ctx);
-      return { ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final };
+      return { ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final, ...(rec.profile !== undefined ? { profile: rec.profile } : {}) };
     } finally {
       permit.release();
     }

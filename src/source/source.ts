@@ -12,6 +12,23 @@ export interface OcspResponse {
   nextUpdate?: Date;
   /** A pre-produced response (no nonce, one certificate): the memory cache may keep it until nextUpdate. */
   preProduced?: boolean;
+  /**
+   * HTTP caches may keep it (RFC 9919 section 6.2): every status known, no nonce, a nextUpdate. Pre-produced
+   * responses always may; an unknown status is answered "no-cache, must-revalidate" (EJBCA).
+   */
+  httpCacheable?: boolean;
+  /** How long HTTP caches may keep it at most (the certificate profile's or the CA's maxAge); undefined: until nextUpdate. */
+  maxAgeMs?: number;
+}
+
+/** A response held in memory, with what its HTTP caching headers need. */
+export interface ServedResponse {
+  der: Buffer;
+  thisUpdateMs: number;
+  nextUpdateMs: number;
+  maxAgeMs: number | undefined;
+  /** The quoted SHA-256 hex of der (the ETag), computed once. */
+  etag(): string;
 }
 
 /** A request whose CertIDs were all matched to one authority by the issuer filter. */
@@ -23,18 +40,18 @@ export interface ResolvedRequest extends OcspRequest {
 export type RequestContext = SignContext;
 
 /**
- * An answer held in memory that can be asked for again: `der()` is undefined once it may no longer be served (a
+ * An answer held in memory that can be asked for again: `served()` is undefined once it may no longer be served (a
  * status change waits to be applied, it expired, or it was evicted). The HTTP edge remembers these per request
  * bytes, so a repeated request skips parsing and lookup.
  */
 export interface HotAnswer {
-  der(): Buffer | undefined;
+  served(): ServedResponse | undefined;
 }
 
 export interface Source<R = ResolvedRequest> {
   response(req: R, ctx: RequestContext): Promise<OcspResponse>;
   /**
-   * The request's answer if this source keeps such answers in memory (undefined: ask response()); its `der()`
+   * The request's answer if this source keeps such answers in memory (undefined: ask response()); its `served()`
    * says, synchronously, whether it holds one now. Lets the HTTP edge answer a hot request in the tick it
    * arrived, without promises (half its CPU cost).
    */

@@ -15,6 +15,10 @@ export interface StatusPolicy {
   validityMs: number;
   /** Per certificate profile validity: wins over the binding's and the default (EJBCA ocsp.<id>.untilNextUpdate). */
   profileValidityMs: ReadonlyMap<string, number>;
+  /** How long HTTP caches may keep a GET answer (RFC 9919 section 6.2); undefined: until its nextUpdate. */
+  maxAgeMs: number | undefined;
+  /** Per certificate profile maxAge, winning over the binding's (EJBCA ocsp.<id>.maxAge). */
+  profileMaxAgeMs: ReadonlyMap<string, number>;
   /** When the CA certificate itself is revoked for a key-compromise reason, when (see issuerRevocation). */
   issuerRevokedAt: () => Date | undefined;
 }
@@ -47,6 +51,11 @@ export function answerFor(p: StatusPolicy, rec: CertificateRecord | undefined): 
 /** The profile's validity when it has one, else the binding's. */
 export function validityFor(p: StatusPolicy, rec: CertificateRecord | undefined): number {
   return (rec?.profile !== undefined ? p.profileValidityMs.get(rec.profile) : undefined) ?? p.validityMs;
+}
+
+/** The profile's maxAge when it has one, else the binding's (undefined: until nextUpdate). */
+export function maxAgeFor(p: StatusPolicy, profile: string | undefined): number | undefined {
+  return (profile !== undefined ? p.profileMaxAgeMs.get(profile) : undefined) ?? p.maxAgeMs;
 }
 
 export function singleExtensionsFor(p: StatusPolicy, producedAt: Date): Buffer[] | undefined {

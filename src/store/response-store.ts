@@ -18,6 +18,8 @@ export interface StoredResponse {
   nextUpdate: Date;
   /** A final response (nextUpdate 9999-12-31, issued before the CA expires): nothing newer is ever stored. */
   final: boolean;
+  /** The certificate's profile when it was produced (its maxAge may differ). */
+  profile?: string;
 }
 
 export interface PutResponsesResult {

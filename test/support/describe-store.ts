@@ -30,9 +30,10 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
     it('returns the latest response per certificate and hash, bytes intact', async () => {
       const s = await make();
       await s.putCertificates([{ ca: 'ca1', serial: '1', status: 'good' }]);
-      const r = await s.putResponses([response('1', 'sha1', 0), response('1', 'sha1', 10), response('1', 'sha256', 5)]);
+      const r = await s.putResponses([response('1', 'sha1', 0), response('1', 'sha1', 10, { profile: 'short-lived' }), response('1', 'sha256', 5)]);
       assert.deepEqual(r, { stored: 3, skippedFinal: 0 });
-      assert.deepEqual(await s.getResponse('ca1', '1', 'sha1'), response('1', 'sha1', 10));
+      // The profile it was produced under comes back with it (its HTTP maxAge depends on it).
+      assert.deepEqual(await s.getResponse('ca1', '1', 'sha1'), response('1', 'sha1', 10, { profile: 'short-lived' }));
       assert.deepEqual(await s.getResponse('ca1', '1', 'sha256'), response('1', 'sha256', 5));
       assert.equal(await s.getResponse('ca1', '1', 'sha384'), undefined);
       assert.equal(await s.getResponse('ca2', '1', 'sha1'), undefined);

@@ -57,6 +57,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      applied_at       timestamptz NOT NULL,
      PRIMARY KEY (ca, kind)
    )`,
+  // The certificate profile a response was produced under: its HTTP maxAge may differ (RFC 9919 section 6.2).
+  `ALTER TABLE responses ADD COLUMN profile text`,
 ];
 
 /**

@@ -133,11 +133,12 @@ export class PostgresStore implements Store {
       const result: PutResponsesResult = { stored: 0, skippedFinal: 0 };
       for (const r of responses) {
         const { rowCount } = await c.query(
-          `INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+          `INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
            WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final)
            ON CONFLICT (ca, serial, hash, produced_at) DO UPDATE SET this_update = excluded.this_update,
-             next_update = excluded.next_update, final = excluded.final, cert_id = excluded.cert_id, der = excluded.der`,
+             next_update = excluded.next_update, final = excluded.final, cert_id = excluded.cert_id, der = excluded.der,
+             profile = excluded.profile`,
           rows.responseParams(r),
         );
         if (rowCount) result.stored++;

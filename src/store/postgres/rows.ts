@@ -24,6 +24,7 @@ export interface ResponseRow {
   final: boolean;
   cert_id: Buffer;
   der: Buffer;
+  profile: string | null;
 }
 
 export interface ChangeRow {
@@ -64,7 +65,7 @@ export function fromCertificateRow(row: CertificateRow): CertificateRecord {
 
 /** Column values in the order of the responses table. */
 export function responseParams(r: StoredResponse): unknown[] {
-  return [r.ca, r.serial, r.hash, iso(r.producedAt), iso(r.thisUpdate), iso(r.nextUpdate), r.final, r.certIdDer, r.der];
+  return [r.ca, r.serial, r.hash, iso(r.producedAt), iso(r.thisUpdate), iso(r.nextUpdate), r.final, r.certIdDer, r.der, r.profile ?? null];
 }
 
 export function fromResponseRow(row: ResponseRow): StoredResponse {
@@ -78,6 +79,7 @@ export function fromResponseRow(row: ResponseRow): StoredResponse {
     thisUpdate: row.this_update,
     nextUpdate: row.next_update,
     final: row.final,
+    ...(row.profile !== null ? { profile: row.profile } : {}),
   };
 }
 

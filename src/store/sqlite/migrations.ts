@@ -44,4 +44,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      applied_at       INTEGER NOT NULL,
      PRIMARY KEY (ca, kind)
    ) WITHOUT ROWID`,
+  // The certificate profile a response was produced under: its HTTP maxAge may differ (RFC 9919 section 6.2).
+  `ALTER TABLE responses ADD COLUMN profile TEXT`,
 ];

@@ -41,6 +41,7 @@ interface ResponseRow {
   final: number;
   cert_id: Buffer;
   der: Buffer;
+  profile: string | null;
 }
 
 // A certificate is due unless its latest usable response is fresh enough (or final, which is never refreshed).
@@ -86,8 +87,8 @@ export class SqliteStore implements Store {
     );
     // A final response blocks anything newer for the same certificate and hash (seed: "no new responses").
     this.insertResponse = this.db.prepare(
-      `INSERT OR REPLACE INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der)
-       SELECT @ca, @serial, @hash, @produced_at, @this_update, @next_update, @final, @cert_id, @der
+      `INSERT OR REPLACE INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile)
+       SELECT @ca, @serial, @hash, @produced_at, @this_update, @next_update, @final, @cert_id, @der, @profile
        WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = @ca AND serial = @serial AND hash = @hash AND final = 1)`,
     );
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
@@ -324,6 +325,7 @@ function toResponseRow(r: StoredResponse): ResponseRow {
     final: r.final ? 1 : 0,
     cert_id: r.certIdDer,
     der: r.der,
+    profile: r.profile ?? null,
   };
 }
 
@@ -338,5 +340,6 @@ function fromResponseRow(row: ResponseRow): StoredResponse {
     thisUpdate: new Date(row.this_update),
     nextUpdate: new Date(row.next_update),
     final: row.final === 1,
+    ...(row.profile !== null ? { profile: row.profile } : {}),
   };
 }
