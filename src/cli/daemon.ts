@@ -1,5 +1,5 @@
 // Builds the object graph from a validated config and starts serving; the only place that wires components.
-import type { Server } from 'node:http';
+import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { LoadedConfig } from '../config/load';
@@ -13,6 +13,8 @@ import { registerCacheMetrics } from '../metrics/cache-metrics';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
 import { HttpMetrics } from '../metrics/http-metrics';
+import { PreSignerMetrics } from '../metrics/presign-metrics';
+import { instrumentStore } from '../metrics/store-metrics';
 import { cleanup } from '../presign/cleanup';
 import { PreSigner } from '../presign/pre-signer';
 import { every, Schedule } from '../presign/schedule';
@@ -35,6 +37,9 @@ import { openStore } from './store';
 
 export { StartupError };
 
+/** How often the stored responses' freshness figures are computed (two aggregate queries per CA). */
+const HEALTH_CHECK_MS = 60_000;
+
 export interface Daemon {
   port: number;
   registry: Registry;
@@ -52,8 +57,11 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   let follower: ChangeFollower | undefined;
   let publishing: PublishingListener | undefined;
   const schedules: Schedule[] = [];
+  let metricsServer: Server | undefined;
   const closeAll = async () => {
     for (const s of schedules) s.stop();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     // No published event may arrive once the follower and the store are gone.
     await publishing?.close();
     follower?.close();
@@ -61,7 +69,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     await store?.close();
   };
   try {
-    const openedStore = (store = await openStore(loaded, clock, (m) => logger.warn(m)));
+    const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
     signing = openSigning(loaded, deps, new HsmMetrics(registry));
     const { tokens, authorities } = signing;
     await signing.activate();
@@ -98,14 +106,18 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     }
     const source = new IssuerFilter(new AuthorityIndex(authorities), chain);
     const { preSigner: ps } = config;
-    if (ps.interval !== undefined && authorities.some((a) => a.preProduction.enabled)) {
-      const preSigner = new PreSigner(openedStore, authorities, producer, clock, ps, logger);
-      schedules.push(
-        every(clock, ps.interval, async () => {
-          const r = await preSigner.run();
-          if (r.total > 0) logger.info({ ...r }, 'pre-signer run done');
-        }, (e) => logger.warn({ err: e.message }, 'pre-signer run failed')),
-      );
+    if (authorities.some((a) => a.preProduction.enabled)) {
+      const preSigner = new PreSigner(openedStore, authorities, producer, clock, ps, logger, new PreSignerMetrics(registry, clock));
+      if (ps.interval !== undefined) {
+        schedules.push(
+          every(clock, ps.interval, async () => {
+            const r = await preSigner.run();
+            if (r.total > 0) logger.info({ ...r }, 'pre-signer run done');
+          }, (e) => logger.warn({ err: e.message }, 'pre-signer run failed')),
+        );
+      }
+      // The freshness figures (responses due, earliest nextUpdate) for /metrics, also when only the CLI pre-signs.
+      schedules.push(every(clock, HEALTH_CHECK_MS, () => preSigner.health(), (e) => logger.warn({ err: e.message }, 'stored response check failed'), 0));
     }
     if (config.cleanup.every !== undefined) {
       schedules.push(
@@ -132,15 +144,18 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       ...(config.server.pathPrefix ? { pathPrefix: config.server.pathPrefix } : {}),
       responseTimeoutMs: config.server.responseTimeout,
       trustedProxies: trustedProxyList(config.server.trustedProxies),
-      httpMetrics: new HttpMetrics(registry),
+      httpMetrics: new HttpMetrics(registry, clock),
+      logSampleRate: config.log.requestSampleRate,
       ...(memo ? { memo } : {}),
       logger,
     });
-    const app = createApp({
-      ready: async () => [...tokens.values()].every((t) => t.ready) && (await openedStore.ping().then(() => true, () => false)),
-      metrics: registry,
-      logger,
-    });
+    const ready = async () => [...tokens.values()].every((t) => t.ready) && (await openedStore.ping().then(() => true, () => false));
+    // With a metrics listener of its own, /metrics is served there only.
+    const app = createApp({ ready, ...(config.metrics ? {} : { metrics: registry }), logger });
+    if (config.metrics) {
+      metricsServer = await listen(createServer(createApp({ ready, metrics: registry, logger })), config.metrics.host, config.metrics.port);
+      logger.info({ host: config.metrics.host, port: (metricsServer.address() as AddressInfo).port }, 'metrics listening');
+    }
     const server = await listen(createHttpServer(ocsp, app), config.server.host, config.server.port);
     server.requestTimeout = config.server.requestTimeout;
     server.headersTimeout = config.server.requestTimeout;

@@ -270,8 +270,20 @@ export const configSchema = z
       .strict()
       .default({}),
     cleanup: z.object({ every: cleanupInterval.optional() }).strict().default({}),
+    /** A listener of its own for /metrics (and /healthz, /readyz); unset: /metrics on the OCSP listener. */
+    metrics: z
+      .object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
+      .strict()
+      .optional(),
     publishing: publishing.optional(),
-    log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).strict().default({}),
+    log: z
+      .object({
+        level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+        /** Share of OCSP requests logged, one JSON line each (0: none, 1: every one). */
+        requestSampleRate: z.number().min(0).max(1).default(0),
+      })
+      .strict()
+      .default({}),
     /** Further CA certificates (roots, intermediates not answered for) to build signer chains from. */
     chainCertificates: z.array(z.string().min(1)).default([]),
     /** Per certificate profile (the profile recorded with a certificate): wins over the CA's and the defaults. */

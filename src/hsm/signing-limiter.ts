@@ -81,6 +81,15 @@ export class SigningLimiter {
     return this.o.name;
   }
 
+  /** Signatures holding a permit now, and how many may at once: how near the HSM's ceiling this limiter runs. */
+  get inFlightCount(): number {
+    return this.inFlight;
+  }
+
+  get maxConcurrent(): number {
+    return this.o.maxConcurrent;
+  }
+
   queueDepth(lane: Lane): number {
     return lane === 'live' ? this.liveCount : this.presign.length;
   }

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
-import type { HttpMetrics, OcspStatusLabel } from '../metrics/http-metrics';
+import type { HttpMetrics, OcspStatusLabel, SourceLabel } from '../metrics/http-metrics';
 import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
 import type { ErrorStatusName } from '../ocsp/status-responses';
 import type { ServedResponse, Source } from '../source/source';
@@ -28,6 +28,8 @@ export interface OcspHandlerOptions {
   httpMetrics?: HttpMetrics;
   /** Hot answers by request bytes (with the memory cache only: it is what the remembered answers ask). */
   memo?: RequestMemo;
+  /** Share of requests logged, one line each (log.requestSampleRate); 0: none. */
+  logSampleRate?: number;
   logger: Logger;
 }
 
@@ -42,11 +44,18 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
     send(res, 200, 'tryLater');
     record(method, 'tryLater', started);
   });
-  const record = (method: string, status: OcspStatusLabel, started: number) =>
-    o.httpMetrics?.answered(method, status, (o.clock.monotonicMs() - started) / 1000);
+  const sampleRate = o.logSampleRate ?? 0;
+  const record = (method: string, status: OcspStatusLabel, started: number, source: SourceLabel = 'none', req?: IncomingMessage) => {
+    const seconds = (o.clock.monotonicMs() - started) / 1000;
+    o.httpMetrics?.answered(method, status, seconds, source);
+    // One line per request, for a sample of them (log.requestSampleRate): a busy responder would drown its log.
+    if (sampleRate > 0 && Math.random() < sampleRate) {
+      o.logger.info({ method, status, source, ms: Math.round(seconds * 10_000) / 10, client: req?.socket.remoteAddress, url: req?.url }, 'ocsp request');
+    }
+  };
 
   /** A successful answer; to GET (and HEAD) with the caching headers of RFC 9919 section 6.2, or a 304. */
-  const sendHit = (r: ServedResponse, req: IncomingMessage, res: ServerResponse, started: number) => {
+  const sendHit = (r: ServedResponse, req: IncomingMessage, res: ServerResponse, started: number, source: SourceLabel = 'cache') => {
     const method = req.method!;
     if (method === 'POST') {
       res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length)]);
@@ -58,7 +67,8 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length), ...cacheHeaders(r, o.clock.now().getTime())]);
       res.end(r.der);
     }
-    record(method, 'successful', started);
+    o.httpMetrics?.served(r.thisUpdateMs);
+    record(method, 'successful', started, source, req);
   };
 
   /** `memoKey`: the request's bytes as a string, to remember its answer by. */
@@ -115,12 +125,14 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
       };
       const response = await o.source.response(request, ctx);
       if (!inflight.remove(token)) return; // answered tryLater at the deadline already
-      if (method !== 'POST' && response.httpCacheable && response.nextUpdate) return sendHit(servedFrom(response), req, res, started);
+      const source = response.source ?? 'live';
+      if (method !== 'POST' && response.httpCacheable && response.nextUpdate) return sendHit(servedFrom(response), req, res, started, source);
       const headers = ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length)];
       if (method !== 'POST') headers.push('Cache-Control', NO_CACHE);
       res.writeHead(200, headers);
       res.end(response.der);
-      record(method, 'successful', started);
+      o.httpMetrics?.served(response.thisUpdate.getTime());
+      record(method, 'successful', started, source, req);
     } catch (e) {
       if (inflight.remove(token)) refuse(e, method, res, started);
     }

@@ -1,11 +1,32 @@
 // Memory cache size at scrape time: what it and the request memo hold, and the bytes counted against cache.maxSize.
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 
 export interface CacheSize {
   readonly size: { entries: number; bytes: number };
 }
 
-export function registerCacheMetrics(registry: Registry, cache: CacheSize, memo?: CacheSize): void {
+export interface CacheStats extends CacheSize {
+  readonly stats: { hits: number; misses: number };
+}
+
+export function registerCacheMetrics(registry: Registry, cache: CacheStats, memo?: CacheSize): void {
+  for (const [what, help] of [
+    ['hits', 'Cacheable requests answered from the memory cache.'],
+    ['misses', 'Cacheable requests the memory cache did not hold (answered from the store or signed).'],
+  ] as const) {
+    let reported = 0;
+    new Counter({
+      name: `ocsp_cache_${what}_total`,
+      help,
+      registers: [registry],
+      collect() {
+        // Counted in a plain number on the hot path; handed over at scrape time.
+        const n = cache.stats[what];
+        if (n > reported) this.inc(n - reported);
+        reported = n;
+      },
+    });
+  }
   sizeGauges(registry, 'ocsp_cache', cache, 'Pre-produced responses held in the memory cache.',
     'Bytes the memory cache counts against cache.maxSize (each response DER plus its per-entry overhead).');
   if (memo) {

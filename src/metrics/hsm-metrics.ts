@@ -81,6 +81,24 @@ export class HsmMetrics implements HsmObserver {
       },
     });
     new Gauge({
+      name: 'ocsp_hsm_limiter_in_flight',
+      help: 'Signatures holding a permit of the limiter now (compare with ocsp_hsm_limiter_max_concurrent).',
+      labelNames: ['limiter'],
+      registers: [registry],
+      collect() {
+        for (const l of self.limiters) this.set({ limiter: l.name }, l.inFlightCount);
+      },
+    });
+    new Gauge({
+      name: 'ocsp_hsm_limiter_max_concurrent',
+      help: 'Signatures the limiter lets run at once (limits.maxConcurrent, by default the token\'s sessions).',
+      labelNames: ['limiter'],
+      registers: [registry],
+      collect() {
+        for (const l of self.limiters) this.set({ limiter: l.name }, l.maxConcurrent);
+      },
+    });
+    new Gauge({
       name: 'ocsp_hsm_limiter_tokens',
       help: 'Signatures the limiter would allow right now (token bucket level; absent without a rate ceiling).',
       labelNames: ['limiter'],

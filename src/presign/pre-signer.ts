@@ -42,6 +42,20 @@ export class PreSignerError extends Error {
   override name = 'PreSignerError';
 }
 
+/** What stored responses look like per CA: certificates due for (re-)signing, and the earliest nextUpdate. */
+export interface ResponseHealth {
+  due: ReadonlyMap<string, number>;
+  earliestNextUpdate: ReadonlyMap<string, Date | undefined>;
+}
+
+/** Told of runs and of what was stored (metrics). */
+export interface PreSignerObserver {
+  runStarted(dueByCa: ReadonlyMap<string, number>): void;
+  stored(ca: string, n: number): void;
+  runFinished(ok: boolean, endedAt: Date, seconds: number): void;
+  healthChecked(h: ResponseHealth): void;
+}
+
 export class PreSigner {
   private running: Promise<RunResult> | undefined;
 
@@ -52,6 +66,7 @@ export class PreSigner {
     private readonly clock: Clock,
     private readonly o: PreSignerOptions,
     private readonly log: Pick<Logger, 'info' | 'warn'>,
+    private readonly observer?: PreSignerObserver,
   ) {}
 
   /** One run; a second call while one is going returns the same run. */
@@ -61,13 +76,41 @@ export class PreSigner {
   }
 
   private async runOnce(opts: RunOptions): Promise<RunResult> {
-    const targets = this.targets(opts.cas);
-    const work = targets.flatMap((a) => a.preProduction.hashes.map((hash) => ({ a, hash, q: this.query(a, hash, !!opts.all) })));
-    const result: RunResult = { total: 0, done: 0, failed: 0, stored: 0, skippedFinal: 0, final: 0 };
-    for (const w of work) result.total += await this.store.countDue(w.q);
-    opts.onProgress?.(result);
-    for (const w of work) await this.runOne(w.a, w.hash, w.q, result, opts);
-    return result;
+    const started = this.clock.monotonicMs();
+    let ok = false;
+    try {
+      const targets = this.targets(opts.cas);
+      const work = targets.flatMap((a) => a.preProduction.hashes.map((hash) => ({ a, hash, q: this.query(a, hash, !!opts.all) })));
+      const result: RunResult = { total: 0, done: 0, failed: 0, stored: 0, skippedFinal: 0, final: 0 };
+      const dueByCa = new Map<string, number>();
+      for (const w of work) {
+        const n = await this.store.countDue(w.q);
+        result.total += n;
+        dueByCa.set(w.a.name, (dueByCa.get(w.a.name) ?? 0) + n);
+      }
+      this.observer?.runStarted(dueByCa);
+      opts.onProgress?.(result);
+      for (const w of work) await this.runOne(w.a, w.hash, w.q, result, opts);
+      ok = result.failed === 0;
+      return result;
+    } finally {
+      this.observer?.runFinished(ok, this.clock.now(), (this.clock.monotonicMs() - started) / 1000);
+    }
+  }
+
+  /** Certificates due and the earliest nextUpdate per CA with pre-production (for metrics, checked on a schedule). */
+  async health(): Promise<ResponseHealth> {
+    const due = new Map<string, number>();
+    const earliestNextUpdate = new Map<string, Date | undefined>();
+    for (const a of this.targets(undefined)) {
+      let n = 0;
+      for (const hash of a.preProduction.hashes) n += await this.store.countDue(this.query(a, hash, false));
+      due.set(a.name, n);
+      earliestNextUpdate.set(a.name, await this.store.earliestNextUpdate(a.name));
+    }
+    const h = { due, earliestNextUpdate };
+    this.observer?.healthChecked(h);
+    return h;
   }
 
   private targets(names: readonly string[] | undefined): Authority[] {
@@ -136,6 +179,7 @@ export class PreSigner {
         if (batch.length === 0) return;
         const put = await this.store.putResponses(batch);
         result.stored += put.stored;
+        this.observer?.stored(a.name, put.stored);
         result.skippedFinal += put.skippedFinal;
         if (final) result.final += put.stored;
         opts.onProgress?.(result);

@@ -127,6 +127,6 @@ export class ChangeFollower implements ChangeSignal {
     if (after?.status !== rec.status || after.reason !== rec.reason) return;
     await this.store.putResponses(fresh);
     // Only if nothing changed meanwhile: a newer change has already dropped the cache entry and queued its own.
-    if (!this.pending()) for (const r of fresh) this.cache?.set(a.name, serial, r.hash, fromStored(r, a));
+    if (!this.pending()) for (const r of fresh) this.cache?.set(a.name, serial, r.hash, fromStored(r, a, 'live'));
   }
 }

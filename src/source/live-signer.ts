@@ -26,7 +26,7 @@ export class LiveSigner implements Source {
       // Several certificates: the shortest maxAge of their profiles.
       const maxAges = records.map((r) => maxAgeFor(a.policy, r?.profile)).filter((m): m is number => m !== undefined);
       return {
-        der, producedAt: now, thisUpdate: now, ...(nextUpdate ? { nextUpdate } : {}),
+        der, producedAt: now, thisUpdate: now, ...(nextUpdate ? { nextUpdate } : {}), source: 'live',
         httpCacheable: !req.nonce && nextUpdate !== undefined && items.every((i) => i.status.kind !== 'unknown'),
         ...(maxAges.length > 0 ? { maxAgeMs: Math.min(...maxAges) } : {}),
       };

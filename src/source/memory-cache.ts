@@ -40,7 +40,7 @@ class Entry implements ServedResponse {
     const thisUpdate = new Date(this.thisUpdateMs);
     // A pre-produced response's thisUpdate is its producedAt (response-signing.ts).
     return {
-      der: this.der, producedAt: thisUpdate, thisUpdate, nextUpdate: new Date(this.nextUpdateMs), preProduced: true, httpCacheable: true,
+      der: this.der, producedAt: thisUpdate, thisUpdate, nextUpdate: new Date(this.nextUpdateMs), preProduced: true, httpCacheable: true, source: 'cache',
       ...(this.maxAgeMs !== undefined ? { maxAgeMs: this.maxAgeMs } : {}),
     };
   }
@@ -53,6 +53,8 @@ const ENTRY_OVERHEAD_BYTES = 400;
 export class MemoryCache implements Source {
   private readonly lru: LRUCache<string, Entry>;
   private changes: ChangeSignal | undefined;
+  /** Cacheable requests answered from memory, and those that had to ask the store or the signer (metrics). */
+  readonly stats = { hits: 0, misses: 0 };
 
   constructor(
     private readonly next: Source,
@@ -77,7 +79,11 @@ export class MemoryCache implements Source {
     if (key === undefined) return this.next.response(req, ctx);
     if (this.changes?.pending()) await this.changes.apply();
     const hit = this.live(key);
-    if (hit) return hit.toResponse();
+    if (hit) {
+      this.stats.hits++;
+      return hit.toResponse();
+    }
+    this.stats.misses++;
     const r = await this.next.response(req, ctx);
     this.put(key, r);
     return r;
@@ -91,7 +97,10 @@ export class MemoryCache implements Source {
 
   /** The response cached under key, unless status changes wait to be applied (response() applies them first). */
   current(key: string): ServedResponse | undefined {
-    return this.changes?.pending() ? undefined : this.live(key);
+    const hit = this.changes?.pending() ? undefined : this.live(key);
+    // A hot miss is not counted: response() follows and counts it.
+    if (hit) this.stats.hits++;
+    return hit;
   }
 
   private live(key: string): Entry | undefined {

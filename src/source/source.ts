@@ -19,7 +19,11 @@ export interface OcspResponse {
   httpCacheable?: boolean;
   /** How long HTTP caches may keep it at most (the certificate profile's or the CA's maxAge); undefined: until nextUpdate. */
   maxAgeMs?: number;
+  /** Which step answered (metrics): the memory cache, the store, or a signature made for this request. */
+  source?: AnswerSource;
 }
+
+export type AnswerSource = 'cache' | 'store' | 'live';
 
 /** A response held in memory, with what its HTTP caching headers need. */
 export interface ServedResponse {

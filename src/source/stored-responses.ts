@@ -6,7 +6,7 @@ import type { Store, StoredResponse } from '../store/response-store';
 import type { Authority } from './authority';
 import { ResponseProducer } from './response-producer';
 import { maxAgeFor } from './status-policy';
-import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
+import type { AnswerSource, OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class StoredResponses implements Source {
   private readonly inflight = new Map<string, Promise<OcspResponse>>();
@@ -41,7 +41,7 @@ export class StoredResponses implements Source {
     const { serial, hash } = req.certIds[0]!;
     const stored = await this.store.getResponse(a.name, serial, hash!);
     // A stored response past its nextUpdate is never served: sign a new one and answer with that.
-    if (stored && stored.nextUpdate > this.clock.now()) return fromStored(stored, a);
+    if (stored && stored.nextUpdate > this.clock.now()) return fromStored(stored, a, 'store');
     const rec = await this.store.getCertificate(a.name, serial);
     // Unknown serials are answered live and never stored: anyone could fill the store with them.
     if (!rec) return this.next.response({ certIds: req.certIds, authority: a }, ctx);
@@ -49,14 +49,14 @@ export class StoredResponses implements Source {
     if (a.preProduction.storeOnDemand) {
       this.store.putResponses([fresh]).catch((e: Error) => this.log.warn({ ca: a.name, serial, err: e.message }, 'could not store a response'));
     }
-    return fromStored(fresh, a);
+    return fromStored(fresh, a, 'live');
   }
 }
 
-export function fromStored(r: StoredResponse, a: Authority): OcspResponse {
+export function fromStored(r: StoredResponse, a: Authority, source: AnswerSource): OcspResponse {
   const maxAgeMs = maxAgeFor(a.policy, r.profile);
   return {
-    der: r.der, producedAt: r.producedAt, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, preProduced: true, httpCacheable: true,
+    der: r.der, producedAt: r.producedAt, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, preProduced: true, httpCacheable: true, source,
     ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
   };
 }

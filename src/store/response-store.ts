@@ -66,6 +66,8 @@ export interface ResponseStore {
   certificatesDue(q: DueQuery): Promise<CertificateRecord[]>;
   /** How many certificates `certificatesDue` would return without paging (for progress and ETA). */
   countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number>;
+  /** The earliest nextUpdate among the latest stored response per certificate and hash of a CA (undefined: none). */
+  earliestNextUpdate(ca: string): Promise<Date | undefined>;
   /** Removes every response except the latest producedAt per certificate and hash; returns how many went. */
   deleteSuperseded(): Promise<number>;
 }

@@ -161,6 +161,15 @@ export class PostgresStore implements Store {
     return Number(found[0]!.n);
   }
 
+  async earliestNextUpdate(ca: string): Promise<Date | undefined> {
+    const { rows: found } = await this.pool.query<{ t: Date | null }>(
+      `SELECT min(next_update) AS t FROM responses r WHERE ca = $1 AND produced_at = (SELECT max(produced_at) FROM responses l
+         WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`,
+      [ca],
+    );
+    return found[0]!.t ?? undefined;
+  }
+
   async deleteSuperseded(): Promise<number> {
     const { rowCount } = await this.pool.query(
       `DELETE FROM responses r WHERE produced_at < (SELECT max(produced_at) FROM responses l

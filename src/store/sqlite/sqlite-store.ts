@@ -202,6 +202,17 @@ export class SqliteStore implements Store {
     return this.db.prepare(`SELECT count(*) FROM certificates c WHERE ${DUE_WHERE}`).pluck().get(dueParams(q)) as number;
   }
 
+  async earliestNextUpdate(ca: string): Promise<Date | undefined> {
+    const ms = this.db
+      .prepare(
+        `SELECT min(next_update) FROM responses r WHERE ca = ? AND produced_at = (SELECT max(produced_at) FROM responses l
+           WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`,
+      )
+      .pluck()
+      .get(ca) as number | null;
+    return ms === null ? undefined : new Date(ms);
+  }
+
   async deleteSuperseded(): Promise<number> {
     return this.db
       .prepare(

@@ -1,0 +1,40 @@
+// Store query latency: every asynchronous Store method timed by operation (ocsp_store_query_duration_seconds),
+// by wrapping the store once where the daemon builds it; the store itself knows nothing of metrics.
+import { Histogram, Registry } from 'prom-client';
+import type { Clock } from '../clock';
+
+/** Called per event-loop turn or not queries at all: left unwrapped. */
+const NOT_QUERIES = new Set<PropertyKey>(['mayHaveChanged', 'watch', 'constructor']);
+
+export function instrumentStore<T extends object>(store: T, registry: Registry, clock: Clock): T {
+  const seconds = new Histogram({
+    name: 'ocsp_store_query_duration_seconds',
+    help: 'Time the store took per operation (SQLite or PostgreSQL).',
+    labelNames: ['operation'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function' || NOT_QUERIES.has(prop) || typeof prop !== 'string') return value;
+      let fn = wrapped.get(prop);
+      if (!fn) {
+        const timer = seconds.labels({ operation: prop });
+        const method = value as (...args: unknown[]) => unknown;
+        fn = (...args: unknown[]) => {
+          const started = clock.monotonicMs();
+          const result = method.apply(target, args);
+          if (result instanceof Promise) {
+            const done = () => timer.observe((clock.monotonicMs() - started) / 1000);
+            result.then(done, done);
+          }
+          return result;
+        };
+        wrapped.set(prop, fn);
+      }
+      return fn;
+    },
+  });
+}
