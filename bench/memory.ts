@@ -51,7 +51,7 @@ async function scrape(url: string): Promise<Record<string, number>> {
     heapTotalMiB: sum('nodejs_heap_size_total_bytes ') / MiB,
     externalMiB: sum('nodejs_external_memory_bytes ') / MiB,
     oldSpaceUsedMiB: sum('nodejs_heap_space_size_used_bytes{space="old"}') / MiB,
-    requestsSuccessful: sum('ocsp_requests_total{method="POST",status="successful"}'),
+    requestsSuccessful: sum('ocsp_requests_total{method="POST",status="successful",'), // any source
     requestsAll: sum('ocsp_requests_total{'),
     signatures: sum('ocsp_hsm_signatures_total{'),
     cacheEntries: sum('ocsp_cache_entries '),
