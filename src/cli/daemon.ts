@@ -1,12 +1,12 @@
 // Builds the object graph from a validated config and starts serving; the only place that wires components.
+// What a reload (SIGHUP) rebuilds is the serving part (serving.ts): bindings, cache, follower, schedules.
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { LoadedConfig } from '../config/load';
+import { loadConfig } from '../config/load';
 import { createApp } from '../http/app';
-import { CrlDownloadService, crlDownloadJob } from '../ingest/crl-download';
 import { createOcspHandler } from '../http/ocsp-handler';
-import { RequestMemo } from '../http/request-memo';
 import { createHttpServer } from '../http/server';
 import { trustedProxyList } from '../http/client-address';
 import { registerCacheMetrics } from '../metrics/cache-metrics';
@@ -15,34 +15,22 @@ import { createRegistry } from '../metrics/registry';
 import { HttpMetrics } from '../metrics/http-metrics';
 import { PreSignerMetrics } from '../metrics/presign-metrics';
 import { instrumentStore } from '../metrics/store-metrics';
-import { cleanup } from '../presign/cleanup';
-import { PreSigner } from '../presign/pre-signer';
-import { every, Schedule } from '../presign/schedule';
 import { Publisher } from '../publish/publisher';
 import { PublishingListener, startPublishing } from '../publish/server';
-import { Authority, AuthorityIndex } from '../source/authority';
-import type { LoadedCertificate } from '../pki/certificate';
-import { ChangeFollower } from '../source/change-follower';
-import { IssuerFilter } from '../source/issuer-filter';
-import { LiveSigner } from '../source/live-signer';
-import { MemoryCache } from '../source/memory-cache';
-import { ResponseProducer } from '../source/response-producer';
-import { SingleFlight } from '../source/single-flight';
-import type { Source } from '../source/source';
-import { StoredResponses } from '../source/stored-responses';
 import type { Store } from '../store/response-store';
-import { crlDownloadCas } from './crl-download';
-import { openSigning, Signing, SigningDeps, StartupError } from './signing';
+import { buildServing, caCertificatesByName, Serving } from './serving';
+import { openSigning, rebind, Signing, SigningDeps, StartupError } from './signing';
+import type { Clock } from '../clock';
 import { openStore } from './store';
 
 export { StartupError };
 
-/** How often the stored responses' freshness figures are computed (two aggregate queries per CA). */
-const HEALTH_CHECK_MS = 60_000;
-
 export interface Daemon {
   port: number;
   registry: Registry;
+  /** Re-reads the config file and swaps in its CA bindings and settings; the running ones stay on failure. */
+  reload(): Promise<void>;
+  /** Graceful: stops accepting, lets requests in flight finish (at most server.shutdownTimeout), then closes. */
   close(): Promise<void>;
 }
 
@@ -52,92 +40,51 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   const { config } = loaded;
   const { logger, clock } = deps;
   const registry = createRegistry();
+  const hsmMetrics = new HsmMetrics(registry);
+  const preSignerMetrics = new PreSignerMetrics(registry, clock);
   let store: Store | undefined;
   let signing: Signing | undefined;
-  let follower: ChangeFollower | undefined;
+  let serving: Serving | undefined;
   let publishing: PublishingListener | undefined;
-  const schedules: Schedule[] = [];
   let metricsServer: Server | undefined;
   const closeAll = async () => {
-    for (const s of schedules) s.stop();
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     // No published event may arrive once the follower and the store are gone.
     await publishing?.close();
-    follower?.close();
+    await serving?.close();
     signing?.close();
     await store?.close();
   };
   try {
     const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
-    signing = openSigning(loaded, deps, new HsmMetrics(registry));
-    const { tokens, authorities } = signing;
-    await signing.activate();
-    // The chain, outermost first: filter -> memory cache -> store -> single-flight -> live signer.
-    const producer = new ResponseProducer(clock);
-    let chain: Source = new StoredResponses(openedStore, producer, new SingleFlight(new LiveSigner(openedStore, clock)), clock, logger);
-    // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
-    const memoBytes = Math.floor(config.cache.maxSize / 10);
-    const cache = config.cache.maxSize > 0
-      ? new MemoryCache(chain, clock, { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes })
-      : undefined;
-    const memo = cache && memoBytes > 0 ? new RequestMemo(memoBytes) : undefined;
-    if (cache) {
-      chain = cache;
-      registerCacheMetrics(registry, cache, memo);
+    const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
+    await openedSigning.activate();
+    const shared = { store: openedStore, clock, logger, preSignerMetrics };
+    serving = await buildServing(loaded, openedSigning, shared);
+    let current = serving;
+    // The cache and the memo are rebuilt by a reload: the gauges ask whichever is current.
+    if (config.cache.maxSize > 0) {
+      registerCacheMetrics(
+        registry,
+        { get size() { return current.cache?.size ?? { entries: 0, bytes: 0 }; }, get stats() { return current.cache?.stats ?? { hits: 0, misses: 0 }; } },
+        { get size() { return current.memo?.size ?? { entries: 0, bytes: 0 }; } },
+      );
     }
-    await signing.issuerRevocations.refresh(openedStore);
-    // The first binding of a name is the CA's current key (openSigning's order): the one that pre-produces.
-    const byName = new Map<string, (typeof authorities)[number]>();
-    for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
-    follower = new ChangeFollower(openedStore, byName, producer, cache, logger, signing.issuerRevocations);
-    await follower.start();
-    cache?.follow(follower);
+    // Updated in place by a reload: the publisher always checks against the CAs being served.
+    const publisherCas = caCertificatesByName(current.authorities);
     if (config.publishing) {
-      const f = follower;
       const publisher = new Publisher({
         store: openedStore,
-        cas: caCertificatesByName(authorities),
+        cas: publisherCas,
         clock,
-        afterWrite: () => f.apply(),
+        afterWrite: () => current.follower.apply(),
         warn: (fields, m) => logger.warn(fields, m),
       });
       publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
     }
-    const source = new IssuerFilter(new AuthorityIndex(authorities), chain);
-    const { preSigner: ps } = config;
-    if (authorities.some((a) => a.preProduction.enabled)) {
-      const preSigner = new PreSigner(openedStore, authorities, producer, clock, ps, logger, new PreSignerMetrics(registry, clock));
-      if (ps.interval !== undefined) {
-        schedules.push(
-          every(clock, ps.interval, async () => {
-            const r = await preSigner.run();
-            if (r.total > 0) logger.info({ ...r }, 'pre-signer run done');
-          }, (e) => logger.warn({ err: e.message }, 'pre-signer run failed')),
-        );
-      }
-      // The freshness figures (responses due, earliest nextUpdate) for /metrics, also when only the CLI pre-signs.
-      schedules.push(every(clock, HEALTH_CHECK_MS, () => preSigner.health(), (e) => logger.warn({ err: e.message }, 'stored response check failed'), 0));
-    }
-    if (config.cleanup.every !== undefined) {
-      schedules.push(
-        every(clock, config.cleanup.every, async () => logger.info(await cleanup(openedStore, clock), 'response cleanup done'), (e) =>
-          logger.warn({ err: e.message }, 'response cleanup failed'),
-        ),
-      );
-    }
-    const crlCas = crlDownloadCas(loaded);
-    if (crlCas.length > 0) {
-      // This process's own writes are not seen by its SQLite change check: the follower is told.
-      const onApplied = () => void follower?.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
-      const crls = new CrlDownloadService({ store: openedStore, cas: crlCas, clock, log: logger, onApplied });
-      for (const ca of crlCas) {
-        // First check right after startup: a CA known only from CRLs has nothing to answer with until then.
-        schedules.push(every(clock, ca.crl.interval, crlDownloadJob(crls, [ca.name]), (e) => logger.warn({ ca: ca.name, err: e.message }, 'CRL download failed'), 0));
-      }
-    }
     const ocsp = createOcspHandler({
-      source,
+      source: current.source,
       clock,
       limits: { maxCertIds: config.server.maxCertIdsPerRequest },
       bodyLimit: config.server.bodyLimit,
@@ -146,9 +93,10 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       trustedProxies: trustedProxyList(config.server.trustedProxies),
       httpMetrics: new HttpMetrics(registry, clock),
       logSampleRate: config.log.requestSampleRate,
-      ...(memo ? { memo } : {}),
+      ...(current.memo ? { memo: current.memo } : {}),
       logger,
     });
+    const { tokens } = openedSigning;
     const ready = async () => [...tokens.values()].every((t) => t.ready) && (await openedStore.ping().then(() => true, () => false));
     // With a metrics listener of its own, /metrics is served there only.
     const app = createApp({ ready, ...(config.metrics ? {} : { metrics: registry }), logger });
@@ -161,12 +109,30 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     server.headersTimeout = config.server.requestTimeout;
     const port = (server.address() as AddressInfo).port;
     logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/' }, 'listening');
+
+    let reloading: Promise<void> | undefined;
+    const reloadOnce = async () => {
+      const next = loadConfig(loaded.file);
+      const fixed = (c: typeof config) => JSON.stringify([c.server, c.store, c.dataDir, c.publishing, c.metrics, c.cache, c.log]);
+      if (fixed(next.config) !== fixed(config)) {
+        logger.warn('reload: server, store, dataDir, publishing, metrics, cache and log settings apply only after a restart');
+      }
+      const bindings = await rebind(openedSigning, next, clock, hsmMetrics);
+      const fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared);
+      const old = current;
+      serving = current = fresh;
+      ocsp.setRoute(fresh.source, fresh.memo);
+      publisherCas.clear();
+      for (const [name, certs] of caCertificatesByName(fresh.authorities)) publisherCas.set(name, certs);
+      await old.close();
+      logger.info({ cas: [...new Set(fresh.authorities.map((a) => a.name))] }, 'reloaded');
+    };
     return {
       port,
       registry,
+      reload: () => (reloading ??= reloadOnce().finally(() => (reloading = undefined))),
       close: async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
+        await drain(server, clock, config.server.shutdownTimeout, () => logger.warn({ timeoutMs: config.server.shutdownTimeout }, 'requests still in flight at the shutdown timeout: closing their connections'));
         ocsp.close();
         await closeAll();
       },
@@ -177,17 +143,39 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   }
 }
 
+/**
+ * Stops accepting connections and closes idle keep-alive ones as they become idle, so that every request
+ * already received gets its answer; after `timeoutMs` the remaining connections are closed.
+ */
+async function drain(server: Server, clock: Clock, timeoutMs: number, onTimeout: () => void): Promise<void> {
+  let done = false;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => (done = true));
+  // A keep-alive connection turns idle once its answer is written: close it then, not at the timeout.
+  const sweep = () => {
+    if (done) return;
+    server.closeIdleConnections();
+    sweepTimer = clock.setTimer(sweep, 25);
+  };
+  let sweepTimer = clock.setTimer(sweep, 0);
+  let timeout: { cancel(): void } | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timeout = clock.setTimer(() => resolve(true), timeoutMs)));
+  try {
+    if (await Promise.race([closed.then(() => false), timedOut])) {
+      onTimeout();
+      server.closeAllConnections();
+      await closed;
+    }
+  } finally {
+    done = true;
+    sweepTimer.cancel();
+    timeout?.cancel();
+  }
+}
+
 function listen(server: Server, host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     server.listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', (e) => reject(new StartupError(`cannot listen on ${host}:${port}: ${(e as Error).message}`)));
   });
-}
-
-/** Each CA's certificates under all its keys (a renewed CA has several bindings of one name). */
-function caCertificatesByName(authorities: readonly Authority[]): Map<string, LoadedCertificate[]> {
-  const m = new Map<string, LoadedCertificate[]>();
-  for (const a of authorities) m.set(a.name, [...(m.get(a.name) ?? []), a.caCert]);
-  return m;
 }

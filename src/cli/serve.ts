@@ -1,8 +1,8 @@
-// `ocsp-hsm serve`: start the daemon and stop it cleanly on SIGTERM/SIGINT.
+// `ocsp-hsm serve`: start the daemon, reload it on SIGHUP and stop it cleanly on SIGTERM/SIGINT.
 import { setFlagsFromString } from 'node:v8';
 import { systemClock } from '../clock';
 import type { LoadedConfig } from '../config/load';
-import { startDaemon } from './daemon';
+import { Daemon, startDaemon } from './daemon';
 import { createLogger } from './logger';
 
 // After a full GC V8 lets the heap grow to up to 4x what survived before collecting again. The daemon's heap is
@@ -19,13 +19,24 @@ export async function serve(loaded: LoadedConfig, overrides: { port?: number } =
   const logger = createLogger(loaded.config.log.level);
   logger.info({ config: loaded.file, pid: process.pid }, 'starting');
   let stopping = false;
+  let started: Daemon | undefined;
+  // Registered before startup: SIGHUP's default action would end the process (a reload sent while starting).
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    if (!started) return logger.warn({ signal: 'SIGHUP' }, 'not reloading: still starting');
+    logger.info({ signal: 'SIGHUP', config: loaded.file }, 'reloading');
+    started.reload().then(
+      () => undefined,
+      (e: Error) => logger.error({ err: e.message }, 'reload failed: still serving the previous configuration'),
+    );
+  });
   const fatal = (message: string) => {
     logger.error({ reason: message }, 'cannot continue');
     process.stderr.write(`ocsp-hsm: ${message}\n`);
     stopping = true;
     daemon.close().finally(() => process.exit(1));
   };
-  const daemon = await startDaemon(loaded, { logger, clock: systemClock, onFatal: (m) => fatal(m) });
+  const daemon = (started = await startDaemon(loaded, { logger, clock: systemClock, onFatal: (m) => fatal(m) }));
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -9,7 +9,7 @@ import { readPin } from '../hsm/pin';
 import { Pkcs11Signer } from '../hsm/pkcs11-signer';
 import { algorithmForPublicKey, Signer } from '../hsm/signer';
 import { SigningLimiter } from '../hsm/signing-limiter';
-import { HsmToken } from '../hsm/token';
+import { HsmToken, TokenKey } from '../hsm/token';
 import type { HsmMetrics } from '../metrics/hsm-metrics';
 import { OID } from '../ocsp/oids';
 import { readCertificate, LoadedCertificate } from '../pki/certificate';
@@ -36,6 +36,8 @@ export interface Signing {
   authorities: Authority[];
   /** CA certificates revoked for a compromise reason: refresh from the store once it is open. */
   issuerRevocations: IssuerRevocations;
+  /** Each token's settings as loaded (a reload refuses to change them). */
+  tokenConfigs: Map<string, string>;
   /** Logs in to every token (in the background for those with waitForToken). */
   activate(): Promise<void>;
   close(): void;
@@ -54,22 +56,62 @@ export function openSigning(loaded: LoadedConfig, deps: SigningDeps, metrics: Hs
       tokens.set(t.name, makeToken(loaded, t, i, deps, metrics));
       limiters.set(t.name, makeLimiter(t.name, t.limits, t.sessions, deps.clock, metrics, !deps.presignOnly));
     });
-    const revocations = new IssuerRevocations();
-    const ctx = { tokens, limiters, clock: deps.clock, metrics, chainCandidates: chainCandidates(loaded), revocations };
-    // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
-    const authorities = [
-      ...config.cas.map((ca, i) => bindAuthority(loaded, ca, { caCertPath: ca.certificate, signer: ca.signer, field: `cas[${i}]`, previous: false }, ctx)),
-      ...config.cas.flatMap((ca, i) =>
-        ca.previousKeys.map((k, j) => bindAuthority(loaded, ca, { caCertPath: k.certificate, signer: k.signer, field: `cas[${i}].previousKeys[${j}]`, previous: true }, ctx)),
-      ),
-    ];
-    revocations.watch(authorities);
+    const { authorities, issuerRevocations } = bindAll(loaded, tokens, limiters, deps.clock, metrics);
     metrics.watch([...tokens.values()], [...limiters.values()]);
-    return { tokens, limiters, authorities, issuerRevocations: revocations, activate: () => activateTokens(config.tokens, tokens, deps), close };
+      const tokenConfigs = new Map(config.tokens.map((t) => [t.name, tokenIdentity(t)]));
+    return { tokens, limiters, tokenConfigs, authorities, issuerRevocations, activate: () => activateTokens(config.tokens, tokens, deps), close };
   } catch (e) {
     close();
     throw e;
   }
+}
+
+export interface Bindings {
+  authorities: Authority[];
+  issuerRevocations: IssuerRevocations;
+  /** The token keys the authorities sign with, per token. */
+  keys: Map<HsmToken, Set<TokenKey>>;
+}
+
+/** Every CA binding of the config on the given tokens (current keys first, then previous keys). */
+function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, limiters: Map<string, SigningLimiter>, clock: Clock, metrics: HsmMetrics): Bindings {
+  const { config } = loaded;
+  const revocations = new IssuerRevocations();
+  const keys = new Map<HsmToken, Set<TokenKey>>();
+  const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys };
+  // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
+  const authorities = [
+    ...config.cas.map((ca, i) => bindAuthority(loaded, ca, { caCertPath: ca.certificate, signer: ca.signer, field: `cas[${i}]`, previous: false }, ctx)),
+    ...config.cas.flatMap((ca, i) =>
+      ca.previousKeys.map((k, j) => bindAuthority(loaded, ca, { caCertPath: k.certificate, signer: k.signer, field: `cas[${i}].previousKeys[${j}]`, previous: true }, ctx)),
+    ),
+  ];
+  revocations.watch(authorities);
+  return { authorities, issuerRevocations: revocations, keys };
+}
+
+/** What a reload may not change about a token. */
+function tokenIdentity(t: TokenConfig): string {
+  return JSON.stringify([t.name, t.module, t.tokenLabel, t.sessions, t.pin, t.limits, t.signTimeout, t.healthCheckInterval, t.recovery]);
+}
+
+export class ReloadError extends Error {
+  override name = 'ReloadError';
+}
+
+/**
+ * The bindings of a changed config (SIGHUP) on the running tokens: certificates, keys and CA settings may change;
+ * tokens may not (their sessions and logins stay). New keys are found and proved before anything is swapped.
+ */
+export async function rebind(current: Signing, loaded: LoadedConfig, clock: Clock, metrics: HsmMetrics): Promise<Bindings> {
+  const before = [...current.tokens.values()].map((t) => t.name).sort().join(',');
+  const after = loaded.config.tokens.map((t) => t.name).sort().join(',');
+  if (before !== after || loaded.config.tokens.some((t) => current.tokenConfigs.get(t.name) !== tokenIdentity(t))) {
+    throw new ReloadError('tokens changed: restart the daemon to apply token changes (a reload keeps the running tokens)');
+  }
+  const b = bindAll(loaded, current.tokens, current.limiters, clock, metrics);
+  for (const token of current.tokens.values()) await token.retainKeys(b.keys.get(token) ?? new Set());
+  return b;
 }
 
 function makeToken(loaded: LoadedConfig, t: TokenConfig, i: number, deps: SigningDeps, observer: HsmMetrics): HsmToken {
@@ -142,7 +184,10 @@ function bindAuthority(
   loaded: LoadedConfig,
   ca: CaConfig,
   b: BindingInput,
-  ctx: { tokens: Map<string, HsmToken>; limiters: Map<string, SigningLimiter>; clock: Clock; metrics: HsmMetrics; chainCandidates: LoadedCertificate[]; revocations: IssuerRevocations },
+  ctx: {
+    tokens: Map<string, HsmToken>; limiters: Map<string, SigningLimiter>; clock: Clock; metrics: HsmMetrics; chainCandidates: LoadedCertificate[];
+    revocations: IssuerRevocations; keys: Map<HsmToken, Set<TokenKey>>;
+  },
 ): Authority {
   const { field } = b;
   const token = ctx.tokens.get(b.signer.token)!;
@@ -164,6 +209,8 @@ function bindAuthority(
     describe: `CA "${ca.name}": ${field}.signer.key (${keyName} on token "${token.name}")`,
     certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
   });
+  if (!ctx.keys.has(token)) ctx.keys.set(token, new Set());
+  ctx.keys.get(token)!.add(key);
   const chain: SigningLimiter[] = [];
   if (b.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, b.signer.limits, Infinity, ctx.clock, ctx.metrics));
   chain.push(ctx.limiters.get(token.name)!);

@@ -210,6 +210,8 @@ export const configSchema = z
         /** Proxies whose X-Forwarded-For is believed, as addresses or CIDR blocks. */
         trustedProxies: z.array(z.string().refine(isAddressOrCidr, 'an IP address or CIDR block, e.g. 10.0.0.0/8')).default([]),
         responseTimeout: duration.default('5s'),
+        /** SIGTERM: requests in flight get this long to finish before their connections are closed. */
+        shutdownTimeout: duration.default('10s'),
       })
       .strict()
       .default({}),

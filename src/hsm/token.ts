@@ -100,11 +100,39 @@ export class HsmToken {
     return this.pool.counts();
   }
 
+  /** The key named by `spec.ref` for `spec.publicKey`; the same one again when asked twice (a reload). */
   addKey(spec: TokenKeySpec): TokenKey {
     const name = 'label' in spec.ref ? spec.ref.label : `id:${spec.ref.id}`;
+    const known = this.keys.find((k) => k.name === name && ('id' in k.spec.ref) === ('id' in spec.ref) && k.spec.publicKey.equals(spec.publicKey));
+    if (known) return known;
     const key: TokenKey = { spec, name, handle: undefined };
     this.keys.push(key);
     return key;
+  }
+
+  /**
+   * After a reload: forgets keys no binding uses any more (recovery would prove them), and finds and proves the
+   * new ones now, so a key missing from the token fails the reload, not a later signature. A token that is not
+   * up finds them when it comes up.
+   */
+  async retainKeys(used: ReadonlySet<TokenKey>): Promise<void> {
+    for (let i = this.keys.length - 1; i >= 0; i--) if (!used.has(this.keys[i]!)) this.keys.splice(i, 1);
+    const fresh = this.keys.filter((k) => k.handle === undefined);
+    if (!this.up || fresh.length === 0 || !this.module) return;
+    const taken = this.pool.take();
+    if (!taken) throw new NoIdleSessionError(`${this.o.describe}: every session is busy; retry the reload`);
+    try {
+      for (const key of fresh) {
+        try {
+          key.handle = findPrivateKey(this.module.p11, taken.handle, key.spec.ref);
+        } catch (e) {
+          throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
+        }
+      }
+    } finally {
+      this.pool.give(taken, 'ok');
+    }
+    for (const key of fresh) await this.proveKey(key);
   }
 
   /** One attempt; throws with a message naming the token, key or field. */

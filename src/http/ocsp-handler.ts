@@ -36,9 +36,14 @@ export interface OcspHandlerOptions {
 const OCSP_RESPONSE = 'application/ocsp-response';
 const OCSP_REQUEST = 'application/ocsp-request';
 
-export type OcspHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { close(): void };
+export type OcspHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
+  close(): void;
+  /** Answers from now on with another source chain and memo (a reload); requests under way finish with the old. */
+  setRoute(source: Source<OcspRequest>, memo: RequestMemo | undefined): void;
+};
 
-export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
+export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
+  const o = { ...opts };
   const postPaths = new Set(['/', ...(o.pathPrefix ? [o.pathPrefix, o.pathPrefix + '/'] : [])]);
   const inflight = new InflightRequests(o.clock, o.responseTimeoutMs, (res, started, method) => {
     send(res, 200, 'tryLater');
@@ -171,7 +176,13 @@ export function createOcspHandler(o: OcspHandlerOptions): OcspHandler {
     }
     answer(der, o.memo && url, req, res, started);
   };
-  return Object.assign(handler, { close: () => inflight.close() });
+  return Object.assign(handler, {
+    close: () => inflight.close(),
+    setRoute: (source: Source<OcspRequest>, memo: RequestMemo | undefined) => {
+      o.source = source;
+      o.memo = memo;
+    },
+  });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -58,6 +58,7 @@ export interface PreSignerObserver {
 
 export class PreSigner {
   private running: Promise<RunResult> | undefined;
+  private stopping = false;
 
   constructor(
     private readonly store: Store,
@@ -69,8 +70,18 @@ export class PreSigner {
     private readonly observer?: PreSignerObserver,
   ) {}
 
+  /**
+   * Shutdown: a run in progress takes no further certificate, stores what it signed and ends; resolved then.
+   * Nothing is lost: the next run finds what is still due.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running?.catch(() => undefined);
+  }
+
   /** One run; a second call while one is going returns the same run. */
   run(opts: RunOptions = {}): Promise<RunResult> {
+    if (this.stopping) return Promise.reject(new PreSignerError('the pre-signer is stopping'));
     this.running ??= this.runOnce(opts).finally(() => (this.running = undefined));
     return this.running;
   }
@@ -160,7 +171,7 @@ export class PreSigner {
         .finally(() => (fetching = undefined)));
     const next = async (): Promise<CertificateRecord | undefined> => {
       for (;;) {
-        if (stopped) return undefined;
+        if (stopped || this.stopping) return undefined;
         if (head < queue.length) {
           if (queue.length - head <= batchSize / 2 && !exhausted) void fetchMore().catch(() => undefined); // awaited below on need
           return queue[head++];

@@ -1,0 +1,125 @@
+// The serving part of the daemon, built from the CA bindings of a config: the source chain (issuer filter ->
+// memory cache -> store -> single-flight -> live signer), the request memo, the change follower and the
+// schedules (pre-signer, stored-response health, cleanup, CRL downloads). A reload builds a new one and closes
+// the old; tokens, store and listeners stay.
+import type { Logger } from 'pino';
+import type { Clock } from '../clock';
+import type { LoadedConfig } from '../config/load';
+import { crlDownloadJob, CrlDownloadService } from '../ingest/crl-download';
+import { RequestMemo } from '../http/request-memo';
+import type { PreSignerMetrics } from '../metrics/presign-metrics';
+import type { OcspRequest } from '../ocsp/request';
+import type { LoadedCertificate } from '../pki/certificate';
+import { cleanup } from '../presign/cleanup';
+import { PreSigner } from '../presign/pre-signer';
+import { every, Schedule } from '../presign/schedule';
+import { Authority, AuthorityIndex } from '../source/authority';
+import { ChangeFollower } from '../source/change-follower';
+import type { IssuerRevocations } from '../source/issuer-revocations';
+import { IssuerFilter } from '../source/issuer-filter';
+import { LiveSigner } from '../source/live-signer';
+import { MemoryCache } from '../source/memory-cache';
+import { ResponseProducer } from '../source/response-producer';
+import { SingleFlight } from '../source/single-flight';
+import type { Source } from '../source/source';
+import { StoredResponses } from '../source/stored-responses';
+import type { Store } from '../store/response-store';
+import { crlDownloadCas } from './crl-download';
+
+/** How often the stored responses' freshness figures are computed (two aggregate queries per CA). */
+const HEALTH_CHECK_MS = 60_000;
+
+export interface Serving {
+  authorities: Authority[];
+  source: Source<OcspRequest>;
+  cache: MemoryCache | undefined;
+  memo: RequestMemo | undefined;
+  follower: ChangeFollower;
+  /** Stops the schedules, lets a pre-signer run stop at its next certificate (what it signed is stored), stops following. */
+  close(): Promise<void>;
+}
+
+export interface SharedParts {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  preSignerMetrics: PreSignerMetrics;
+}
+
+export async function buildServing(
+  loaded: LoadedConfig,
+  bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
+  { store, clock, logger, preSignerMetrics }: SharedParts,
+): Promise<Serving> {
+  const { config } = loaded;
+  const { authorities } = bindings;
+  const producer = new ResponseProducer(clock);
+  let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock)), clock, logger);
+  // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
+  const memoBytes = Math.floor(config.cache.maxSize / 10);
+  const cache = config.cache.maxSize > 0
+    ? new MemoryCache(chain, clock, { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes })
+    : undefined;
+  const memo = cache && memoBytes > 0 ? new RequestMemo(memoBytes) : undefined;
+  if (cache) chain = cache;
+  await bindings.issuerRevocations.refresh(store);
+  // The first binding of a name is the CA's current key (openSigning's order): the one that pre-produces.
+  const byName = new Map<string, Authority>();
+  for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
+  const follower = new ChangeFollower(store, byName, producer, cache, logger, bindings.issuerRevocations);
+  await follower.start();
+  cache?.follow(follower);
+
+  const schedules: Schedule[] = [];
+  let preSigner: PreSigner | undefined;
+  const { preSigner: ps } = config;
+  if (authorities.some((a) => a.preProduction.enabled)) {
+    const p = (preSigner = new PreSigner(store, authorities, producer, clock, ps, logger, preSignerMetrics));
+    if (ps.interval !== undefined) {
+      schedules.push(
+        every(clock, ps.interval, async () => {
+          const r = await p.run();
+          if (r.total > 0) logger.info({ ...r }, 'pre-signer run done');
+        }, (e) => logger.warn({ err: e.message }, 'pre-signer run failed')),
+      );
+    }
+    // The freshness figures (responses due, earliest nextUpdate) for /metrics, also when only the CLI pre-signs.
+    schedules.push(every(clock, HEALTH_CHECK_MS, () => p.health(), (e) => logger.warn({ err: e.message }, 'stored response check failed'), 0));
+  }
+  if (config.cleanup.every !== undefined) {
+    schedules.push(
+      every(clock, config.cleanup.every, async () => logger.info(await cleanup(store, clock), 'response cleanup done'), (e) =>
+        logger.warn({ err: e.message }, 'response cleanup failed'),
+      ),
+    );
+  }
+  const crlCas = crlDownloadCas(loaded);
+  if (crlCas.length > 0) {
+    // This process's own writes are not seen by its SQLite change check: the follower is told.
+    const onApplied = () => void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
+    const crls = new CrlDownloadService({ store, cas: crlCas, clock, log: logger, onApplied });
+    for (const ca of crlCas) {
+      // First check right after startup: a CA known only from CRLs has nothing to answer with until then.
+      schedules.push(every(clock, ca.crl.interval, crlDownloadJob(crls, [ca.name]), (e) => logger.warn({ ca: ca.name, err: e.message }, 'CRL download failed'), 0));
+    }
+  }
+  return {
+    authorities,
+    source: new IssuerFilter(new AuthorityIndex(authorities), chain),
+    cache,
+    memo,
+    follower,
+    close: async () => {
+      for (const s of schedules) s.stop();
+      await preSigner?.stop();
+      follower.close();
+    },
+  };
+}
+
+/** Each CA's certificates under all its keys (a renewed CA has several bindings of one name). */
+export function caCertificatesByName(authorities: readonly Authority[]): Map<string, LoadedCertificate[]> {
+  const m = new Map<string, LoadedCertificate[]>();
+  for (const a of authorities) m.set(a.name, [...(m.get(a.name) ?? []), a.caCert]);
+  return m;
+}
