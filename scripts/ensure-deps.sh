@@ -2,7 +2,7 @@
 # Installs what ocsp-hsm needs and is missing, then builds; cheap when nothing changed.
 #   scripts/ensure-deps.sh run    what `npm start` needs (SoftHSM2, OpenSSL, npm packages, build)
 #   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography), PostgreSQL
-#                                 and promtool (checks the metrics and the Prometheus alert rules)
+#                                 promtool (checks the metrics and the alert rules) and systemd-analyze
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-run}"
@@ -23,6 +23,8 @@ if [ "$profile" = test ]; then
     "glob:/usr/lib/postgresql/*/bin/initdb|postgresql"
     # Only its promtool is used; the Prometheus server it also installs is kept from running (below).
     "cmd:promtool|prometheus"
+    # systemd-analyze verifies the unit in config/ (systemd itself need not run).
+    "cmd:systemd-analyze|systemd"
   )
 fi
 
