@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ocsp-hsm needs and is missing, then builds; cheap when nothing changed.
 #   scripts/ensure-deps.sh run    what `npm start` needs (SoftHSM2, OpenSSL, npm packages, build)
-#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography) and PostgreSQL
+#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography), PostgreSQL
+#                                 promtool (checks the metrics and the alert rules) and systemd-analyze
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-run}"
@@ -20,6 +21,10 @@ if [ "$profile" = test ]; then
     # Server binaries for the throwaway clusters of the PostgreSQL store tests (the package's own default
     # cluster, which Debian may create and start, is never used).
     "glob:/usr/lib/postgresql/*/bin/initdb|postgresql"
+    # Only its promtool is used; the Prometheus server it also installs is kept from running (below).
+    "cmd:promtool|prometheus"
+    # systemd-analyze verifies the unit in config/ (systemd itself need not run).
+    "cmd:systemd-analyze|systemd"
   )
 fi
 
@@ -38,8 +43,26 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Services of the packages installed here are not to be started: a policy-rc.d answering 101 ("action
+    # forbidden") is what invoke-rc.d and deb-systemd-invoke ask. One already there is left as it is.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\n# ocsp-hsm setup: no service starts while it installs packages\nexit 101\n' > "$policy"
+      chmod 755 "$policy"
+      trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
+    # Whatever the policy said: no Prometheus server left running or starting at boot (only promtool is used).
+    if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+      if [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+      elif [ -x /etc/init.d/prometheus ]; then
+        /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+        update-rc.d prometheus disable >/dev/null 2>&1 || true
+      fi
+    fi
   else
     say "missing Debian packages: ${missing[*]}"
     say "install them as root, then run this command again:"
