@@ -37,6 +37,9 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       assert.deepEqual(await s.getResponse('ca1', '1', 'sha256'), response('1', 'sha256', 5));
       assert.equal(await s.getResponse('ca1', '1', 'sha384'), undefined);
       assert.equal(await s.getResponse('ca2', '1', 'sha1'), undefined);
+      // Among the latest responses only (minute 5's sha256 one, not minute 0's superseded sha1 one): 5 + 60.
+      assert.deepEqual(await s.earliestNextUpdate('ca1'), at(65));
+      assert.equal(await s.earliestNextUpdate('ca2'), undefined);
       await s.close();
     });
 
