@@ -158,7 +158,7 @@ describe('ocsp-hsm bench', () => {
     }
   });
 
-  it('fails when no request succeeds: tryLater everywhere, or nothing listening', async () => {
+  it('fails when no request succeeds: tryLater everywhere, HTML, or nothing listening', async () => {
     const busy = await fixedResponder(ERROR_RESPONSES.tryLater);
     try {
       const r = await runCliAsync(['bench', '--config', pki.configFile, '--ca', ca.name, '--url', busy.url, '--duration', '1s', '--connections', '2'], childEnv(pki));
@@ -168,6 +168,16 @@ describe('ocsp-hsm bench', () => {
       assert.match(r.stdout, /^no request succeeded$/m);
     } finally {
       busy.server.close();
+    }
+    const html = await fixedResponder(Buffer.from('<html>not an OCSP responder</html>'));
+    try {
+      const r = await runCliAsync(['bench', '--config', pki.configFile, '--ca', ca.name, '--url', html.url, '--duration', '500ms', '--connections', '2', '--sample', '3'], childEnv(pki));
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^OCSP status\s+undecodable: \d+$/m);
+      assert.match(r.stdout, /^sampled 3 responses: 0 signatures valid, 3 failed verification$/m);
+      assert.match(r.stdout, /: not a successful basic OCSP response/);
+    } finally {
+      html.server.close();
     }
     const closed = await fixedResponder(Buffer.alloc(0));
     const closedUrl = closed.url;

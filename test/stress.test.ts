@@ -16,7 +16,7 @@ import { ERROR_RESPONSES } from '../src/ocsp/status-responses';
 import { TAG, tlv } from '../src/ocsp/tlv';
 import { issuerHashes, LoadedCertificate, responderKeyHash } from '../src/pki/certificate';
 import { issueCertificate } from '../src/pki/issue';
-import { percentile } from '../src/stress/report';
+import { BenchStats, percentile } from '../src/stress/report';
 import { BuiltRequest, RequestBuilder } from '../src/stress/request-builder';
 import { Reservoir } from '../src/stress/reservoir';
 import { summarizeResponse } from '../src/stress/response-summary';
@@ -131,6 +131,24 @@ describe('Reservoir and percentile', () => {
     // A sample spread over the run: the chance that none of 100 falls in the last half is 2^-100.
     assert.ok(r.items().some((i) => i >= 5_000));
     assert.ok(r.items().some((i) => i < 5_000));
+  });
+
+  it('counts every request once: HTTP answers by status, the rest as errors; latency of answers only', () => {
+    const stats = new BenchStats();
+    const request = { serial: '1', der: Buffer.alloc(0), certIdDer: Buffer.alloc(0) };
+    stats.record({ request, latencyMs: 2, httpStatus: 200, body: Buffer.alloc(1) }, { responseStatus: 'successful', certStatuses: ['good'] });
+    stats.record({ request, latencyMs: 4, httpStatus: 200, body: Buffer.alloc(1) }, { responseStatus: 'tryLater', certStatuses: [] });
+    stats.record({ request, latencyMs: 6, httpStatus: 200, body: Buffer.alloc(1) }, 'truncated element');
+    stats.record({ request, latencyMs: 8, httpStatus: 404, body: Buffer.alloc(1) }, undefined);
+    stats.record({ request, latencyMs: 10_000, error: 'timeout' }, undefined);
+    const r = stats.report(2000, { sampled: 0, valid: 0, failures: [] });
+    assert.deepEqual(
+      { requests: r.requests, succeeded: r.succeeded, rate: r.requestsPerSecond, http: r.httpStatus, ocsp: r.responseStatus, cert: r.certStatus, errors: r.errors, latency: r.latencyMs },
+      {
+        requests: 5, succeeded: 1, rate: 2.5, http: { '200': 3, '404': 1 }, ocsp: { successful: 1, tryLater: 1, undecodable: 1 }, cert: { good: 1 },
+        errors: { timeout: 1 }, latency: { p50: 4, p95: 8, p99: 8, max: 8 },
+      },
+    );
   });
 
   it('computes nearest-rank percentiles', () => {

@@ -39,13 +39,14 @@ export class BenchStats {
   private readonly certStatus: Record<string, number> = {};
   private readonly errors: Record<string, number> = {};
 
-  /** `summary` is the decoded response, or the reason it could not be decoded (counted as an error). */
+  /** `summary` is the decoded response (of an HTTP 200), or the reason it could not be decoded. */
   record(e: Exchange, summary: ResponseSummary | string | undefined): void {
     this.requests++;
     if (e.error !== undefined) return bump(this.errors, e.error);
     this.latencies.push(e.latencyMs);
     bump(this.httpStatus, String(e.httpStatus));
-    if (typeof summary === 'string') return bump(this.errors, `undecodable response: ${summary}`);
+    // It got an HTTP answer, so it is not an error of the transport; the sampled verification says what is wrong.
+    if (typeof summary === 'string') return bump(this.responseStatus, 'undecodable');
     if (!summary) return;
     bump(this.responseStatus, summary.responseStatus);
     for (const s of summary.certStatuses) bump(this.certStatus, s);
