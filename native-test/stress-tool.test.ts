@@ -158,7 +158,7 @@ describe('ocsp-hsm bench', () => {
     }
   });
 
-  it('fails when no request succeeds: tryLater everywhere, HTML, or nothing listening', async () => {
+  it('fails when no request succeeds: tryLater everywhere, HTML, no answer (timeouts), nothing listening', async () => {
     const busy = await fixedResponder(ERROR_RESPONSES.tryLater);
     try {
       const r = await runCliAsync(['bench', '--config', pki.configFile, '--ca', ca.name, '--url', busy.url, '--duration', '1s', '--connections', '2'], childEnv(pki));
@@ -178,6 +178,24 @@ describe('ocsp-hsm bench', () => {
       assert.match(r.stdout, /: not a successful basic OCSP response/);
     } finally {
       html.server.close();
+    }
+    // A responder that never answers: every request ends at --timeout, and the run at its duration.
+    const silent = createServer((req) => req.resume());
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`;
+      const t0 = performance.now();
+      const r = await runCliAsync(['bench', '--config', pki.configFile, '--ca', ca.name, '--url', silentUrl, '--duration', '500ms', '--timeout', '300ms', '--connections', '3'], childEnv(pki));
+      const seconds = (performance.now() - t0) / 1000;
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      // Each connection sends at most two requests (at 0 and about 350 ms), each ending at 300 ms.
+      const m = /^errors\s+timeout: (\d+)$/m.exec(r.stdout);
+      assert.ok(m && Number(m[1]) >= 3 && Number(m[1]) <= 6, r.stdout);
+      assert.match(r.stdout, /^HTTP status\s+none$/m);
+      assert.ok(seconds < 10, `took ${seconds} s`);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
     }
     const closed = await fixedResponder(Buffer.alloc(0));
     const closedUrl = closed.url;
