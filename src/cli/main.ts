@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
+import { bench, BENCH_OPTIONS } from './bench';
 import { check } from './check';
 import { crlDownload } from './crl-download';
 import { demo } from './demo';
@@ -29,6 +30,7 @@ async function main(argv: string[]): Promise<void> {
       against: { type: 'string' },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      ...BENCH_OPTIONS,
     },
   });
   const [command, ...rest] = positionals;
@@ -65,6 +67,10 @@ async function main(argv: string[]): Promise<void> {
     case 'check':
       // Findings are not a failure of the command, but scripts must see them: exit 1 after the summary.
       if (!(await check(ctx, values.ca, values.against, rest))) process.exitCode = 1;
+      return;
+    case 'bench':
+      // Like check: the report is printed either way; a failed verification or no success at all is exit 1.
+      if (!(await bench(ctx, values, rest))) process.exitCode = 1;
       return;
     case 'crl-download':
       return crlDownload(ctx, { ca: values.ca, force: !!values.force });

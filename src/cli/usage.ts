@@ -36,6 +36,12 @@ commands:
   cleanup                            remove all but the latest stored response per certificate
   check --ca NAME --against FILE     compare the store with an index.txt or CRL (DER or PEM) and check the
                                      stored responses; exit 1 when anything is missing, extra or wrong
+  bench --ca NAME --url URL [--duration 30s] [--connections 16] [--method GET|POST] [--nonce]
+        [--certs FILE] [--sample 100] [--hash sha1|sha256] [--timeout 10s] [--json]
+                                     load a running responder with requests for the CA's certificates (from
+                                     the store, or FILE: PEM certificates or hex serials); print requests/s,
+                                     latency percentiles and status counts, verify a sample of responses;
+                                     exit 1 when a sampled response fails or no request succeeded
 
 options for every command but demo:
   --config FILE                      config file (default: $OCSP_HSM_CONFIG, else ./ocsp-hsm.yaml)
