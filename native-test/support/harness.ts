@@ -97,7 +97,8 @@ export function startResponder(pki: TestPki, opts: { config?: string; env?: Reco
         output: () => out,
         stop: async () => {
           if (proc.exitCode === null) proc.kill('SIGTERM');
-          const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+          // Longer than the daemon's own server.shutdownTimeout (10s): its graceful stop is never cut short here.
+          const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
           const code = await exited;
           clearTimeout(t);
           return code;
