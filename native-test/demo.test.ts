@@ -1,50 +1,11 @@
 // `ocsp-hsm demo` (what `npm start` runs): creates everything once, serves, and the commands it prints work.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '../test/support/temp';
-import { CLI } from './support/harness';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Runs the demo until it listens; returns its output so far and a stop function. */
-function runDemo(cwd: string, port: number): Promise<{ output: string; stop: () => Promise<number | null> }> {
-  const env = { ...process.env };
-  delete env.SOFTHSM2_CONF; // the demo must find its own token without help
-  const proc = spawn(process.execPath, [CLI, 'demo', '--dir', 'demo', '--port', String(port)], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (d) => (out += d));
-  proc.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => proc.once('exit', r));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`demo did not listen within 60s:\n${out}`));
-    }, 60_000);
-    proc.stdout.on('data', () => {
-      if (!/"msg":"listening"/.test(out)) return;
-      clearTimeout(timer);
-      resolve({
-        output: out,
-        stop: async () => {
-          proc.kill('SIGTERM');
-          return exited;
-        },
-      });
-    });
-    exited.then((code) => reject(new Error(`demo exited ${code}:\n${out}`)));
-  });
-}
+import { freePort, runDemo } from './support/demo-process';
 
 describe('ocsp-hsm demo', () => {
   it('serves the demo, and every openssl command it prints verifies with the right status', async () => {

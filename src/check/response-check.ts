@@ -1,8 +1,9 @@
 // Checks one stored response: signed by the CA binding's signer, for this certificate, saying what the store says.
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { decodeBasicResponse } from '../ocsp/basic-response';
 import { toBuffer } from '../ocsp/der';
-import { HASH_BY_OID, OID } from '../ocsp/oids';
+import { HASH_BY_OID } from '../ocsp/oids';
 import { REASONS, ReasonName } from '../ocsp/reasons';
 import { serialFromIntegerBytes } from '../ocsp/serial';
 import { issuerHashes, LoadedCertificate, responderKeyHash } from '../pki/certificate';
@@ -28,7 +29,7 @@ const REASON_BY_CODE = new Map<number, ReasonName>(Object.entries(REASONS).map((
 export async function responseProblems(stored: StoredResponse, cert: CertificateRecord | undefined, binding: Binding): Promise<string[]> {
   let basic: pkijs.BasicOCSPResponse;
   try {
-    basic = parseBasic(stored.der);
+    basic = decodeBasicResponse(stored.der);
   } catch (e) {
     return [`not a successful basic OCSP response (${(e as Error).message})`];
   }
@@ -61,16 +62,6 @@ export async function responseProblems(stored: StoredResponse, cert: Certificate
     }
   }
   return problems;
-}
-
-function parseBasic(der: Buffer): pkijs.BasicOCSPResponse {
-  const asn1 = asn1js.fromBER(der);
-  if (asn1.offset === -1 || asn1.offset !== der.length) throw new Error('not one complete DER element');
-  const response = new pkijs.OCSPResponse({ schema: asn1.result });
-  const status = response.responseStatus.valueBlock.valueDec;
-  if (status !== 0) throw new Error(`responseStatus ${status}`);
-  if (response.responseBytes?.responseType !== OID.ocspBasic) throw new Error('no id-pkix-ocsp-basic responseBytes');
-  return pkijs.BasicOCSPResponse.fromBER(response.responseBytes.response.valueBlock.valueHexView);
 }
 
 // RFC 6960 section 4.2.1: byKey is the SHA-1 of the signer's public key bits, byName its subject.

@@ -2,6 +2,7 @@
 import { verify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { decodeBasicResponse } from '../ocsp/basic-response';
 import { toBuffer } from '../ocsp/der';
 import { OID } from '../ocsp/oids';
 import { LoadedCertificate, parseCertificate, responderKeyHash } from '../pki/certificate';
@@ -32,7 +33,7 @@ const CLOCK_SKEW_MS = 5 * 60_000;
 export function verifyResponse(request: BuiltRequest, body: Buffer, ca: LoadedCertificate, now: Date): Verdict {
   let basic: pkijs.BasicOCSPResponse;
   try {
-    basic = decodeBasic(body);
+    basic = decodeBasicResponse(body);
   } catch (e) {
     return { problems: [`not a successful basic OCSP response (${(e as Error).message})`] };
   }
@@ -56,16 +57,6 @@ export function verifyResponse(request: BuiltRequest, body: Buffer, ca: LoadedCe
   const expected = new asn1js.OctetString({ valueHex: request.nonce }).toBER();
   if (!toBuffer(echoed.extnValue.valueBlock.valueHexView).equals(Buffer.from(expected))) problems.push('nonce is not the one sent');
   return { problems, nonceEchoed: true };
-}
-
-function decodeBasic(der: Buffer): pkijs.BasicOCSPResponse {
-  const asn1 = asn1js.fromBER(der);
-  if (asn1.offset === -1 || asn1.offset !== der.length) throw new Error('not one complete DER element');
-  const response = new pkijs.OCSPResponse({ schema: asn1.result });
-  const status = response.responseStatus.valueBlock.valueDec;
-  if (status !== 0) throw new Error(`responseStatus ${status}`);
-  if (response.responseBytes?.responseType !== OID.ocspBasic) throw new Error('no id-pkix-ocsp-basic responseBytes');
-  return pkijs.BasicOCSPResponse.fromBER(response.responseBytes.response.valueBlock.valueHexView);
 }
 
 /**
