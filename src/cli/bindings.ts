@@ -1,0 +1,162 @@
+// Binds each CA of the config to its signer: CA certificate, token key (found and proved on the token), limiters,
+// signer chain, what responses include and the status policy. Used at startup and by a reload.
+import type { Clock } from '../clock';
+import type { LoadedConfig } from '../config/load';
+import type { CaConfig } from '../config/schema';
+import { Pkcs11Signer } from '../hsm/pkcs11-signer';
+import { algorithmForPublicKey, Signer } from '../hsm/signer';
+import type { SigningLimiter } from '../hsm/signing-limiter';
+import type { HsmToken, TokenKey } from '../hsm/token';
+import type { HsmMetrics } from '../metrics/hsm-metrics';
+import { OID } from '../ocsp/oids';
+import { buildChain } from '../pki/chain';
+import { readCertificate, LoadedCertificate } from '../pki/certificate';
+import { Authority, makeAuthority, PreProduction } from '../source/authority';
+import { IssuerRevocations } from '../source/issuer-revocations';
+import { makeLimiter } from './limiter';
+import { StartupError } from './startup-error';
+
+export interface Bindings {
+  authorities: Authority[];
+  issuerRevocations: IssuerRevocations;
+  /** The token keys the authorities sign with, per token. */
+  keys: Map<HsmToken, Set<TokenKey>>;
+}
+
+/** Every CA binding of the config on the given tokens (current keys first, then previous keys). */
+export function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, limiters: Map<string, SigningLimiter>, clock: Clock, metrics: HsmMetrics): Bindings {
+  const { config } = loaded;
+  const revocations = new IssuerRevocations();
+  const keys = new Map<HsmToken, Set<TokenKey>>();
+  const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys };
+  // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
+  const authorities = [
+    ...config.cas.map((ca, i) => bindAuthority(loaded, ca, { caCertPath: ca.certificate, signer: ca.signer, field: `cas[${i}]`, previous: false }, ctx)),
+    ...config.cas.flatMap((ca, i) =>
+      ca.previousKeys.map((k, j) => bindAuthority(loaded, ca, { caCertPath: k.certificate, signer: k.signer, field: `cas[${i}].previousKeys[${j}]`, previous: true }, ctx)),
+    ),
+  ];
+  revocations.watch(authorities);
+  return { authorities, issuerRevocations: revocations, keys };
+}
+
+/** One binding: a CA certificate (the current one, or one of previousKeys) and the key that answers for it. */
+interface BindingInput {
+  caCertPath: string;
+  signer: CaConfig['signer'];
+  /** Config path of the binding, for messages: cas[0] or cas[0].previousKeys[1]. */
+  field: string;
+  previous: boolean;
+}
+
+function bindAuthority(
+  loaded: LoadedConfig,
+  ca: CaConfig,
+  b: BindingInput,
+  ctx: {
+    tokens: Map<string, HsmToken>; limiters: Map<string, SigningLimiter>; clock: Clock; metrics: HsmMetrics; chainCandidates: LoadedCertificate[];
+    revocations: IssuerRevocations; keys: Map<HsmToken, Set<TokenKey>>;
+  },
+): Authority {
+  const { field } = b;
+  const token = ctx.tokens.get(b.signer.token)!;
+  const caCert = certificateAt(loaded, b.caCertPath, `${field}.certificate`);
+  const certField = b.signer.certificate ? `${field}.signer.certificate` : `${field}.certificate`;
+  const signerCert = b.signer.certificate ? certificateAt(loaded, b.signer.certificate, certField) : caCert;
+  if (signerCert !== caCert) checkDelegatedResponder(caCert, signerCert, certField);
+  let algorithm;
+  try {
+    algorithm = algorithmForPublicKey(signerCert.x509.publicKey);
+  } catch (e) {
+    throw new StartupError(`CA "${ca.name}": ${certField}: ${(e as Error).message}`);
+  }
+  const keyName = 'label' in b.signer.key ? `label "${b.signer.key.label}"` : `id ${b.signer.key.id}`;
+  const key = token.addKey({
+    ref: b.signer.key,
+    publicKey: signerCert.x509.publicKey,
+    algorithm,
+    describe: `CA "${ca.name}": ${field}.signer.key (${keyName} on token "${token.name}")`,
+    certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
+  });
+  if (!ctx.keys.has(token)) ctx.keys.set(token, new Set());
+  ctx.keys.get(token)!.add(key);
+  const chain: SigningLimiter[] = [];
+  if (b.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, b.signer.limits, Infinity, ctx.clock, ctx.metrics));
+  chain.push(ctx.limiters.get(token.name)!);
+  const signer: Signer = new Pkcs11Signer(token, key);
+  const d = loaded.config.defaults;
+  const validityMs = ca.validity ?? d.validity;
+  const archiveCutoffMs = ca.archiveCutoff ?? d.archiveCutoff;
+  return makeAuthority({
+    name: ca.name,
+    caCert,
+    signerCert,
+    signer,
+    limiters: chain,
+    responderId: ca.responderId ?? d.responderId,
+    validityMs,
+    // Stored responses are keyed by CA and serial: only the current key pre-produces.
+    preProduction: b.previous ? { ...preProductionOf(loaded, ca), enabled: false } : preProductionOf(loaded, ca),
+    includeSignerCert: ca.includeSignerCert ?? d.includeSignerCert,
+    includeCertChain: ca.includeCertChain ?? d.includeCertChain,
+    signerChain: buildChain(signerCert, [caCert, ...ctx.chainCandidates]),
+    policy: {
+      nonIssued: ca.nonIssued ?? d.nonIssued,
+      archiveCutoffMs,
+      profileValidityMs: profileSettings(loaded, 'validity'),
+      maxAgeMs: ca.maxAge ?? d.maxAge,
+      profileMaxAgeMs: profileSettings(loaded, 'maxAge'),
+      issuerRevokedAt: () => ctx.revocations.at(caCert),
+    },
+  });
+}
+
+/** Profiles that set `field` (a profile without it falls back to the CA's setting). */
+function profileSettings(loaded: LoadedConfig, field: 'validity' | 'maxAge'): Map<string, number> {
+  return new Map(
+    Object.entries(loaded.config.profiles).flatMap(([id, p]) => (p[field] !== undefined ? [[id, p[field]] as [string, number]] : [])),
+  );
+}
+
+/** Every configured CA certificate (current and previous keys) and the extra chain certificates. */
+function chainCandidates(loaded: LoadedConfig): LoadedCertificate[] {
+  const { config } = loaded;
+  return [
+    ...config.cas.flatMap((ca, i) => [
+      certificateAt(loaded, ca.certificate, `cas[${i}].certificate`),
+      ...ca.previousKeys.map((k, j) => certificateAt(loaded, k.certificate, `cas[${i}].previousKeys[${j}].certificate`)),
+    ]),
+    ...config.chainCertificates.map((f, i) => certificateAt(loaded, f, `chainCertificates[${i}]`)),
+  ];
+}
+
+function certificateAt(loaded: LoadedConfig, p: string, field: string): LoadedCertificate {
+  try {
+    return readCertificate(loaded.path(p));
+  } catch (e) {
+    throw new StartupError(`${field}: ${(e as Error).message}`);
+  }
+}
+
+// RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
+function checkDelegatedResponder(ca: LoadedCertificate, responder: LoadedCertificate, field: string): void {
+  if (!responder.x509.checkIssued(ca.x509) || !responder.x509.verify(ca.x509.publicKey)) {
+    throw new StartupError(`${field}: responder certificate was not issued by the CA certificate`);
+  }
+  if (!(responder.x509.keyUsage ?? []).includes(OID.kpOcspSigning)) {
+    throw new StartupError(`${field}: responder certificate lacks extended key usage id-kp-OCSPSigning`);
+  }
+}
+
+function preProductionOf(loaded: LoadedConfig, ca: CaConfig): PreProduction {
+  const d = loaded.config.defaults.preProduction;
+  const p = { ...d, ...ca.preProduction };
+  return {
+    enabled: p.enabled ?? false,
+    storeOnDemand: p.storeOnDemand ?? true,
+    onIssuance: p.onIssuance ?? false,
+    onRevocation: p.onRevocation ?? true,
+    hashes: p.hashes ?? ['sha1', 'sha256'],
+    finalResponsesBeforeMs: p.finalResponsesBefore,
+  };
+}
