@@ -2,9 +2,8 @@
 // revocation written by the CLI reaches both caches by NOTIFY; openssl verifies every answer.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'pg';
 import { childEnv, createTestPki, opensslQuery, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
-import { postgresCluster } from './support/postgres';
+import { pgCount, postgresCluster } from './support/postgres';
 
 const producedAt = (out: string) => /Produced At: (.*)/.exec(out)?.[1];
 
@@ -15,15 +14,7 @@ describe('two responders sharing one PostgreSQL store', () => {
   let url: string;
   let responders: Responder[] = [];
   const cli = (args: string[]) => runCli([...args, '--config', config], childEnv(pki));
-  const count = async (sql: string, params: unknown[] = []) => {
-    const c = new Client({ connectionString: url, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
-    await c.connect();
-    try {
-      return Number((await c.query<{ n: string }>(sql, params)).rows[0]!.n);
-    } finally {
-      await c.end();
-    }
-  };
+  const count = (sql: string, params: unknown[] = []) => pgCount(url, sql, params);
 
   before(async () => {
     const pg = await postgresCluster();

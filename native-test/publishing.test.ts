@@ -7,11 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { Client } from 'pg';
 import { makeOpensslPki, openssl } from '../test/support/openssl';
 import { tempDir } from '../test/support/temp';
 import { childEnv, createTestPki, opensslQuery, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
-import { postgresCluster } from './support/postgres';
+import { pgCount, postgresCluster } from './support/postgres';
 
 const TOKEN = 'f00dfeed'.repeat(8);
 const PRE_PRODUCTION = { enabled: true, storeOnDemand: true, onRevocation: true, onIssuance: true, hashes: ['sha1', 'sha256'] };
@@ -248,15 +247,7 @@ describe('publishing API on a PostgreSQL store', () => {
   let base: string;
   let url: string;
   let config: string;
-  const count = async (sql: string, params: unknown[] = []) => {
-    const c = new Client({ connectionString: url, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
-    await c.connect();
-    try {
-      return Number((await c.query<{ n: string }>(sql, params)).rows[0]!.n);
-    } finally {
-      await c.end();
-    }
-  };
+  const count = (sql: string, params: unknown[] = []) => pgCount(url, sql, params);
 
   before(async () => {
     const pg = await postgresCluster();

@@ -137,3 +137,14 @@ function serverLog(dir: string): string {
     return '';
   }
 }
+
+/** The number one query returns as `n` (e.g. `SELECT count(*) AS n ...`), on a connection of its own. */
+export async function pgCount(url: string, sql: string, params: unknown[] = []): Promise<number> {
+  const c = new Client({ connectionString: url, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
+  await c.connect();
+  try {
+    return Number((await c.query<{ n: string }>(sql, params)).rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}
