@@ -1,28 +1,16 @@
 // The status CLI: a real `openssl ca` index.txt, certificate import, revoke and status; bad input changes nothing;
 // changes reach a running daemon's answers at once.
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openssl } from '../test/support/openssl';
-import { tempDir } from '../test/support/temp';
+import { opensslCaDir } from '../test/support/openssl-ca-dir';
 import { childEnv, createTestPki, opensslQuery, Responder, runCli, startResponder, TestPki, variantConfig } from './support/harness';
 
 /** An OpenSSL CA run the way operators run it, with three issued certificates and two revocations. */
 function opensslCa(): { dir: string; caCert: string; certs: string[]; serials: string[]; index: string } {
-  const dir = tempDir('opensslca');
-  mkdirSync(join(dir, 'newcerts'));
-  writeFileSync(join(dir, 'index.txt'), '');
-  writeFileSync(join(dir, 'serial'), '5A01\n');
-  const cnf = join(dir, 'ca.cnf');
-  writeFileSync(cnf, [
-    '[ca]', 'default_ca = CA_default', '[CA_default]', `dir = ${dir}`, 'database = $dir/index.txt',
-    'new_certs_dir = $dir/newcerts', 'certificate = $dir/ca.pem', 'private_key = $dir/ca.key', 'serial = $dir/serial',
-    'default_md = sha256', 'policy = policy_any', 'default_days = 30', 'unique_subject = no',
-    '[policy_any]', 'commonName = supplied', '',
-  ].join('\n'));
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'ca.key'),
-    '-out', join(dir, 'ca.pem'), '-days', '60', '-subj', '/CN=OpenSSL CA']);
+  const { dir, cnf } = opensslCaDir('opensslca', { cn: 'OpenSSL CA', serial: '5A01' });
   const certs: string[] = [];
   for (const n of [1, 2, 3]) {
     const csr = join(dir, `leaf${n}.csr`);

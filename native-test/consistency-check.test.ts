@@ -2,14 +2,14 @@
 // SoftHSM2 by a delegated responder, the store filled by the CLI (import index, revoke, presign), then tampered
 // with behind the store's back (better-sqlite3, pg) and checked again.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as pkijs from 'pkijs';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import { openssl } from '../test/support/openssl';
-import { tempDir } from '../test/support/temp';
+import { opensslCaDir } from '../test/support/openssl-ca-dir';
 import { childEnv, createTestPki, runCli, TestPki, variantConfig } from './support/harness';
 import { postgresCluster } from './support/postgres';
 
@@ -29,22 +29,13 @@ interface OpensslCa {
  * responder certificate is issued for the public key of a key pair inside the test token (-force_pubkey).
  */
 function opensslCa(responderKeySource: string): OpensslCa {
-  const dir = tempDir('checkca');
-  mkdirSync(join(dir, 'newcerts'));
-  writeFileSync(join(dir, 'index.txt'), '');
-  writeFileSync(join(dir, 'serial'), '5A01\n');
-  writeFileSync(join(dir, 'crlnumber'), '01\n');
-  const cnf = join(dir, 'ca.cnf');
-  writeFileSync(cnf, [
-    '[ca]', 'default_ca = CA_default', '[CA_default]', `dir = ${dir}`, 'database = $dir/index.txt',
-    'new_certs_dir = $dir/newcerts', 'certificate = $dir/ca.pem', 'private_key = $dir/ca.key', 'serial = $dir/serial',
-    'crlnumber = $dir/crlnumber', 'default_md = sha256', 'policy = policy_any', 'default_days = 30', 'default_crl_days = 7',
-    'unique_subject = no', '[policy_any]', 'commonName = supplied',
-    '[ocsp_responder]', 'basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature',
-    'extendedKeyUsage = OCSPSigning', 'noCheck = ignored', '',
-  ].join('\n'));
+  const { dir, cnf } = opensslCaDir('checkca', {
+    cn: 'Checked OpenSSL CA',
+    serial: '5A01',
+    crlDays: 7,
+    sections: ['[ocsp_responder]', 'basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature', 'extendedKeyUsage = OCSPSigning', 'noCheck = ignored'],
+  });
   const ecKey = (out: string) => ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', out];
-  openssl(['req', '-x509', ...ecKey(join(dir, 'ca.key')), '-out', join(dir, 'ca.pem'), '-days', '60', '-subj', '/CN=Checked OpenSSL CA']);
   const certs: string[] = [];
   for (const n of [1, 2, 3, 4]) {
     const csr = join(dir, `leaf${n}.csr`);

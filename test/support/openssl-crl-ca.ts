@@ -1,8 +1,8 @@
 // An OpenSSL CA (`openssl ca`, keys on disk) that issues certificates, revokes them and generates CRLs, for CRL tests.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openssl } from './openssl';
-import { tempDir } from './temp';
+import { opensslCaDir } from './openssl-ca-dir';
 
 export interface OpensslCrlCa {
   dir: string;
@@ -19,25 +19,17 @@ export interface OpensslCrlCa {
   gendelta(base: string, newer: string, name: string): string;
 }
 
-export function makeOpensslCrlCa(o: { cn: string; leaves?: number; freshestCrl?: string; key?: { keyFile: string; certFile: string } }): OpensslCrlCa {
-  const dir = tempDir('crlca');
-  mkdirSync(join(dir, 'newcerts'));
-  writeFileSync(join(dir, 'index.txt'), '');
-  writeFileSync(join(dir, 'serial'), '1001\n');
-  writeFileSync(join(dir, 'crlnumber'), '01\n');
-  const cnf = join(dir, 'ca.cnf');
-  writeFileSync(cnf, [
-    '[ca]', 'default_ca = CA_default', '[CA_default]', `dir = ${dir}`, 'database = $dir/index.txt',
-    'new_certs_dir = $dir/newcerts', 'certificate = $dir/ca.pem', 'private_key = $dir/ca.key', 'serial = $dir/serial',
-    'crlnumber = $dir/crlnumber', 'default_md = sha256', 'policy = policy_any', 'default_days = 30', 'default_crl_days = 1',
-    'unique_subject = no', 'crl_extensions = crl_ext',
-    '[crl_ext]', 'authorityKeyIdentifier = keyid:always',
-    ...(o.freshestCrl ? [`freshestCRL = URI:${o.freshestCrl}, URI:ldap://ldap.example/cn=delta`] : []),
-    '[policy_any]', 'commonName = supplied', '',
-  ].join('\n'));
-  const caKey = join(dir, 'ca.key');
-  const caCert = join(dir, 'ca.pem');
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', caCert, '-days', '60', '-subj', `/CN=${o.cn}`]);
+export function makeOpensslCrlCa(o: { cn: string; leaves?: number; freshestCrl?: string }): OpensslCrlCa {
+  const { dir, cnf, caKey, caCert } = opensslCaDir('crlca', {
+    cn: o.cn,
+    serial: '1001',
+    crlDays: 1,
+    caDefault: ['crl_extensions = crl_ext'],
+    sections: [
+      '[crl_ext]', 'authorityKeyIdentifier = keyid:always',
+      ...(o.freshestCrl ? [`freshestCRL = URI:${o.freshestCrl}, URI:ldap://ldap.example/cn=delta`] : []),
+    ],
+  });
   const leaves: string[] = [];
   for (let n = 1; n <= (o.leaves ?? 3); n++) {
     const csr = join(dir, `leaf${n}.csr`);
