@@ -9,6 +9,7 @@ import { AppliedCrl, crlOrderProblem, LastCrls, StaleCrlError, urlsFromText, url
 import type { ChangeKind, DueQuery, PutResponsesResult, ResponseKey, StatusChange, Store, StoredResponse } from '../response-store';
 import { mergeRecord, revokedRecord } from '../status-rules';
 import type { CertificateRecord, ImportResult } from '../status-store';
+import { BackgroundReader } from './background-reader';
 import { SQLITE_MIGRATIONS } from './migrations';
 
 interface Row {
@@ -61,12 +62,15 @@ export class SqliteStore implements Store {
   private lastDataVersion: number;
   private readonly watchers = new Set<() => void>();
   private watchTimer: NodeJS.Timeout | undefined;
+  private readonly reader: BackgroundReader | undefined;
 
   constructor(
     file: string,
     private readonly clock: Clock,
   ) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    // An in-memory database is private to its connection: it is read here, on the caller's thread.
+    this.reader = file === ':memory:' ? undefined : new BackgroundReader(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -198,19 +202,23 @@ export class SqliteStore implements Store {
     return rows.map(fromRow);
   }
 
+  // Both read every certificate or response of a CA: off the event loop when the store is a file.
   async countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number> {
-    return this.db.prepare(`SELECT count(*) FROM certificates c WHERE ${DUE_WHERE}`).pluck().get(dueParams(q)) as number;
+    return (await this.aggregate(`SELECT count(*) FROM certificates c WHERE ${DUE_WHERE}`, dueParams(q))) as number;
   }
 
   async earliestNextUpdate(ca: string): Promise<Date | undefined> {
-    const ms = this.db
-      .prepare(
-        `SELECT min(next_update) FROM responses r WHERE ca = ? AND produced_at = (SELECT max(produced_at) FROM responses l
-           WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`,
-      )
-      .pluck()
-      .get(ca) as number | null;
+    const ms = (await this.aggregate(
+      `SELECT min(next_update) FROM responses r WHERE ca = @ca AND produced_at = (SELECT max(produced_at) FROM responses l
+         WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`,
+      { ca },
+    )) as number | null;
     return ms === null ? undefined : new Date(ms);
+  }
+
+  private aggregate(sql: string, params: Record<string, unknown>): Promise<unknown> {
+    if (this.reader) return this.reader.value(sql, params);
+    return Promise.resolve(this.db.prepare(sql).pluck().get(params));
   }
 
   async deleteSuperseded(): Promise<number> {
@@ -268,6 +276,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     clearInterval(this.watchTimer);
     this.watchers.clear();
+    await this.reader?.close();
     if (this.db.open) this.db.close();
   }
 }
