@@ -3,7 +3,7 @@
 import { Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock';
 
-/** Called per event-loop turn or not queries at all: left unwrapped. */
+/** Called per event-loop turn or not queries at all: not timed. */
 const NOT_QUERIES = new Set<PropertyKey>(['mayHaveChanged', 'watch', 'constructor']);
 
 export function instrumentStore<T extends object>(store: T, registry: Registry, clock: Clock): T {
@@ -18,8 +18,13 @@ export function instrumentStore<T extends object>(store: T, registry: Registry, 
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || NOT_QUERIES.has(prop) || typeof prop !== 'string') return value;
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
       let fn = wrapped.get(prop);
+      if (!fn && NOT_QUERIES.has(prop)) {
+        // Bound to the store itself: called with the proxy as `this`, every field it reads would go through here.
+        fn = (value as (...args: unknown[]) => unknown).bind(target);
+        wrapped.set(prop, fn);
+      }
       if (!fn) {
         const timer = seconds.labels({ operation: prop });
         const method = value as (...args: unknown[]) => unknown;
