@@ -35,10 +35,11 @@ async function filledStore(
   const authority = makeAuthority({
     name: 'unit', caCert: pki.ca, signerCert: pki.responder, signer: pki.responderSigner, responderId, validityMs: 3_600_000, ...extra,
   });
-  const producer = new ResponseProducer(clock);
+  const producer = new ResponseProducer(clock, store);
   for (const [hash, rounds] of [['sha1', 2], ['sha256', 1]] as [HashName, number][]) {
     for (let i = 0; i < rounds; i++) {
-      await store.putResponses(await Promise.all(records.map((r) => producer.produce(authority, r, hash, ctx))));
+      const current = await Promise.all(records.map((r) => store.getCertificate(r.ca, r.serial)));
+      await store.putResponses(await Promise.all(current.map((r) => producer.produce(authority, r!, hash, ctx))));
       clock.advance(1000);
     }
   }

@@ -89,11 +89,11 @@ describe('pre-produced responses', () => {
     authority = makeAuthority({
       name: 'unit', caCert: pki.ca, signerCert: pki.responder, signer, responderId: 'byKey', validityMs: HOUR, preProduction,
     });
-    producer = new ResponseProducer(clock);
-    const stored = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock)), clock, quiet);
-    cache = new MemoryCache(stored, clock, { maxEntries: 100, maxBytes: 1 << 20 });
-    follower = new ChangeFollower(store, new Map([['unit', authority]]), producer, cache, quiet);
-    cache.follow(follower);
+    producer = new ResponseProducer(clock, store);
+    follower = new ChangeFollower(store, new Map([['unit', authority]]), producer, clock, quiet, { maxStalenessMs: 2000 });
+    const stored = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, quiet, follower);
+    cache = new MemoryCache(stored, clock, { maxEntries: 100, maxBytes: 1 << 20 }, follower);
+    follower.keep(cache);
     chain = new IssuerFilter(new AuthorityIndex([authority]), cache);
   }
 

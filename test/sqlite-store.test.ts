@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { FakeClock } from '../src/clock';
+import { FakeClock, systemClock } from '../src/clock';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations';
 import { describeStore } from './support/describe-store';
@@ -30,11 +30,48 @@ describe('SqliteStore file', () => {
     await a.putCertificates([{ ca: 'c', serial: 'ab', status: 'good' }]);
     await a.close();
     const b = new SqliteStore(file, new FakeClock());
-    assert.deepEqual(await b.getCertificate('c', 'ab'), { ca: 'c', serial: 'ab', status: 'good' });
+    assert.deepEqual(await b.getCertificate('c', 'ab'), { ca: 'c', serial: 'ab', status: 'good', version: 1 });
     await b.close();
     const db = new Database(file);
     assert.equal(db.pragma('user_version', { simple: true }), SQLITE_MIGRATIONS.length);
     db.close();
+  });
+
+  it('a status write waits for another process\'s write lock instead of failing, and the event loop runs meanwhile', async () => {
+    const file = tempFile();
+    const s = new SqliteStore(file, systemClock);
+    await s.putCertificates([{ ca: 'c', serial: '1', status: 'good' }]);
+    // Another process (a pre-signer batch, an import) holds SQLite's write lock.
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    other.prepare("INSERT INTO status_changes (ca, serial, kind, at) VALUES ('c', 'x', 'issued', 0)").run();
+    let settled = false;
+    const revoked = s.revoke('c', '1', new Date('2026-03-01T00:00:00Z'), 'keyCompromise').finally(() => (settled = true));
+    let turns = 0;
+    const started = performance.now();
+    while (performance.now() - started < 200) {
+      await new Promise((r) => setImmediate(r));
+      turns++;
+    }
+    assert.equal(settled, false, 'still waiting for the lock');
+    assert.ok(turns > 50, `the event loop turned ${turns} times while the write waited`);
+    other.exec('COMMIT');
+    other.close();
+    assert.equal((await revoked).outcome, 'updated');
+    assert.equal((await s.getCertificate('c', '1'))!.reason, 'keyCompromise');
+    await s.close();
+  });
+
+  it('a write that waited longer than store.writeTimeout fails naming it, and writes nothing', async () => {
+    const file = tempFile();
+    const s = new SqliteStore(file, systemClock, { timeoutMs: 50 });
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    await assert.rejects(s.revoke('c', '2', new Date('2026-03-01T00:00:00Z'), 'keyCompromise'), (e: Error) => e.name === 'StoreBusyError' && /store\.writeTimeout/.test(e.message));
+    other.exec('ROLLBACK');
+    other.close();
+    assert.equal(await s.getCertificate('c', '2'), undefined);
+    await s.close();
   });
 
   it('stamps updated_at from the injected clock', async () => {

@@ -33,12 +33,13 @@ export async function presign(ctx: PresignContext, o: { ca?: string; all?: boole
     for (const t of signing.tokens.values()) await t.activate();
     await signing.issuerRevocations.refresh(store);
     const cas = o.ca?.split(',').map((s) => s.trim()).filter(Boolean);
-    const preSigner = new PreSigner(store, signing.authorities, new ResponseProducer(clock), clock, loaded.config.preSigner, logger);
+    const preSigner = new PreSigner(store, signing.authorities, new ResponseProducer(clock, store), clock, loaded.config.preSigner, logger);
     const bar = progressBar(clock);
     const r = await preSigner.run({ ...(cas ? { cas } : {}), all: !!o.all, onProgress: bar.update });
     bar.finish(r);
     ctx.out(
-      `presign: ${r.stored} responses stored (${r.final} final), ${r.skippedFinal} skipped (final response exists), ${r.failed} failed` +
+      `presign: ${r.stored} responses stored (${r.final} final), ${r.skippedFinal} skipped (final response exists), ` +
+        `${r.stale} not stored (status changed while signing), ${r.failed} failed` +
         ` in ${((clock.monotonicMs() - bar.startMs) / 1000).toFixed(1)} s`,
     );
     if (r.failed > 0) throw new Error(`${r.failed} signatures failed; first: ${r.firstError}`);

@@ -40,7 +40,9 @@ export async function withStore<T>(ctx: RecordsContext, fn: (s: Store) => Promis
 
 function report(ctx: RecordsContext, r: ImportResult): void {
   ctx.out(`inserted ${r.inserted}, updated ${r.updated}, unchanged ${r.unchanged}`);
-  if (r.keptRevoked > 0) ctx.out(`kept ${r.keptRevoked} entries revoked: the input said good, but revocation is final`);
+  if (r.keptRevoked > 0) {
+    ctx.out(`kept ${r.keptRevoked} final revocations as stored: the input said good, certificateHold, or another reason or date (README "Status rules")`);
+  }
 }
 
 export async function importIndex(ctx: RecordsContext, caName: string | undefined, files: string[]): Promise<void> {
@@ -122,8 +124,16 @@ export async function revoke(
   const date = a.date ? new Date(a.date) : now;
   if (Number.isNaN(date.getTime())) throw new UsageError(`--date: "${a.date}" is not an ISO 8601 date`);
   if (date.getTime() > now.getTime() + 60_000) throw new UsageError(`--date: ${date.toISOString()} is in the future`);
-  const { created } = await withStore(ctx, (s) => s.revoke(ca.name, serial, date, reason));
-  ctx.out(`revoked ${ca.name} serial ${serial} at ${date.toISOString()} (${reason})${created ? '; serial was not known before' : ''}`);
+  const r = await withStore(ctx, (s) => s.revoke(ca.name, serial, date, reason));
+  const stored = `${r.record.revokedAt?.toISOString()} (${r.record.reason ?? 'no reason'})`;
+  // keyCompromise is recorded, at the earlier of the two dates (Baseline Requirements 7.2.2); nothing else moves a final revocation.
+  const escalated = reason === 'keyCompromise' && r.record.reason === reason;
+  if (r.outcome === 'keptRevoked' && !escalated) {
+    throw new Error(`${ca.name} serial ${serial} stays revoked at ${stored}: a revocation other than certificateHold is final (README "Status rules")`);
+  }
+  if (r.outcome === 'unchanged') ctx.out(`${ca.name} serial ${serial} was already revoked at ${stored}: nothing changed`);
+  else if (r.outcome === 'keptRevoked') ctx.out(`${ca.name} serial ${serial} is revoked at ${stored}: the earlier keyCompromise date is kept`);
+  else ctx.out(`revoked ${ca.name} serial ${serial} at ${stored}${r.created ? '; serial was not known before' : ''}`);
 }
 
 export async function status(ctx: RecordsContext, caName: string | undefined, serialText: string | undefined): Promise<void> {

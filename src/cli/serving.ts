@@ -7,6 +7,7 @@ import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import { crlDownloadJob, CrlDownloadService } from '../ingest/crl-download';
 import { RequestMemo } from '../http/request-memo';
+import type { ChangeMetrics } from '../metrics/change-metrics';
 import type { PreSignerMetrics } from '../metrics/presign-metrics';
 import type { OcspRequest } from '../ocsp/request';
 import type { LoadedCertificate } from '../pki/certificate';
@@ -44,31 +45,40 @@ export interface SharedParts {
   clock: Clock;
   logger: Logger;
   preSignerMetrics: PreSignerMetrics;
+  changeMetrics: ChangeMetrics;
+}
+
+/** store.maxStaleness, or for SQLite (every commit is seen at once) a bound that is never reached in practice. */
+function maxStalenessMs(loaded: LoadedConfig): number {
+  const s = loaded.config.store;
+  return s.type === 'postgres' ? s.maxStaleness : 2_000;
 }
 
 export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
-  { store, clock, logger, preSignerMetrics }: SharedParts,
+  { store, clock, logger, preSignerMetrics, changeMetrics }: SharedParts,
 ): Promise<Serving> {
   const { config } = loaded;
   const { authorities } = bindings;
-  const producer = new ResponseProducer(clock);
-  let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock)), clock, logger);
-  // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
-  const memoBytes = Math.floor(config.cache.maxSize / 10);
-  const cache = config.cache.maxSize > 0
-    ? new MemoryCache(chain, clock, { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes })
-    : undefined;
-  const memo = cache && memoBytes > 0 ? new RequestMemo(memoBytes) : undefined;
-  if (cache) chain = cache;
-  await bindings.issuerRevocations.refresh(store);
+  const producer = new ResponseProducer(clock, store);
   // The first binding of a name is the CA's current key (openSigning's order): the one that pre-produces.
   const byName = new Map<string, Authority>();
   for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
-  const follower = new ChangeFollower(store, byName, producer, cache, logger, bindings.issuerRevocations);
+  const follower = new ChangeFollower(store, byName, producer, clock, logger, { maxStalenessMs: maxStalenessMs(loaded) }, bindings.issuerRevocations, changeMetrics);
+  // Every step that keeps or shares an answer checks it against the changes the follower applied.
+  let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, logger, follower);
+  // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
+  const memoBytes = Math.floor(config.cache.maxSize / 10);
+  const cacheOptions = { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes };
+  const cache = config.cache.maxSize > 0 ? new MemoryCache(chain, clock, cacheOptions, follower) : undefined;
+  const memo = cache && memoBytes > 0 ? new RequestMemo(memoBytes) : undefined;
+  if (cache) {
+    chain = cache;
+    follower.keep(cache);
+  }
   await follower.start();
-  cache?.follow(follower);
+  changeMetrics.lagMs = () => follower.lagMs();
 
   const schedules: Schedule[] = [];
   let preSigner: PreSigner | undefined;

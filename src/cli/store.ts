@@ -15,14 +15,14 @@ export async function openStore(loaded: LoadedConfig, clock: Clock, warn?: (mess
   const cfg = loaded.config.store;
   if (cfg.type === 'postgres') {
     try {
-      return await PostgresStore.open({ url: cfg.url, poolSize: cfg.poolSize, clock, ...(warn ? { warn } : {}) });
+      return await PostgresStore.open({ url: cfg.url, poolSize: cfg.poolSize, clock, writeTimeoutMs: cfg.writeTimeout, ...(warn ? { warn } : {}) });
     } catch (e) {
       // No `cause`: the message says it all and a driver error object is not ours to vouch for.
       throw new Error(`store.url (${redactUrl(cfg.url)}): cannot open the PostgreSQL store: ${scrubPassword(cfg.url, describeError(e))}`);
     }
   }
   const dataDir = loaded.path(loaded.config.dataDir);
-  return new SqliteStore(isAbsolute(cfg.path) ? cfg.path : join(dataDir, cfg.path), clock);
+  return new SqliteStore(isAbsolute(cfg.path) ? cfg.path : join(dataDir, cfg.path), clock, { timeoutMs: cfg.writeTimeout });
 }
 
 // A refused connection to a name with several addresses is an AggregateError whose own message is empty.

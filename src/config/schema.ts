@@ -220,12 +220,25 @@ export const configSchema = z
     store: z.preprocess(
       (s = {}) => (s !== null && typeof s === 'object' && !('type' in s) ? { type: 'url' in s ? 'postgres' : 'sqlite', ...s } : s),
       z.discriminatedUnion('type', [
-        z.object({ type: z.literal('sqlite'), path: z.string().min(1).default('ocsp-hsm.sqlite') }).strict(),
+        z
+          .object({
+            type: z.literal('sqlite'),
+            path: z.string().min(1).default('ocsp-hsm.sqlite'),
+            /** A status write waits this long for another writer (a pre-signer batch, an import) before failing. */
+            writeTimeout: duration.default('30s'),
+          })
+          .strict(),
         z
           .object({
             type: z.literal('postgres'),
             url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/db'),
             poolSize: z.number().int().min(1).max(1000).default(10),
+            writeTimeout: duration.default('30s'),
+            /**
+             * Answers from memory stop when the change feed has not been proved current for this long: a revocation
+             * acknowledged at T is never contradicted after T + maxStaleness, by any responder on the database.
+             */
+            maxStaleness: duration.default('2s'),
           })
           .strict(),
       ]),

@@ -2,7 +2,8 @@
 import type { Crl } from '../pki/crl';
 import type { AppliedCrl, CrlStateStore, LastCrls } from '../store/crl-state';
 import { crlOrderProblem, StaleCrlError } from '../store/crl-state';
-import type { CertificateRecord, ImportResult, StatusStore } from '../store/status-store';
+import type { StatusWrite } from '../store/status-rules';
+import type { ImportResult, StatusStore } from '../store/status-store';
 
 /** A CRL read and verified from somewhere (`where`: a file name or URL, for messages). */
 export interface VerifiedCrl {
@@ -30,10 +31,10 @@ export function appliedCrl(ca: string, crl: Crl): AppliedCrl {
  * The status records a CRL states. A removeFromCRL entry (RFC 5280 5.3.1, delta CRLs) says "good": the merge
  * rules (status-rules.ts) release a certificateHold with it and leave any other revocation as it is.
  */
-export function crlRecords(ca: string, crl: Crl): CertificateRecord[] {
+export function crlRecords(ca: string, crl: Crl): StatusWrite[] {
   return crl.entries.map((e) =>
     e.reason === 'removeFromCRL'
-      ? { ca, serial: e.serial, status: 'good' }
+      ? { ca, serial: e.serial, status: 'good', releaseOnly: true }
       : { ca, serial: e.serial, status: 'revoked', revokedAt: e.revokedAt, ...(e.reason ? { reason: e.reason } : {}) },
   );
 }

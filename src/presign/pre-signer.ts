@@ -33,6 +33,8 @@ export interface Progress {
 export interface RunResult extends Progress {
   stored: number;
   skippedFinal: number;
+  /** Signed, but not stored: the certificate's status changed meanwhile (its change produces anew, or the next run). */
+  stale: number;
   final: number;
   /** First failure, for the log: the rest are usually the same. */
   firstError?: string;
@@ -92,7 +94,7 @@ export class PreSigner {
     try {
       const targets = this.targets(opts.cas);
       const work = targets.flatMap((a) => a.preProduction.hashes.map((hash) => ({ a, hash, q: this.query(a, hash, !!opts.all) })));
-      const result: RunResult = { total: 0, done: 0, failed: 0, stored: 0, skippedFinal: 0, final: 0 };
+      const result: RunResult = { total: 0, done: 0, failed: 0, stored: 0, skippedFinal: 0, stale: 0, final: 0 };
       const dueByCa = new Map<string, number>();
       for (const w of work) {
         const n = await this.store.countDue(w.q);
@@ -188,10 +190,11 @@ export class PreSigner {
       produced = [];
       storing = storing.then(async () => {
         if (batch.length === 0) return;
-        const put = await this.store.putResponses(batch);
+        const put = await this.producer.store(batch);
         result.stored += put.stored;
         this.observer?.stored(a.name, put.stored);
         result.skippedFinal += put.skippedFinal;
+        result.stale += put.stale;
         if (final) result.final += put.stored;
         opts.onProgress?.(result);
       });

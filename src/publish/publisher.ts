@@ -4,13 +4,14 @@ import type { Clock } from '../clock';
 import { parseSerial } from '../ocsp/serial';
 import type { LoadedCertificate } from '../pki/certificate';
 import { issuedBy } from '../pki/chain';
+import { revocation, StatusWrite, WriteOutcome } from '../store/status-rules';
 import type { CertificateRecord, ImportResult, StatusStore } from '../store/status-store';
 import { PublishError } from './errors';
 import type { IssuanceEvent, RevocationEvent } from './events';
 import { parseRevocation } from './events';
 
-/** What the write did: a repeated event is `unchanged`; `keptRevoked` when it said good for a final revocation. */
-export type Outcome = 'inserted' | 'updated' | 'unchanged' | 'keptRevoked';
+/** What the write did: a repeated event is `unchanged`; `keptRevoked` when a final revocation kept it from applying. */
+export type Outcome = WriteOutcome;
 
 export interface Recorded {
   outcome: Outcome;
@@ -58,26 +59,31 @@ export class Publisher {
       rec = { ca, serial: ev.serial, status: 'good', ...(ev.notAfter ? { notAfter: ev.notAfter } : {}) };
     }
     if (ev.profile !== undefined) rec.profile = ev.profile;
-    return this.write(rec);
+    return (await this.write(rec))!;
   }
 
+  /**
+   * The store's merge rules decide (status-rules.ts), in the write's own transaction: no read-then-write race with
+   * other writers. An event a final revocation refuses is a 409 naming what stays stored.
+   */
   async revoked(ca: string, ev: RevocationEvent): Promise<Recorded> {
-    const old = await this.o.store.getCertificate(ca, ev.serial);
     if (ev.reason === 'removeFromCRL') {
-      // RFC 5280 section 5.3.1: removeFromCRL takes a certificate off hold; the merge rules release only a hold.
-      if (!old) throw new PublishError(404, 'serial', `${ca} serial ${ev.serial} is not in the store: there is no hold to release`);
-      const r = await this.write({ ca, serial: ev.serial, status: 'good' });
+      // RFC 5280 section 5.3.1: removeFromCRL takes a certificate off hold and does nothing else.
+      const r = await this.write({ ca, serial: ev.serial, status: 'good', releaseOnly: true });
+      if (!r) throw new PublishError(404, 'serial', `${ca} serial ${ev.serial} is not in the store: there is no hold to release`);
       if (r.outcome === 'keptRevoked') throw finalRevocation(r.record);
       return r;
     }
-    // A hold is provisional, any other revocation is final: it must not become releasable.
-    if (old?.status === 'revoked' && old.reason !== 'certificateHold' && ev.reason === 'certificateHold') throw finalRevocation(old);
-    return this.write({ ca, serial: ev.serial, status: 'revoked', revokedAt: ev.revokedAt, reason: ev.reason });
+    const r = (await this.write(revocation(ca, ev.serial, ev.revokedAt, ev.reason)))!;
+    // A hold or another reason for a final revocation: refused. A later keyCompromise date keeps the earlier one.
+    if (r.outcome === 'keptRevoked' && r.record.reason !== ev.reason) throw finalRevocation(r.record);
+    return r;
   }
 
   async get(ca: string, serial: string): Promise<CertificateRecord> {
-    const rec = await this.o.store.getCertificate(ca, serial);
-    if (!rec) throw new PublishError(404, 'serial', `${ca} serial ${serial} is not in the store`);
+    const stored = await this.o.store.getCertificate(ca, serial);
+    if (!stored) throw new PublishError(404, 'serial', `${ca} serial ${serial} is not in the store`);
+    const { version: _, ...rec } = stored;
     return rec;
   }
 
@@ -86,16 +92,22 @@ export class Publisher {
     return parseRevocation(body, this.o.clock.now());
   }
 
-  private async write(rec: CertificateRecord): Promise<Recorded> {
+  /** undefined: nothing is stored for the serial (a release of an unknown serial). */
+  private async write(rec: StatusWrite): Promise<Recorded | undefined> {
     const result = await this.o.store.putCertificates([rec]);
     const outcome = outcomeOf(result);
     if (result.inserted + result.updated > 0) {
-      // The write is committed whatever happens here; the follower catches up at the next change it reads.
+      // Answered only once this responder applied the change: the answer is the acknowledgement a CA relies on. The
+      // write is committed whatever happens here; the follower retries until it has applied it.
       await this.o.afterWrite().catch((e: Error) => this.o.warn({ ca: rec.ca, serial: rec.serial, err: e.message }, 'could not apply a published change at once'));
     }
     const stored = await this.o.store.getCertificate(rec.ca, rec.serial);
-    if (!stored) throw new Error(`${rec.ca} serial ${rec.serial} was written but cannot be read back`);
-    return { outcome, record: stored };
+    if (!stored) {
+      if (rec.releaseOnly) return undefined;
+      throw new Error(`${rec.ca} serial ${rec.serial} was written but cannot be read back`);
+    }
+    const { version: _, ...record } = stored;
+    return { outcome, record };
   }
 }
 

@@ -1,50 +1,109 @@
-// Follows status changes recorded by any process (CLI revoke/import, other responders): drops cached responses
-// for the certificate at once and, where the CA asks for it, produces new responses upon issuance/revocation.
+// Follows status changes recorded by any process (CLI revoke/import, CRL downloads, the publishing API, other
+// responders): drops cached answers for the certificate, records the change for in-flight work to check against, and
+// where the CA asks for it, produces new responses upon issuance/revocation. Knows, at every moment, whether it may
+// be behind: then nothing is answered from memory until it has caught up.
 import type { Logger } from 'pino';
-import type { Store } from '../store/response-store';
+import type { Clock, Timer } from '../clock';
+import type { StatusChange, Store } from '../store/response-store';
+import { AppliedChanges, ChangeSignal, Fill } from './applied-changes';
 import type { Authority } from './authority';
-import type { ChangeSignal, MemoryCache } from './memory-cache';
-import type { ResponseProducer } from './response-producer';
 import type { IssuerRevocations } from './issuer-revocations';
+import type { ResponseProducer } from './response-producer';
 import { fromStored } from './stored-responses';
+import type { OcspResponse } from './source';
 
 const PAGE = 1000;
 /** Productions waiting at most; beyond that (a bulk import) the pre-signer's next run covers the rest. */
 const MAX_QUEUED = 10_000;
 const CONCURRENCY = 8;
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/** What the follower keeps current: the memory cache. */
+export interface ChangeTarget {
+  invalidate(ca: string, serial: string): void;
+  clear(): void;
+  /** Caches a produced response unless `outdated` says a change overtook it. */
+  set(ca: string, serial: string, hash: string, r: OcspResponse, fill: Fill): void;
+}
+
+/** Told what the follower does (metrics). */
+export interface FollowerObserver {
+  /** A change was applied, `lagMs` after it was recorded. */
+  applied(lagMs: number): void;
+  /** Applying failed; it is retried. */
+  failed(): void;
+  /** A production upon a change failed (the pre-signer's next run or store-on-demand covers the certificate). */
+  productionFailed(): void;
+}
+
+export interface FollowerOptions {
+  /**
+   * For a feed that pushes changes (PostgreSQL): answers from memory stop when the feed has not been proved current
+   * for this long (store.maxStaleness). The head of the change log is read every quarter of it, at most 250 ms.
+   */
+  maxStalenessMs: number;
+}
 
 export class ChangeFollower implements ChangeSignal {
-  private seq = 0;
+  private changes: AppliedChanges = new AppliedChanges(0);
   private applying: Promise<void> | undefined;
-  private again = false;
+  /** Something may be unapplied: set by the feed, cleared by a drain that started after it. */
+  private dirty = 0;
+  /** Monotonic time at which the applied position was last proved to be the log's head. */
+  private currentAt = -Infinity;
   private readonly queue: { a: Authority; serial: string }[] = [];
   private running = 0;
   private stopWatching: (() => void) | undefined;
+  private poller: Timer | undefined;
+  private retry: Timer | undefined;
+  private retryMs = RETRY_FIRST_MS;
   private closed = false;
+  private targets: ChangeTarget[] = [];
+  private checkedThisTurn = false;
+  private readonly endTurn = () => (this.checkedThisTurn = false);
 
   constructor(
     private readonly store: Store,
     private readonly authorities: ReadonlyMap<string, Authority>,
     private readonly producer: ResponseProducer,
-    private readonly cache: MemoryCache | undefined,
+    private readonly clock: Clock,
     private readonly log: Pick<Logger, 'warn' | 'info'>,
+    private readonly o: FollowerOptions,
     private readonly issuerRevocations?: IssuerRevocations,
+    private readonly observer?: FollowerObserver,
   ) {}
 
-  async start(): Promise<void> {
-    this.seq = await this.store.lastChange();
-    this.stopWatching = this.store.watch(() => this.applyInBackground());
+  /** Set once wiring is done. */
+  keep(target: ChangeTarget): void {
+    this.targets.push(target);
   }
 
-  /** True while changes may be unapplied: a cache must not answer until apply() has run. */
+  /** Starts from the log's head: what was recorded before is read directly from the store by whoever needs it. */
+  async start(): Promise<void> {
+    const t0 = this.clock.monotonicMs();
+    this.store.mayHaveChanged(); // the baseline: commits after this are seen
+    this.changes = new AppliedChanges(await this.store.lastChange());
+    // After the position is fixed: a CA certificate revoked from here on is also seen as a change.
+    await this.issuerRevocations?.refresh(this.store);
+    this.currentAt = t0;
+    this.stopWatching = this.store.watch(() => this.markDirty());
+    if (!this.store.exact) this.poll();
+  }
+
   pending(): boolean {
-    if (this.applying) return true;
-    // Asking the store costs two file-lock system calls (SQLite data_version), so it is asked once per
-    // event-loop turn: a change committed during a turn is seen by the first cache hit of the next one.
-    if (this.checkedThisTurn) return false;
-    // The store says "changed" once per change: start applying now, so every later caller sees it pending.
-    if (this.store.mayHaveChanged()) {
+    if (this.closed) return true;
+    if (this.applying || this.dirty > 0) return true;
+    if (!this.store.exact) {
+      if (this.clock.monotonicMs() - this.currentAt <= this.o.maxStalenessMs) return false;
       this.applyInBackground();
+      return true;
+    }
+    // Asking SQLite costs two file-lock system calls (data_version), so once per event-loop turn: a change
+    // committed during a turn is seen by the first hit of the next one.
+    if (this.checkedThisTurn) return false;
+    if (this.store.mayHaveChanged()) {
+      this.markDirty();
       return true;
     }
     this.checkedThisTurn = true;
@@ -52,53 +111,120 @@ export class ChangeFollower implements ChangeSignal {
     return false;
   }
 
-  private checkedThisTurn = false;
-  private readonly endTurn = () => (this.checkedThisTurn = false);
-
   apply(): Promise<void> {
-    if (this.applying) {
-      this.again = true;
-      return this.applying;
-    }
-    this.applying = this.drain().finally(() => {
-      this.applying = undefined;
-      if (this.again) {
-        this.again = false;
-        this.applyInBackground();
-      }
-    });
+    if (this.closed) return Promise.reject(new Error('the change follower is closed'));
+    this.applying ??= this.drain().finally(() => (this.applying = undefined));
     return this.applying;
   }
 
-  /** Nobody waits on it: a failure is logged (a waiting request gets it from its own apply()). */
-  private applyInBackground(): void {
-    this.apply().catch((e: Error) => this.log.warn({ err: e.message }, 'could not read status changes'));
+  begin(): Fill {
+    return this.changes.begin();
+  }
+
+  outdated(ca: string, serial: string, version: number, fill: Fill): boolean {
+    return this.changes.outdated(ca, serial, version, fill);
+  }
+
+  /** The position applied (tests, metrics). */
+  get seq(): number {
+    return this.changes.seq;
+  }
+
+  /** Milliseconds since the feed was last proved current; 0 while a change-exact feed has nothing pending. */
+  lagMs(): number {
+    if (this.store.exact && !this.applying && this.dirty === 0) return 0;
+    return Math.max(0, this.clock.monotonicMs() - this.currentAt);
   }
 
   close(): void {
     this.closed = true;
     this.stopWatching?.();
+    this.poller?.cancel();
+    this.retry?.cancel();
     this.queue.length = 0;
   }
 
+  private markDirty(): void {
+    this.dirty++;
+    this.applyInBackground();
+  }
+
+  private applyInBackground(): void {
+    if (this.closed) return;
+    this.apply().catch(() => undefined); // drain() logs and schedules the retry
+  }
+
+  /** Reads the log's head every quarter of maxStaleness: a lost or silent listener costs at most that. */
+  private poll(): void {
+    const every = Math.min(250, Math.max(10, this.o.maxStalenessMs / 4));
+    const tick = () => {
+      if (this.closed) return;
+      this.apply()
+        .catch(() => undefined)
+        .finally(() => {
+          if (!this.closed) this.poller = this.clock.setTimer(tick, every);
+        });
+    };
+    this.poller = this.clock.setTimer(tick, every);
+  }
+
+  /** Applies every change up to the head read at its start; the position moves only past applied changes. */
   private async drain(): Promise<void> {
     for (;;) {
-      const changes = await this.store.changesSince(this.seq, PAGE);
-      for (const c of changes) {
-        this.seq = c.seq;
-        this.cache?.invalidate(c.ca, c.serial);
-        // A CA certificate we answer for changed status: every answer for what it issued may change.
-        if (this.issuerRevocations?.concerns(c.ca, c.serial) && (await this.issuerRevocations.refresh(this.store))) {
-          this.cache?.clear();
-          this.log.info({ ca: c.ca, serial: c.serial }, 'a CA certificate we answer for changed status: cache cleared');
+      const dirtyAtStart = this.dirty;
+      const t0 = this.clock.monotonicMs();
+      try {
+        if (this.store.exact) this.store.mayHaveChanged(); // re-arm: commits from here on are seen
+        const head = await this.store.lastChange();
+        while (this.changes.seq < head && !this.closed) {
+          const page = await this.store.changesSince(this.changes.seq, PAGE);
+          if (page.length === 0) {
+            // The records between were pruned before this process read them: anything may have changed.
+            this.lostChanges(head);
+            break;
+          }
+          for (const c of page) await this.applyOne(c);
         }
-        const a = this.authorities.get(c.ca);
-        const p = a?.preProduction;
-        if (!a || !p?.enabled) continue;
-        if ((c.kind === 'revoked' && p.onRevocation) || (c.kind === 'issued' && p.onIssuance)) this.enqueue(a, c.serial);
+      } catch (e) {
+        this.observer?.failed();
+        this.log.warn({ err: (e as Error).message, retryInMs: this.retryMs }, 'could not apply status changes; answers from memory wait until they are');
+        this.scheduleRetry();
+        throw e;
       }
-      if (changes.length < PAGE) return;
+      this.retryMs = RETRY_FIRST_MS;
+      this.currentAt = t0;
+      if (this.dirty === dirtyAtStart) {
+        this.dirty = 0;
+        return;
+      }
     }
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed) return;
+    this.retry?.cancel();
+    this.retry = this.clock.setTimer(() => this.applyInBackground(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+  }
+
+  private async applyOne(c: StatusChange): Promise<void> {
+    for (const t of this.targets) t.invalidate(c.ca, c.serial);
+    // A CA certificate we answer for changed status: every answer for what it issued may change.
+    if (this.issuerRevocations?.concerns(c.ca, c.serial) && (await this.issuerRevocations.refresh(this.store))) {
+      for (const t of this.targets) t.clear();
+      this.log.info({ ca: c.ca, serial: c.serial }, 'a CA certificate we answer for changed status: cache cleared');
+    }
+    this.changes.record(c.ca, c.serial, c.seq);
+    this.observer?.applied(Math.max(0, this.clock.now().getTime() - c.at.getTime()));
+    const a = this.authorities.get(c.ca);
+    const p = a?.preProduction;
+    if (a && p?.enabled && ((c.kind === 'revoked' && p.onRevocation) || (c.kind === 'issued' && p.onIssuance))) this.enqueue(a, c.serial);
+  }
+
+  private lostChanges(head: number): void {
+    this.log.warn({ from: this.changes.seq, to: head }, 'status change records were pruned before they were applied: cache cleared');
+    for (const t of this.targets) t.clear();
+    this.changes.skipTo(head);
   }
 
   private enqueue(a: Authority, serial: string): void {
@@ -108,7 +234,10 @@ export class ChangeFollower implements ChangeSignal {
       const job = this.queue.shift()!;
       this.running++;
       this.produce(job.a, job.serial)
-        .catch((e: Error) => this.log.warn({ ca: job.a.name, serial: job.serial, err: e.message }, 'could not produce a response upon a status change'))
+        .catch((e: Error) => {
+          this.observer?.productionFailed();
+          this.log.warn({ ca: job.a.name, serial: job.serial, err: e.message }, 'could not produce a response upon a status change');
+        })
         .finally(() => {
           this.running--;
           const next = this.queue.shift();
@@ -118,15 +247,18 @@ export class ChangeFollower implements ChangeSignal {
   }
 
   private async produce(a: Authority, serial: string): Promise<void> {
-    const rec = await this.store.getCertificate(a.name, serial);
-    if (!rec || this.closed) return;
-    const final = this.producer.inFinalWindow(a);
-    const fresh = await Promise.all(a.preProduction.hashes.map((h) => this.producer.produce(a, rec, h, { lane: 'presign' }, final)));
-    // A further change while signing (a hold released at once) wins: its own production follows.
-    const after = await this.store.getCertificate(a.name, serial);
-    if (after?.status !== rec.status || after.reason !== rec.reason) return;
-    await this.store.putResponses(fresh);
-    // Only if nothing changed meanwhile: a newer change has already dropped the cache entry and queued its own.
-    if (!this.pending()) for (const r of fresh) this.cache?.set(a.name, serial, r.hash, fromStored(r, a, 'live'));
+    const fill = this.begin();
+    try {
+      const rec = await this.store.getCertificate(a.name, serial);
+      if (!rec || this.closed) return;
+      const final = this.producer.inFinalWindow(a);
+      const fresh = await Promise.all(a.preProduction.hashes.map((h) => this.producer.produce(a, rec, h, { lane: 'presign' }, final)));
+      // Stored only if the status is still the one signed; cached only if no change was applied since.
+      const put = await this.producer.store(fresh);
+      if (put.stale > 0) return;
+      for (const r of fresh) for (const t of this.targets) t.set(a.name, serial, r.hash, fromStored(r, a, 'live'), fill);
+    } finally {
+      fill.end();
+    }
   }
 }

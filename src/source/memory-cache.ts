@@ -4,18 +4,14 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock';
 import { CERT_ID_HASHES } from '../ocsp/oids';
+import type { ChangeSignal, Fill } from './applied-changes';
+import type { ChangeTarget } from './change-follower';
 import type { HotAnswer, OcspResponse, RequestContext, ResolvedRequest, ServedResponse, Source } from './source';
 
 export interface CacheOptions {
   /** undefined: bounded by bytes alone (lru-cache then allocates nothing per potential entry). */
   maxEntries?: number;
   maxBytes: number;
-}
-
-/** Where the cache learns of status changes: `pending()` is cheap and synchronous, `apply()` reads them. */
-export interface ChangeSignal {
-  pending(): boolean;
-  apply(): Promise<void>;
 }
 
 /**
@@ -50,9 +46,8 @@ class Entry implements ServedResponse {
 // (heap snapshots of 100k+ entries, bench/memory.ts). Counted so that maxSize bounds what memory really holds.
 const ENTRY_OVERHEAD_BYTES = 400;
 
-export class MemoryCache implements Source {
+export class MemoryCache implements Source, ChangeTarget {
   private readonly lru: LRUCache<string, Entry>;
-  private changes: ChangeSignal | undefined;
   /** Cacheable requests answered from memory, and those that had to ask the store or the signer (metrics). */
   readonly stats = { hits: 0, misses: 0 };
 
@@ -60,6 +55,8 @@ export class MemoryCache implements Source {
     private readonly next: Source,
     private readonly clock: Clock,
     o: CacheOptions,
+    /** Without it (tests), nothing outside tells the cache of changes. */
+    private readonly changes?: ChangeSignal,
   ) {
     this.lru = new LRUCache<string, Entry>({
       ...(o.maxEntries ? { max: o.maxEntries } : {}),
@@ -69,24 +66,33 @@ export class MemoryCache implements Source {
     });
   }
 
-  /** Set once wiring is done (the change follower also invalidates this cache). */
-  follow(changes: ChangeSignal): void {
-    this.changes = changes;
-  }
-
   async response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     const key = cacheable(req);
     if (key === undefined) return this.next.response(req, ctx);
-    if (this.changes?.pending()) await this.changes.apply();
+    // A feed that cannot be brought up to date: memory neither answers nor is filled until it can.
+    if (!(await this.caughtUp())) return this.next.response(req, ctx);
     const hit = this.live(key);
     if (hit) {
       this.stats.hits++;
       return hit.toResponse();
     }
     this.stats.misses++;
-    const r = await this.next.response(req, ctx);
-    this.put(key, r);
-    return r;
+    const fill = this.changes?.begin();
+    try {
+      const r = await this.next.response(req, ctx);
+      this.putUnlessOutdated(req.authority.name, req.certIds[0]!.serial, key, r, fill);
+      return r;
+    } finally {
+      fill?.end();
+    }
+  }
+
+  private async caughtUp(): Promise<boolean> {
+    if (!this.changes?.pending()) return true;
+    return this.changes.apply().then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Pre-produced answers can be held here; whether one is, its der() says each time it is asked. */
@@ -109,8 +115,14 @@ export class MemoryCache implements Source {
   }
 
   /** Caches a pre-produced response under its certificate and hash, for as long as it is valid. */
-  set(ca: string, serial: string, hash: string, r: OcspResponse): void {
-    this.put(cacheKey(ca, serial, hash), r);
+  set(ca: string, serial: string, hash: string, r: OcspResponse, fill?: Fill): void {
+    this.putUnlessOutdated(ca, serial, cacheKey(ca, serial, hash), r, fill);
+  }
+
+  /** `fill` began before the response was made: a change applied since then to its certificate keeps it out. */
+  private putUnlessOutdated(ca: string, serial: string, key: string, r: OcspResponse, fill: Fill | undefined): void {
+    if (fill && this.changes?.outdated(ca, serial, r.statusVersion ?? 0, fill)) return;
+    this.put(key, r);
   }
 
   invalidate(ca: string, serial: string): void {

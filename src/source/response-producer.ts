@@ -5,7 +5,7 @@ import { acquireAll } from '../hsm/permits';
 import { encodeCertId } from '../ocsp/cert-id';
 import type { HashName } from '../ocsp/oids';
 import { wholeSeconds } from '../ocsp/response';
-import type { StoredResponse } from '../store/response-store';
+import type { PutResponsesResult, ResponseStore, StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
 import type { Authority } from './authority';
 import { itemFor, signResponse } from './response-signing';
@@ -14,8 +14,21 @@ import type { RequestContext } from './source';
 /** nextUpdate of a final response (ETSI EN 319 411-2 CSS-6.3.10-09, EJBCA "final OCSP responses"). */
 export const FINAL_NEXT_UPDATE = new Date('9999-12-31T23:59:59Z');
 
+/**
+ * The one way responses are made to be kept (store on demand, the pre-signer, production upon issuance and
+ * revocation, final responses): each carries the version of the certificate record it was made from, and is stored
+ * only while that is still the certificate's latest (the store's compare-and-set).
+ */
 export class ResponseProducer {
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly responses: Pick<ResponseStore, 'putResponses'>,
+  ) {}
+
+  /** Stores what produce() made, each only if its certificate's status has not changed since it was read. */
+  store(responses: StoredResponse[]): Promise<PutResponsesResult> {
+    return this.responses.putResponses(responses);
+  }
 
   async produce(a: Authority, rec: CertificateRecord, hash: HashName, ctx: RequestContext, final = false): Promise<StoredResponse> {
     const ids = a.issuerHashes.get(hash)!;
@@ -27,7 +40,10 @@ export class ResponseProducer {
       // Pre-production needs a validity (config rule), so every item here has a nextUpdate.
       const nextUpdate = item.nextUpdate!;
       const der = await signResponse(a, { producedAt: now, items: [item] }, ctx);
-      return { ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final, ...(rec.profile !== undefined ? { profile: rec.profile } : {}) };
+      return {
+        ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final, statusVersion: rec.version ?? 0,
+        ...(rec.profile !== undefined ? { profile: rec.profile } : {}),
+      };
     } finally {
       permit.release();
     }

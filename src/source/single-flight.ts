@@ -1,25 +1,28 @@
-// Concurrent requests for the same certificates share one signature instead of each taking one from the HSM.
-import type { RequestContext } from './source';
-import type { OcspResponse, ResolvedRequest, Source } from './source';
+// Concurrent requests for the same certificates share one signature instead of each taking one from the HSM, as
+// long as no status change for them was applied since it began (flights.ts).
+import type { ChangeSignal } from './applied-changes';
+import { Flights } from './flights';
+import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class SingleFlight implements Source {
-  private readonly inflight = new Map<string, Promise<OcspResponse>>();
+  private readonly flights: Flights<OcspResponse>;
 
-  constructor(private readonly next: Source) {}
+  constructor(
+    private readonly next: Source,
+    changes?: ChangeSignal,
+  ) {
+    this.flights = new Flights(changes);
+  }
 
   response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     // A nonce makes every response unique: nothing to share.
     if (req.nonce) return this.next.response(req, ctx);
-    const key = flightKey(req);
-    const pending = this.inflight.get(key);
-    if (pending) return pending;
-    const p = this.next.response(req, ctx).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+    const ca = req.authority.name;
+    return this.flights.run(flightKey(req), req.certIds.map((c) => ({ ca, serial: c.serial })), () => this.next.response(req, ctx));
   }
 
   get pending(): number {
-    return this.inflight.size;
+    return this.flights.size;
   }
 }
 

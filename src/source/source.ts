@@ -21,6 +21,8 @@ export interface OcspResponse {
   maxAgeMs?: number;
   /** Which step answered (metrics): the memory cache, the store, or a signature made for this request. */
   source?: AnswerSource;
+  /** For a pre-produced response: the version of the certificate record it was made from (CertificateRecord.version). */
+  statusVersion?: number;
 }
 
 export type AnswerSource = 'cache' | 'store' | 'live';

@@ -3,13 +3,15 @@
 import type { Clock } from '../clock';
 import type { Logger } from 'pino';
 import type { Store, StoredResponse } from '../store/response-store';
+import type { ChangeSignal } from './applied-changes';
 import type { Authority } from './authority';
+import { Flights } from './flights';
 import { ResponseProducer } from './response-producer';
 import { maxAgeFor } from './status-policy';
 import type { AnswerSource, OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class StoredResponses implements Source {
-  private readonly inflight = new Map<string, Promise<OcspResponse>>();
+  private readonly flights: Flights<OcspResponse>;
 
   constructor(
     private readonly store: Store,
@@ -17,7 +19,10 @@ export class StoredResponses implements Source {
     private readonly next: Source,
     private readonly clock: Clock,
     private readonly log: Pick<Logger, 'warn'>,
-  ) {}
+    changes?: ChangeSignal,
+  ) {
+    this.flights = new Flights(changes);
+  }
 
   response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     const a = req.authority;
@@ -28,12 +33,7 @@ export class StoredResponses implements Source {
     if (a.policy.issuerRevokedAt()) return this.next.response(req, ctx);
     // A nonce is ignored: the pre-produced answer serves everyone (seed: "OCSP Extensions").
     const key = `${a.name}\0${certId.serial}\0${certId.hash}`;
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.lookupOrProduce(req, ctx).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
-    }
-    return p;
+    return this.flights.run(key, [{ ca: a.name, serial: certId.serial }], () => this.lookupOrProduce(req, ctx));
   }
 
   private async lookupOrProduce(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
@@ -47,7 +47,8 @@ export class StoredResponses implements Source {
     if (!rec) return this.next.response({ certIds: req.certIds, authority: a }, ctx);
     const fresh = await this.producer.produce(a, rec, hash!, ctx);
     if (a.preProduction.storeOnDemand) {
-      this.store.putResponses([fresh]).catch((e: Error) => this.log.warn({ ca: a.name, serial, err: e.message }, 'could not store a response'));
+      // Stored only if the status it was made from is still the latest; nobody waits for it.
+      this.producer.store([fresh]).catch((e: Error) => this.log.warn({ ca: a.name, serial, err: e.message }, 'could not store a response'));
     }
     return fromStored(fresh, a, 'live');
   }
@@ -57,6 +58,7 @@ export function fromStored(r: StoredResponse, a: Authority, source: AnswerSource
   const maxAgeMs = maxAgeFor(a.policy, r.profile);
   return {
     der: r.der, producedAt: r.producedAt, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, preProduced: true, httpCacheable: true, source,
+    statusVersion: r.statusVersion,
     ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
   };
 }

@@ -1,5 +1,6 @@
 // The last CRL applied per CA (full and delta kept apart), and the rule that refuses an older one.
-import type { CertificateRecord, ImportResult } from './status-store';
+import type { StatusWrite } from './status-rules';
+import type { ImportResult } from './status-store';
 
 export type CrlKind = 'full' | 'delta';
 
@@ -34,7 +35,7 @@ export interface CrlStateStore {
    * transaction, after checking it against what was applied before (crlOrderProblem); a StaleCrlError leaves
    * everything as it was.
    */
-  applyCrl(crl: AppliedCrl, records: CertificateRecord[]): Promise<ImportResult>;
+  applyCrl(crl: AppliedCrl, records: StatusWrite[]): Promise<ImportResult>;
 }
 
 /**

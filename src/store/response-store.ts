@@ -20,12 +20,16 @@ export interface StoredResponse {
   final: boolean;
   /** The certificate's profile when it was produced (its maxAge may differ). */
   profile?: string;
+  /** The certificate record's version it was made from (CertificateRecord.version). */
+  statusVersion: number;
 }
 
 export interface PutResponsesResult {
   stored: number;
   /** Not stored because a final response for the same certificate and hash exists. */
   skippedFinal: number;
+  /** Not stored because the certificate's status changed after the response was made from it. */
+  stale: number;
 }
 
 /** refreshBefore that makes every non-final response due (`presign --all`); a date every store can hold. */
@@ -60,7 +64,10 @@ export interface ResponseStore {
    * keyset-paged: those after `after` (undefined for the first page), at most `limit`.
    */
   listResponses(ca: string, after: ResponseKey | undefined, limit: number): Promise<StoredResponse[]>;
-  /** Persists in one transaction; a response for a certificate and hash that already has a final one is skipped. */
+  /**
+   * Persists in one transaction, each response only if it was made from the certificate's current version (a
+   * compare-and-set against CertificateRecord.version) and no final one exists for the certificate and hash.
+   */
   putResponses(responses: StoredResponse[]): Promise<PutResponsesResult>;
   /** Certificates that need a new response for `hash`: none stored, due for refresh, or (needFinal) not final. */
   certificatesDue(q: DueQuery): Promise<CertificateRecord[]>;
@@ -80,13 +87,21 @@ export interface StatusChange {
   ca: string;
   serial: string;
   kind: ChangeKind;
+  /** When it was recorded (the writer's clock). */
+  at: Date;
 }
 
 export interface ChangeFeed {
-  /** The highest change sequence number recorded so far (0 when none). */
+  /** The highest change sequence number recorded so far (0 when none); cheap enough to poll. */
   lastChange(): Promise<number>;
   /** Changes with seq greater than `seq`, in order, at most `limit`. */
   changesSince(seq: number, limit: number): Promise<StatusChange[]>;
+  /**
+   * True when mayHaveChanged() sees every commit of other connections the moment it is made (SQLite): the feed is
+   * then current whenever it says false. False when changes are pushed (PostgreSQL): currency must be proved by
+   * reading lastChange().
+   */
+  readonly exact: boolean;
   /**
    * Synchronous and cheap: true when another connection or process may have written since the last call.
    * SQLite answers exactly (PRAGMA data_version), so a cache can check it on every hit; a backend that pushes
@@ -100,8 +115,8 @@ export interface ChangeFeed {
 }
 
 /**
- * Everything the responder persists. Status writes (putCertificates, revoke) also record a StatusChange and, when
- * a certificate's status changed, delete its stored responses in the same transaction: a stored answer never
- * contradicts the recorded status.
+ * Everything the responder persists. Status writes (putCertificates, revoke) also record a StatusChange, set the
+ * certificate's version to its seq and, when its status changed, delete its stored responses, all in the same
+ * transaction; with putResponses' compare-and-set, a stored answer never contradicts the recorded status.
  */
 export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore;

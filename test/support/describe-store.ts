@@ -21,8 +21,34 @@ const at = (minutes: number) => new Date(T0 + minutes * 60_000);
 export function response(serial: string, hash: HashName, producedMin: number, extra: Partial<StoredResponse> = {}): StoredResponse {
   return {
     ca: 'ca1', serial, hash, certIdDer: Buffer.from(`certid-${hash}-${serial}`), der: Buffer.from(`der-${serial}-${hash}-${producedMin}`),
-    producedAt: at(producedMin), thisUpdate: at(producedMin), nextUpdate: at(producedMin + 60), final: false, ...extra,
+    producedAt: at(producedMin), thisUpdate: at(producedMin), nextUpdate: at(producedMin + 60), final: false, statusVersion: 0, ...extra,
   };
+}
+
+/** The responses as made from their certificates' current records (a good one recorded first where missing). */
+export async function stamp(s: Store, rs: StoredResponse[]): Promise<StoredResponse[]> {
+  const out: StoredResponse[] = [];
+  for (const r of rs) {
+    let rec = await s.getCertificate(r.ca, r.serial);
+    if (!rec) {
+      await s.putCertificates([{ ca: r.ca, serial: r.serial, status: 'good' }]);
+      rec = (await s.getCertificate(r.ca, r.serial))!;
+    }
+    out.push({ ...r, statusVersion: rec.version! });
+  }
+  return out;
+}
+
+/** putResponses of responses made from the current records. */
+async function put(s: Store, rs: StoredResponse[]) {
+  return s.putResponses(await stamp(s, rs));
+}
+
+/** A response without the version it was made from, to compare with response(). */
+function bare(r: StoredResponse | undefined): Omit<StoredResponse, 'statusVersion'> | undefined {
+  if (!r) return r;
+  const { statusVersion: _, ...rest } = r;
+  return rest;
 }
 
 function describeResponseStore(name: string, make: () => Promise<Store>): void {
@@ -30,11 +56,11 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
     it('returns the latest response per certificate and hash, bytes intact', async () => {
       const s = await make();
       await s.putCertificates([{ ca: 'ca1', serial: '1', status: 'good' }]);
-      const r = await s.putResponses([response('1', 'sha1', 0), response('1', 'sha1', 10, { profile: 'short-lived' }), response('1', 'sha256', 5)]);
-      assert.deepEqual(r, { stored: 3, skippedFinal: 0 });
+      const r = await put(s, [response('1', 'sha1', 0), response('1', 'sha1', 10, { profile: 'short-lived' }), response('1', 'sha256', 5)]);
+      assert.deepEqual(r, { stored: 3, skippedFinal: 0, stale: 0 });
       // The profile it was produced under comes back with it (its HTTP maxAge depends on it).
-      assert.deepEqual(await s.getResponse('ca1', '1', 'sha1'), response('1', 'sha1', 10, { profile: 'short-lived' }));
-      assert.deepEqual(await s.getResponse('ca1', '1', 'sha256'), response('1', 'sha256', 5));
+      assert.deepEqual(bare(await s.getResponse('ca1', '1', 'sha1')), bare(response('1', 'sha1', 10, { profile: 'short-lived' })));
+      assert.deepEqual(bare(await s.getResponse('ca1', '1', 'sha256')), bare(response('1', 'sha256', 5)));
       assert.equal(await s.getResponse('ca1', '1', 'sha384'), undefined);
       assert.equal(await s.getResponse('ca2', '1', 'sha1'), undefined);
       // Among the latest responses only (minute 5's sha256 one, not minute 0's superseded sha1 one): 5 + 60.
@@ -46,16 +72,16 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
     it('stores nothing newer once a final response exists for the certificate and hash', async () => {
       const s = await make();
       const final = response('2', 'sha1', 0, { nextUpdate: new Date('9999-12-31T23:59:59Z'), final: true });
-      assert.deepEqual(await s.putResponses([final]), { stored: 1, skippedFinal: 0 });
-      assert.deepEqual(await s.putResponses([response('2', 'sha1', 30), response('2', 'sha256', 30)]), { stored: 1, skippedFinal: 1 });
-      assert.deepEqual(await s.getResponse('ca1', '2', 'sha1'), final);
+      assert.deepEqual(await put(s, [final]), { stored: 1, skippedFinal: 0, stale: 0 });
+      assert.deepEqual(await put(s, [response('2', 'sha1', 30), response('2', 'sha256', 30)]), { stored: 1, skippedFinal: 1, stale: 0 });
+      assert.deepEqual(bare(await s.getResponse('ca1', '2', 'sha1')), bare(final));
       await s.close();
     });
 
     it('a status change deletes the stored responses that say otherwise; an unchanged re-import keeps them', async () => {
       const s = await make();
       await s.putCertificates([{ ca: 'ca1', serial: '3', status: 'good' }, { ca: 'ca1', serial: '4', status: 'good' }]);
-      await s.putResponses([response('3', 'sha1', 0), response('3', 'sha256', 0), response('4', 'sha1', 0)]);
+      await put(s, [response('3', 'sha1', 0), response('3', 'sha256', 0), response('4', 'sha1', 0)]);
       await s.putCertificates([{ ca: 'ca1', serial: '4', status: 'good' }]);
       assert.ok(await s.getResponse('ca1', '4', 'sha1'), 'unchanged status keeps its response');
       await s.revoke('ca1', '3', at(5), 'keyCompromise');
@@ -66,12 +92,31 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       await s.close();
     });
 
+    it('stores a response only if it was made from the certificate\'s current version (compare-and-set)', async () => {
+      const s = await make();
+      await s.putCertificates([{ ca: 'ca1', serial: '7', status: 'good' }, { ca: 'ca1', serial: '8', status: 'good' }]);
+      // Made from the record as read now, then overtaken by a revocation before it is stored.
+      const [made] = await stamp(s, [response('7', 'sha1', 0)]);
+      const [other] = await stamp(s, [response('8', 'sha1', 0)]);
+      await s.revoke('ca1', '7', at(1), 'keyCompromise');
+      assert.deepEqual(await s.putResponses([made!, other!]), { stored: 1, skippedFinal: 0, stale: 1 });
+      assert.equal(await s.getResponse('ca1', '7', 'sha1'), undefined);
+      assert.ok(await s.getResponse('ca1', '8', 'sha1'));
+      // A certificate the store does not know: nothing to have made it from.
+      assert.deepEqual(await s.putResponses([{ ...response('9', 'sha1', 0), statusVersion: 0 }]), { stored: 0, skippedFinal: 0, stale: 1 });
+      // Made from the revoked record: stored, and it comes back with its version.
+      const [again] = await stamp(s, [response('7', 'sha1', 2)]);
+      assert.deepEqual(await s.putResponses([again!]), { stored: 1, skippedFinal: 0, stale: 0 });
+      assert.equal((await s.getResponse('ca1', '7', 'sha1'))!.statusVersion, (await s.getCertificate('ca1', '7'))!.version);
+      await s.close();
+    });
+
     it('finds certificates due: missing, older than the refresh point, or not final in the final window', async () => {
       const s = await make();
       const serials = ['a1', 'a2', 'a3', 'a4', 'a5'];
       await s.putCertificates(serials.map((serial) => ({ ca: 'ca1', serial, status: 'good' as const, notAfter: at(100_000) })));
       await s.putCertificates([{ ca: 'ca1', serial: 'a6', status: 'good', notAfter: at(-1) }, { ca: 'ca2', serial: 'b1', status: 'good' }]);
-      await s.putResponses([
+      await put(s, [
         response('a2', 'sha1', 0),
         response('a3', 'sha1', 50),
         response('a4', 'sha1', 0, { final: true, nextUpdate: new Date('9999-12-31T23:59:59Z') }),
@@ -96,34 +141,34 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
         response('a', 'sha256', 0), response('a', 'sha1', 10), response('a', 'sha1', 0), response('B', 'sha1', 5),
         response('a1', 'sha512', 1), response('a1', 'sha256', 1), { ...response('a', 'sha1', 3), ca: 'ca2' },
       ];
-      await s.putResponses(all);
+      await put(s, all);
       const expected = [
         response('B', 'sha1', 5), response('a', 'sha1', 0), response('a', 'sha1', 10), response('a', 'sha256', 0),
         response('a1', 'sha256', 1), response('a1', 'sha512', 1),
       ];
-      assert.deepEqual(await s.listResponses('ca1', undefined, 100), expected, 'bytewise serial order: B before a');
+      assert.deepEqual((await s.listResponses('ca1', undefined, 100)).map(bare), expected.map(bare), 'bytewise serial order: B before a');
       const paged: StoredResponse[] = [];
       for (let page = await s.listResponses('ca1', undefined, 2); page.length > 0; ) {
         paged.push(...page);
         const last = page.at(-1)!;
         page = await s.listResponses('ca1', { serial: last.serial, hash: last.hash, producedAt: last.producedAt }, 2);
       }
-      assert.deepEqual(paged, expected, 'pages of two resume after the last key, including within one certificate and hash');
+      assert.deepEqual(paged.map(bare), expected.map(bare), 'pages of two resume after the last key, including within one certificate and hash');
       assert.deepEqual(await s.listResponses('ca3', undefined, 100), []);
       await s.close();
     });
 
     it('cleanup keeps only the latest producedAt per certificate and hash', async () => {
       const s = await make();
-      await s.putResponses([
+      await put(s, [
         response('c1', 'sha1', 0), response('c1', 'sha1', 10), response('c1', 'sha1', 20),
         response('c1', 'sha256', 0), response('c2', 'sha1', 5), response('c2', 'sha1', 6),
       ]);
       assert.equal(await s.deleteSuperseded(), 3);
       assert.equal(await s.deleteSuperseded(), 0);
-      assert.deepEqual(await s.getResponse('ca1', 'c1', 'sha1'), response('c1', 'sha1', 20));
-      assert.deepEqual(await s.getResponse('ca1', 'c1', 'sha256'), response('c1', 'sha256', 0));
-      assert.deepEqual(await s.getResponse('ca1', 'c2', 'sha1'), response('c2', 'sha1', 6));
+      assert.deepEqual(bare(await s.getResponse('ca1', 'c1', 'sha1')), bare(response('c1', 'sha1', 20)));
+      assert.deepEqual(bare(await s.getResponse('ca1', 'c1', 'sha256')), bare(response('c1', 'sha256', 0)));
+      assert.deepEqual(bare(await s.getResponse('ca1', 'c2', 'sha1')), bare(response('c2', 'sha1', 6)));
       await s.close();
     });
   });
@@ -168,6 +213,11 @@ function describeChangeFeed(name: string, make: () => Promise<Store>, other?: (s
 
 export function describeStatusStore(name: string, make: () => Promise<Store>): void {
   describe(`StatusStore contract: ${name}`, () => {
+    const plain = (r: CertificateRecord | undefined) => {
+      if (!r) return r;
+      const { version: _, ...rest } = r;
+      return rest;
+    };
     const good = (serial: string, extra: Partial<CertificateRecord> = {}): CertificateRecord => ({
       ca: 'ca1', serial, status: 'good', notAfter: new Date('2030-01-01T00:00:00Z'), ...extra,
     });
@@ -176,7 +226,7 @@ export function describeStatusStore(name: string, make: () => Promise<Store>): v
       const s = await make();
       const r = await s.putCertificates([good('1'), good('2', { profile: 'tls' }), { ...good('1'), ca: 'ca2' }]);
       assert.deepEqual(r, { inserted: 3, updated: 0, unchanged: 0, keptRevoked: 0 });
-      assert.deepEqual(await s.getCertificate('ca1', '2'), good('2', { profile: 'tls' }));
+      assert.deepEqual(plain(await s.getCertificate('ca1', '2')), good('2', { profile: 'tls' }));
       assert.equal(await s.getCertificate('ca1', '3'), undefined);
       assert.equal(await s.getCertificate('ca3', '1'), undefined);
       await s.close();
@@ -190,7 +240,7 @@ export function describeStatusStore(name: string, make: () => Promise<Store>): v
       const order = ['10', '9', 'A2', 'a1', 'b', 'c', 'f'];
       const all = await s.listCertificates('ca1', '', 100);
       assert.deepEqual(all.map((c) => c.serial), order);
-      assert.deepEqual(all[5], { ca: 'ca1', serial: 'c', status: 'revoked', revokedAt: new Date('2026-05-01T12:00:00Z'), reason: 'superseded' });
+      assert.deepEqual(plain(all[5]), { ca: 'ca1', serial: 'c', status: 'revoked', revokedAt: new Date('2026-05-01T12:00:00Z'), reason: 'superseded' });
       assert.deepEqual((await s.listCertificates('ca1', 'A2', 2)).map((c) => c.serial), ['a1', 'b']);
       assert.deepEqual(await s.listCertificates('ca1', 'f', 2), []);
       assert.deepEqual(await s.listCertificates('ca3', '', 2), []);
@@ -201,9 +251,13 @@ export function describeStatusStore(name: string, make: () => Promise<Store>): v
       const s = await make();
       await s.putCertificates([good('10')]);
       const at = new Date('2026-05-01T12:00:00Z');
-      assert.deepEqual(await s.revoke('ca1', '10', at, 'keyCompromise'), { created: false });
-      assert.deepEqual(await s.getCertificate('ca1', '10'), good('10', { status: 'revoked', revokedAt: at, reason: 'keyCompromise' }));
-      assert.deepEqual(await s.revoke('ca1', '11', at, 'superseded'), { created: true });
+      const r10 = await s.revoke('ca1', '10', at, 'keyCompromise');
+      assert.deepEqual({ ...r10, record: plain(r10.record) }, {
+        created: false, outcome: 'updated', record: good('10', { status: 'revoked', revokedAt: at, reason: 'keyCompromise' }),
+      });
+      assert.deepEqual(plain(await s.getCertificate('ca1', '10')), good('10', { status: 'revoked', revokedAt: at, reason: 'keyCompromise' }));
+      const r11 = await s.revoke('ca1', '11', at, 'superseded');
+      assert.deepEqual([r11.created, r11.outcome], [true, 'inserted']);
       assert.equal((await s.getCertificate('ca1', '11'))!.status, 'revoked');
       await s.close();
     });
@@ -218,6 +272,50 @@ export function describeStatusStore(name: string, make: () => Promise<Store>): v
       assert.equal((await s.getCertificate('ca1', '20'))!.status, 'revoked');
       assert.equal((await s.getCertificate('ca1', '20'))!.reason, 'keyCompromise');
       assert.equal((await s.getCertificate('ca1', '21'))!.status, 'good', 'a hold is released');
+      await s.close();
+    });
+
+    it('a final revocation is never put on hold or made good; only keyCompromise moves it; a hold is released or made final', async () => {
+      const s = await make();
+      const t = (h: number) => new Date(Date.UTC(2026, 4, 1, h));
+      await s.putCertificates([good('50'), good('51'), good('52'), good('53')]);
+      await s.revoke('ca1', '50', t(10), 'keyCompromise');
+      assert.equal((await s.revoke('ca1', '50', t(11), 'certificateHold')).outcome, 'keptRevoked');
+      assert.deepEqual(await s.putCertificates([good('50')]), { inserted: 0, updated: 0, unchanged: 1, keptRevoked: 1 });
+      assert.deepEqual(await s.putCertificates([{ ca: 'ca1', serial: '50', status: 'good', releaseOnly: true }]), { inserted: 0, updated: 0, unchanged: 1, keptRevoked: 1 });
+      assert.deepEqual(plain(await s.getCertificate('ca1', '50')), good('50', { status: 'revoked', revokedAt: t(10), reason: 'keyCompromise' }));
+      // superseded, then keyCompromise later: the reason moves to keyCompromise, the earlier date stays.
+      await s.revoke('ca1', '51', t(10), 'superseded');
+      assert.equal((await s.revoke('ca1', '51', t(12), 'keyCompromise')).outcome, 'keptRevoked');
+      assert.deepEqual(plain(await s.getCertificate('ca1', '51')), good('51', { status: 'revoked', revokedAt: t(10), reason: 'keyCompromise' }));
+      // keyCompromise may be backdated; another reason is refused.
+      assert.equal((await s.revoke('ca1', '51', t(8), 'keyCompromise')).outcome, 'updated');
+      assert.equal((await s.revoke('ca1', '51', t(7), 'superseded')).outcome, 'keptRevoked');
+      assert.deepEqual(plain(await s.getCertificate('ca1', '51')), good('51', { status: 'revoked', revokedAt: t(8), reason: 'keyCompromise' }));
+      // A hold: released by removeFromCRL, then held again and made final.
+      await s.revoke('ca1', '52', t(10), 'certificateHold');
+      assert.deepEqual(await s.putCertificates([{ ca: 'ca1', serial: '52', status: 'good', releaseOnly: true }]), { inserted: 0, updated: 1, unchanged: 0, keptRevoked: 0 });
+      assert.equal((await s.getCertificate('ca1', '52'))!.status, 'good');
+      await s.revoke('ca1', '52', t(11), 'certificateHold');
+      assert.equal((await s.revoke('ca1', '52', t(12), 'cessationOfOperation')).outcome, 'updated');
+      assert.deepEqual(plain(await s.getCertificate('ca1', '52')), good('52', { status: 'revoked', revokedAt: t(12), reason: 'cessationOfOperation' }));
+      // removeFromCRL of a serial never seen creates nothing; of a good one changes nothing.
+      assert.deepEqual(await s.putCertificates([{ ca: 'ca1', serial: '59', status: 'good', releaseOnly: true }, { ca: 'ca1', serial: '53', status: 'good', releaseOnly: true }]), { inserted: 0, updated: 0, unchanged: 2, keptRevoked: 0 });
+      assert.equal(await s.getCertificate('ca1', '59'), undefined);
+      await s.close();
+    });
+
+    it('each write moves the certificate\'s version to the seq of its change record', async () => {
+      const s = await make();
+      await s.putCertificates([good('60'), good('61')]);
+      const v1 = (await s.getCertificate('ca1', '60'))!.version!;
+      assert.ok(v1 > 0);
+      assert.ok((await s.getCertificate('ca1', '61'))!.version! > v1);
+      await s.putCertificates([good('60')]);
+      assert.equal((await s.getCertificate('ca1', '60'))!.version, v1, 'an unchanged write records no change');
+      await s.revoke('ca1', '60', new Date('2026-05-01T12:00:00Z'), 'superseded');
+      const v2 = (await s.getCertificate('ca1', '60'))!.version!;
+      assert.equal(v2, await s.lastChange());
       await s.close();
     });
 

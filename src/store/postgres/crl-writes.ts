@@ -1,7 +1,8 @@
 // The CRL state on PostgreSQL: read the last CRLs, and apply a CRL (order check, status writes, state) in one transaction.
 import type { Pool, PoolClient } from 'pg';
 import { AppliedCrl, crlOrderProblem, LastCrls, StaleCrlError, urlsFromText, urlsToText } from '../crl-state';
-import type { CertificateRecord, ImportResult } from '../status-store';
+import type { StatusWrite } from '../status-rules';
+import type { ImportResult } from '../status-store';
 import { iso } from './rows';
 import { lockStatusWrites, putCertificatesIn } from './status-writes';
 
@@ -21,7 +22,7 @@ export async function lastCrls(db: Pool | PoolClient, ca: string): Promise<LastC
 }
 
 /** Inside a transaction: the status write lock is taken first, so the order check and the writes see no other writer. */
-export async function applyCrlIn(c: PoolClient, crl: AppliedCrl, records: CertificateRecord[], now: Date): Promise<ImportResult> {
+export async function applyCrlIn(c: PoolClient, crl: AppliedCrl, records: StatusWrite[], now: Date): Promise<ImportResult> {
   await lockStatusWrites(c);
   const problem = crlOrderProblem(await lastCrls(c, crl.ca), crl);
   if (problem) throw new StaleCrlError(problem);

@@ -59,6 +59,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    )`,
   // The certificate profile a response was produced under: its HTTP maxAge may differ (RFC 9919 section 6.2).
   `ALTER TABLE responses ADD COLUMN profile text`,
+  // Versions for the compare-and-set of stored responses (as in SQLite): the seq of the certificate's latest status
+  // change, and the one a response was made from; 0 for what was written before.
+  `ALTER TABLE certificates ADD COLUMN status_seq bigint NOT NULL DEFAULT 0;
+   ALTER TABLE responses ADD COLUMN status_seq bigint NOT NULL DEFAULT 0;`,
 ];
 
 /**

@@ -1,11 +1,12 @@
 // The store on PostgreSQL (node-postgres pool): several responders share one database and hear of changes by NOTIFY.
 import { createHash } from 'node:crypto';
-import { Pool, type ClientConfig } from 'pg';
+import { Pool, type ClientConfig, type PoolClient } from 'pg';
 import type { Clock } from '../../clock';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
 import type { DueQuery, PutResponsesResult, ResponseKey, StatusChange, Store, StoredResponse } from '../response-store';
-import type { CertificateRecord, ImportResult } from '../status-store';
+import type { StatusWrite } from '../status-rules';
+import type { CertificateRecord, ImportResult, RevokeResult } from '../status-store';
 import type { AppliedCrl, LastCrls } from '../crl-state';
 import { ChangeListener } from './change-listener';
 import { scrubPassword } from './connection-url';
@@ -24,6 +25,8 @@ export interface PostgresStoreOptions {
   warn?: (message: string) => void;
   /** Bound on establishing a connection. */
   connectTimeoutMs?: number;
+  /** How long a write waits for other writers' locks before it fails (store.writeTimeout); default 30 s. */
+  writeTimeoutMs?: number;
 }
 
 // As in SqliteStore: a certificate is due unless its latest usable response is fresh enough, or final.
@@ -35,13 +38,20 @@ export class PostgresStore implements Store {
   private listener: ChangeListener | undefined;
   private readonly watchers = new Set<() => void>();
   private closing: Promise<void> | undefined;
+  readonly exact = false;
 
   private constructor(
     private readonly pool: Pool,
     private readonly clientConfig: ClientConfig,
     private readonly clock: Clock,
     private readonly warn: (message: string) => void,
+    private readonly writeTimeoutMs: number,
   ) {}
+
+  /** A write transaction: waits for other writers' locks at most writeTimeoutMs (lock_timeout), then fails. */
+  private writing<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return transaction(this.pool, fn, { lockTimeoutMs: this.writeTimeoutMs });
+  }
 
   /** Connects and brings the schema up to date; rejects (with nothing left open) when either fails. */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
@@ -70,7 +80,7 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => undefined);
       throw e;
     }
-    return new PostgresStore(pool, clientConfig, opts.clock, warn);
+    return new PostgresStore(pool, clientConfig, opts.clock, warn, opts.writeTimeoutMs ?? 30_000);
   }
 
   async getCertificate(ca: string, serial: string): Promise<CertificateRecord | undefined> {
@@ -86,23 +96,23 @@ export class PostgresStore implements Store {
     return found.map(rows.fromCertificateRow);
   }
 
-  async putCertificates(records: CertificateRecord[]): Promise<ImportResult> {
+  async putCertificates(records: StatusWrite[]): Promise<ImportResult> {
     const now = this.clock.now();
-    return transaction(this.pool, (c) => putCertificatesIn(c, records, now));
+    return this.writing((c) => putCertificatesIn(c, records, now));
   }
 
-  async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<{ created: boolean }> {
+  async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<RevokeResult> {
     const now = this.clock.now();
-    return transaction(this.pool, (c) => revokeIn(c, ca, serial, revokedAt, reason, now));
+    return this.writing((c) => revokeIn(c, ca, serial, revokedAt, reason, now));
   }
 
   lastCrls(ca: string): Promise<LastCrls> {
     return lastCrls(this.pool, ca);
   }
 
-  async applyCrl(crl: AppliedCrl, records: CertificateRecord[]): Promise<ImportResult> {
+  async applyCrl(crl: AppliedCrl, records: StatusWrite[]): Promise<ImportResult> {
     const now = this.clock.now();
-    return transaction(this.pool, (c) => applyCrlIn(c, crl, records, now));
+    return this.writing((c) => applyCrlIn(c, crl, records, now));
   }
 
   async getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {
@@ -126,19 +136,27 @@ export class PostgresStore implements Store {
   }
 
   async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {
-    return transaction(this.pool, async (c) => {
+    if (responses.length === 0) return { stored: 0, skippedFinal: 0, stale: 0 };
+    return this.writing(async (c) => {
       // Two responders storing for the same certificate and hash take turns, so "no final one yet" stays true
       // until the insert. Locks are taken in one sorted statement: no deadlock between batches.
       await c.query('SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::integer[]) AS k', [RESPONSE_LOCK_CLASS, responseLockKeys(responses)]);
-      const result: PutResponsesResult = { stored: 0, skippedFinal: 0 };
+      // Compare-and-set: FOR SHARE waits for a status write in progress and then reads the version it committed;
+      // held to commit, it keeps the next status write (FOR UPDATE) from deleting responses until these are in.
+      const versions = await lockVersions(c, responses);
+      const result: PutResponsesResult = { stored: 0, skippedFinal: 0, stale: 0 };
       for (const r of responses) {
+        if (versions.get(`${r.ca}\0${r.serial}`) !== r.statusVersion) {
+          result.stale++;
+          continue;
+        }
         const { rowCount } = await c.query(
-          `INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+          `INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile, status_seq)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
            WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final)
            ON CONFLICT (ca, serial, hash, produced_at) DO UPDATE SET this_update = excluded.this_update,
              next_update = excluded.next_update, final = excluded.final, cert_id = excluded.cert_id, der = excluded.der,
-             profile = excluded.profile`,
+             profile = excluded.profile, status_seq = excluded.status_seq`,
           rows.responseParams(r),
         );
         if (rowCount) result.stored++;
@@ -185,7 +203,7 @@ export class PostgresStore implements Store {
 
   async changesSince(seq: number, limit: number): Promise<StatusChange[]> {
     const { rows: found } = await this.pool.query<rows.ChangeRow>(
-      'SELECT seq, ca, serial, kind FROM status_changes WHERE seq > $1 ORDER BY seq LIMIT $2',
+      'SELECT seq, ca, serial, kind, at FROM status_changes WHERE seq > $1 ORDER BY seq LIMIT $2',
       [seq, limit],
     );
     return found.map(rows.fromChangeRow);
@@ -242,6 +260,18 @@ export class PostgresStore implements Store {
     })();
     return this.closing;
   }
+}
+
+/** The current version of each certificate the responses are for, its row locked FOR SHARE (in key order). */
+async function lockVersions(c: PoolClient, responses: StoredResponse[]): Promise<Map<string, number>> {
+  const keys = [...new Map(responses.map((r) => [`${r.ca}\0${r.serial}`, [r.ca, r.serial]])).values()];
+  const { rows: found } = await c.query<{ ca: string; serial: string; status_seq: string }>(
+    `SELECT c.ca, c.serial, c.status_seq FROM certificates c
+       JOIN unnest($1::text[], $2::text[]) AS k(ca, serial) ON c.ca = k.ca AND c.serial = k.serial
+     ORDER BY c.ca, c.serial FOR SHARE OF c`,
+    [keys.map((k) => k[0]), keys.map((k) => k[1])],
+  );
+  return new Map(found.map((r) => [`${r.ca}\0${r.serial}`, Number(r.status_seq)]));
 }
 
 function responseLockKeys(responses: StoredResponse[]): number[] {

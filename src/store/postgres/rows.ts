@@ -12,6 +12,8 @@ export interface CertificateRow {
   reason: string | null;
   not_after: Date | null;
   profile: string | null;
+  /** bigint: a string from node-postgres. */
+  status_seq: string;
 }
 
 export interface ResponseRow {
@@ -25,6 +27,7 @@ export interface ResponseRow {
   cert_id: Buffer;
   der: Buffer;
   profile: string | null;
+  status_seq: string;
 }
 
 export interface ChangeRow {
@@ -32,6 +35,7 @@ export interface ChangeRow {
   ca: string;
   serial: string;
   kind: StatusChange['kind'];
+  at: Date;
 }
 
 /** Dates go to the server as UTC ISO strings, not node-postgres's rendering in the process's local time zone. */
@@ -51,7 +55,7 @@ export function certificateParams(r: CertificateRecord): [string, string, string
 export function asStored(r: CertificateRecord): CertificateRecord {
   const [ca, serial, status, revokedAt, reason, notAfter, profile] = certificateParams(r);
   const date = (s: string | null) => (s === null ? null : new Date(s));
-  return fromCertificateRow({ ca, serial, status: status as CertificateRow['status'], revoked_at: date(revokedAt), reason, not_after: date(notAfter), profile });
+  return fromCertificateRow({ ca, serial, status: status as CertificateRow['status'], revoked_at: date(revokedAt), reason, not_after: date(notAfter), profile, status_seq: String(r.version ?? 0) });
 }
 
 export function fromCertificateRow(row: CertificateRow): CertificateRecord {
@@ -60,12 +64,13 @@ export function fromCertificateRow(row: CertificateRow): CertificateRecord {
   if (row.reason !== null) rec.reason = row.reason as ReasonName;
   if (row.not_after !== null) rec.notAfter = row.not_after;
   if (row.profile !== null) rec.profile = row.profile;
+  rec.version = Number(row.status_seq);
   return rec;
 }
 
 /** Column values in the order of the responses table. */
 export function responseParams(r: StoredResponse): unknown[] {
-  return [r.ca, r.serial, r.hash, iso(r.producedAt), iso(r.thisUpdate), iso(r.nextUpdate), r.final, r.certIdDer, r.der, r.profile ?? null];
+  return [r.ca, r.serial, r.hash, iso(r.producedAt), iso(r.thisUpdate), iso(r.nextUpdate), r.final, r.certIdDer, r.der, r.profile ?? null, r.statusVersion];
 }
 
 export function fromResponseRow(row: ResponseRow): StoredResponse {
@@ -80,10 +85,11 @@ export function fromResponseRow(row: ResponseRow): StoredResponse {
     nextUpdate: row.next_update,
     final: row.final,
     ...(row.profile !== null ? { profile: row.profile } : {}),
+    statusVersion: Number(row.status_seq),
   };
 }
 
 /** bigserial arrives as a string (int8 can exceed 2^53); sequence numbers stay far below that. */
 export function fromChangeRow(row: ChangeRow): StatusChange {
-  return { seq: Number(row.seq), ca: row.ca, serial: row.serial, kind: row.kind };
+  return { seq: Number(row.seq), ca: row.ca, serial: row.serial, kind: row.kind, at: row.at };
 }

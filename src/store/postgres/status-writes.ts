@@ -2,14 +2,14 @@
 import type { PoolClient } from 'pg';
 import type { ChangeKind } from '../response-store';
 import type { ReasonName } from '../../ocsp/reasons';
-import { mergeRecord, revokedRecord } from '../status-rules';
-import type { CertificateRecord, ImportResult } from '../status-store';
+import { count, emptyResult, mergeRecord, revocation, StatusWrite } from '../status-rules';
+import type { CertificateRecord, ImportResult, RevokeResult } from '../status-store';
 import { LOCK_CLASS, STATUS_WRITE_LOCK } from './migrations';
 import * as rows from './rows';
 
 export const CHANGE_CHANNEL = 'ocsp_hsm_changes';
 
-interface StatusWrite {
+interface RowWrite {
   record: CertificateRecord;
   change: ChangeKind;
   statusChanged: boolean;
@@ -27,30 +27,33 @@ export async function lockStatusWrites(c: PoolClient): Promise<void> {
   await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, STATUS_WRITE_LOCK]);
 }
 
-export async function putCertificatesIn(c: PoolClient, records: CertificateRecord[], now: Date): Promise<ImportResult> {
+export async function putCertificatesIn(c: PoolClient, records: StatusWrite[], now: Date): Promise<ImportResult> {
   await lockStatusWrites(c);
-  const result: ImportResult = { inserted: 0, updated: 0, unchanged: 0, keptRevoked: 0 };
+  const result = emptyResult();
   for (let i = 0; i < records.length; i += CHUNK) {
     const chunk = records.slice(i, i + CHUNK);
     const existing = await lockExisting(c, chunk);
-    const writes: StatusWrite[] = [];
+    const writes: RowWrite[] = [];
     for (const rec of chunk) {
-      const outcome = mergeRecord(existing.get(key(rec)), rec, result);
-      if (!outcome) continue;
+      const m = mergeRecord(existing.get(key(rec)), rec);
+      count(result, m);
+      if (!m.record) continue;
       // A later record of the same batch for the same certificate merges with this one, as stored.
-      existing.set(key(rec), rows.asStored(outcome.record));
-      writes.push(outcome);
+      existing.set(key(rec), rows.asStored(m.record));
+      writes.push({ record: m.record, change: m.change, statusChanged: m.statusChanged });
     }
     await write(c, writes, now);
   }
   return result;
 }
 
-export async function revokeIn(c: PoolClient, ca: string, serial: string, revokedAt: Date, reason: ReasonName, now: Date): Promise<{ created: boolean }> {
+export async function revokeIn(c: PoolClient, ca: string, serial: string, revokedAt: Date, reason: ReasonName, now: Date): Promise<RevokeResult> {
   await lockStatusWrites(c);
   const old = (await lockExisting(c, [{ ca, serial }])).get(key({ ca, serial }));
-  await write(c, [{ record: revokedRecord(old, ca, serial, revokedAt, reason), change: 'revoked', statusChanged: true }], now);
-  return { created: !old };
+  const m = mergeRecord(old, revocation(ca, serial, revokedAt, reason));
+  if (m.record) await write(c, [{ record: m.record, change: m.change, statusChanged: m.statusChanged }], now);
+  const stored = (await lockExisting(c, [{ ca, serial }])).get(key({ ca, serial }))!;
+  return { created: m.outcome === 'inserted', outcome: m.outcome, record: stored };
 }
 
 // Row locks too: they hold off anything else that updates certificates (an operator's manual UPDATE, say).
@@ -63,19 +66,29 @@ async function lockExisting(c: PoolClient, records: { ca: string; serial: string
   return new Map(found.map((row) => [key(row), rows.fromCertificateRow(row)]));
 }
 
-// The latest record per certificate is upserted; responses go where the status changed; one status_changes row
-// per write, in order.
-async function write(c: PoolClient, writes: StatusWrite[], now: Date): Promise<void> {
+// One status_changes row per write, in order; the latest record per certificate is upserted with the seq of its
+// last change as its version; responses go where the status changed.
+async function write(c: PoolClient, writes: RowWrite[], now: Date): Promise<void> {
   if (writes.length === 0) return;
   const at = rows.iso(now);
-  const latest = new Map(writes.map((w) => [key(w.record), rows.certificateParams(w.record)]));
+  const { rows: seqs } = await c.query<{ ca: string; serial: string; seq: string }>(
+    `INSERT INTO status_changes (ca, serial, kind, at)
+     SELECT ca, serial, kind, $4::timestamptz FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(ca, serial, kind, n)
+     ORDER BY n
+     RETURNING ca, serial, seq`,
+    [...columns(writes.map((w) => [w.record.ca, w.record.serial, w.change]), 3), at],
+  );
+  const version = new Map<string, number>();
+  for (const r of seqs) version.set(key(r), Math.max(version.get(key(r)) ?? 0, Number(r.seq)));
+  const latest = new Map(writes.map((w) => [key(w.record), [...rows.certificateParams(w.record), version.get(key(w.record))!]]));
   await c.query(
-    `INSERT INTO certificates (ca, serial, status, revoked_at, reason, not_after, profile, updated_at)
-     SELECT u.*, $8::timestamptz
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::text[]) AS u
+    `INSERT INTO certificates (ca, serial, status, revoked_at, reason, not_after, profile, status_seq, updated_at)
+     SELECT u.*, $9::timestamptz
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::text[], $8::bigint[]) AS u
      ON CONFLICT (ca, serial) DO UPDATE SET status = excluded.status, revoked_at = excluded.revoked_at,
-       reason = excluded.reason, not_after = excluded.not_after, profile = excluded.profile, updated_at = excluded.updated_at`,
-    [...columns([...latest.values()], 7), at],
+       reason = excluded.reason, not_after = excluded.not_after, profile = excluded.profile, status_seq = excluded.status_seq,
+       updated_at = excluded.updated_at`,
+    [...columns([...latest.values()], 8), at],
   );
   const changed = writes.filter((w) => w.statusChanged).map((w) => [w.record.ca, w.record.serial]);
   if (changed.length > 0) {
@@ -84,12 +97,6 @@ async function write(c: PoolClient, writes: StatusWrite[], now: Date): Promise<v
       columns(changed, 2),
     );
   }
-  await c.query(
-    `INSERT INTO status_changes (ca, serial, kind, at)
-     SELECT ca, serial, kind, $4::timestamptz FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(ca, serial, kind, n)
-     ORDER BY n`,
-    [...columns(writes.map((w) => [w.record.ca, w.record.serial, w.change]), 3), at],
-  );
   // Delivered at commit to every connection LISTENing: the other responders' caches.
   await c.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, '']);
 }

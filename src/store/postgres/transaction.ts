@@ -5,8 +5,13 @@ import type { Pool, PoolClient } from 'pg';
 const RETRYABLE = new Set(['40P01', '40001']);
 const ATTEMPTS = 5;
 
+export interface TransactionOptions {
+  /** Waits for a lock at most this long, then fails with lock_not_available (55P03). */
+  lockTimeoutMs?: number;
+}
+
 /** Commits what `fn` did, or rolls all of it back and rethrows; `fn` may run again after a retryable failure. */
-export async function transaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+export async function transaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>, o: TransactionOptions = {}): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const c = await pool.connect();
     // A checked-out connection that dies emits 'error' (uncaught: the process would exit); the query fails anyway.
@@ -14,6 +19,7 @@ export async function transaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<
     c.on('error', ignore);
     try {
       await c.query('BEGIN');
+      if (o.lockTimeoutMs !== undefined) await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(o.lockTimeoutMs))}`);
       const result = await fn(c);
       await c.query('COMMIT');
       c.off('error', ignore);

@@ -46,4 +46,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID`,
   // The certificate profile a response was produced under: its HTTP maxAge may differ (RFC 9919 section 6.2).
   `ALTER TABLE responses ADD COLUMN profile TEXT`,
+  // Versions for the compare-and-set of stored responses: the seq of the certificate's latest status change, and
+  // the one a response was made from. 0 for what was written before (no backfill: any later change moves it on).
+  `ALTER TABLE certificates ADD COLUMN status_seq INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE responses ADD COLUMN status_seq INTEGER NOT NULL DEFAULT 0;`,
 ];

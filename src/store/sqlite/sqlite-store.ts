@@ -7,8 +7,9 @@ import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
 import { AppliedCrl, crlOrderProblem, LastCrls, StaleCrlError, urlsFromText, urlsToText } from '../crl-state';
 import type { ChangeKind, DueQuery, PutResponsesResult, ResponseKey, StatusChange, Store, StoredResponse } from '../response-store';
-import { mergeRecord, revokedRecord } from '../status-rules';
-import type { CertificateRecord, ImportResult } from '../status-store';
+import { count, emptyResult, mergeRecord, revocation, StatusWrite } from '../status-rules';
+import type { CertificateRecord, ImportResult, RevokeResult } from '../status-store';
+import { WriteLock, WriteLockOptions } from './write-lock';
 import { BackgroundReader } from './background-reader';
 import { SQLITE_MIGRATIONS } from './migrations';
 
@@ -20,6 +21,7 @@ interface Row {
   reason: string | null;
   not_after: number | null;
   profile: string | null;
+  status_seq: number;
 }
 
 interface CrlRow {
@@ -43,6 +45,7 @@ interface ResponseRow {
   cert_id: Buffer;
   der: Buffer;
   profile: string | null;
+  status_seq: number;
 }
 
 // A certificate is due unless its latest usable response is fresh enough (or final, which is never refreshed).
@@ -63,10 +66,14 @@ export class SqliteStore implements Store {
   private readonly watchers = new Set<() => void>();
   private watchTimer: NodeJS.Timeout | undefined;
   private readonly reader: BackgroundReader | undefined;
+  private readonly selectVersion: Database.Statement<[string, string], number>;
+  private readonly lock: WriteLock;
+  readonly exact = true;
 
   constructor(
     file: string,
     private readonly clock: Clock,
+    lockOptions: Partial<WriteLockOptions> = {},
   ) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     // An in-memory database is private to its connection: it is read here, on the caller's thread.
@@ -74,15 +81,17 @@ export class SqliteStore implements Store {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // Reads wait this long for a lock (rare in WAL mode); writes never wait inside SQLite, see WriteLock.
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    this.lock = new WriteLock(this.db, clock, lockOptions);
     this.selectOne = this.db.prepare('SELECT * FROM certificates WHERE ca = ? AND serial = ?');
     this.upsert = this.db.prepare(
-      `INSERT INTO certificates (ca, serial, status, revoked_at, reason, not_after, profile, updated_at)
-       VALUES (@ca, @serial, @status, @revoked_at, @reason, @not_after, @profile, @updated_at)
+      `INSERT INTO certificates (ca, serial, status, revoked_at, reason, not_after, profile, updated_at, status_seq)
+       VALUES (@ca, @serial, @status, @revoked_at, @reason, @not_after, @profile, @updated_at, @status_seq)
        ON CONFLICT (ca, serial) DO UPDATE SET status = excluded.status, revoked_at = excluded.revoked_at,
          reason = excluded.reason, not_after = excluded.not_after, profile = excluded.profile,
-         updated_at = excluded.updated_at`,
+         updated_at = excluded.updated_at, status_seq = excluded.status_seq`,
     );
     this.insertChange = this.db.prepare('INSERT INTO status_changes (ca, serial, kind, at) VALUES (?, ?, ?, ?)');
     this.deleteResponsesOf = this.db.prepare('DELETE FROM responses WHERE ca = ? AND serial = ?');
@@ -90,9 +99,10 @@ export class SqliteStore implements Store {
       'SELECT * FROM responses WHERE ca = ? AND serial = ? AND hash = ? ORDER BY produced_at DESC LIMIT 1',
     );
     // A final response blocks anything newer for the same certificate and hash (seed: "no new responses").
+    this.selectVersion = this.db.prepare('SELECT status_seq FROM certificates WHERE ca = ? AND serial = ?').pluck() as Database.Statement<[string, string], number>;
     this.insertResponse = this.db.prepare(
-      `INSERT OR REPLACE INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile)
-       SELECT @ca, @serial, @hash, @produced_at, @this_update, @next_update, @final, @cert_id, @der, @profile
+      `INSERT OR REPLACE INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile, status_seq)
+       SELECT @ca, @serial, @hash, @produced_at, @this_update, @next_update, @final, @cert_id, @der, @profile, @status_seq
        WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = @ca AND serial = @serial AND hash = @hash AND final = 1)`,
     );
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
@@ -109,30 +119,31 @@ export class SqliteStore implements Store {
     return rows.map(fromRow);
   }
 
-  async putCertificates(records: CertificateRecord[]): Promise<ImportResult> {
-    const now = this.clock.now().getTime();
-    return this.db.transaction(() => this.merge(records, now))();
+  async putCertificates(records: StatusWrite[]): Promise<ImportResult> {
+    return this.lock.write(() => this.merge(records, this.clock.now().getTime()));
   }
 
-  private merge(records: CertificateRecord[], now: number): ImportResult {
-    const result: ImportResult = { inserted: 0, updated: 0, unchanged: 0, keptRevoked: 0 };
-    for (const rec of records) {
-      const existing = this.selectOne.get(rec.ca, rec.serial);
-      const outcome = mergeRecord(existing && fromRow(existing), rec, result);
-      if (outcome) this.write(outcome.record, outcome.change, outcome.statusChanged, now);
-    }
+  private merge(records: StatusWrite[], now: number): ImportResult {
+    const result = emptyResult();
+    for (const rec of records) count(result, this.mergeOne(rec, now));
     return result;
+  }
+
+  private mergeOne(rec: StatusWrite, now: number) {
+    const existing = this.selectOne.get(rec.ca, rec.serial);
+    const m = mergeRecord(existing && fromRow(existing), rec);
+    if (m.record) this.write(m.record, m.change, m.statusChanged, now);
+    return m;
   }
 
   async lastCrls(ca: string): Promise<LastCrls> {
     return this.lastCrlsSync(ca);
   }
 
-  async applyCrl(crl: AppliedCrl, records: CertificateRecord[]): Promise<ImportResult> {
+  async applyCrl(crl: AppliedCrl, records: StatusWrite[]): Promise<ImportResult> {
     const now = this.clock.now().getTime();
-    // IMMEDIATE: the order check and the writes see no other writer in between.
-    return this.db
-      .transaction(() => {
+    // The order check and the writes see no other writer in between.
+    return this.lock.write(() => {
         const problem = crlOrderProblem(this.lastCrlsSync(crl.ca), crl);
         if (problem) throw new StaleCrlError(problem);
         const result = this.merge(records, now);
@@ -144,8 +155,7 @@ export class SqliteStore implements Store {
           .run(crl.ca, crl.kind, crl.crlNumber?.toString() ?? null, crl.baseCrlNumber?.toString() ?? null, crl.thisUpdate.getTime(),
             crl.nextUpdate?.getTime() ?? null, urlsToText(crl.freshestCrlUrls), now);
         return result;
-      })
-      .immediate();
+      });
   }
 
   private lastCrlsSync(ca: string): LastCrls {
@@ -153,20 +163,18 @@ export class SqliteStore implements Store {
     return Object.fromEntries(rows.map((r) => [r.kind, fromCrlRow(r)]));
   }
 
-  async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<{ created: boolean }> {
-    let created = false;
-    this.db.transaction(() => {
-      const existing = this.selectOne.get(ca, serial);
-      created = !existing;
-      this.write(revokedRecord(existing && fromRow(existing), ca, serial, revokedAt, reason), 'revoked', true, this.clock.now().getTime());
-    })();
-    return { created };
+  async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<RevokeResult> {
+    return this.lock.write(() => {
+      const m = this.mergeOne(revocation(ca, serial, revokedAt, reason), this.clock.now().getTime());
+      return { created: m.outcome === 'inserted', outcome: m.outcome, record: fromRow(this.selectOne.get(ca, serial)!) };
+    });
   }
 
+  // The change is recorded first: its seq becomes the certificate's version.
   private write(rec: CertificateRecord, change: ChangeKind, statusChanged: boolean, now: number): void {
-    this.upsert.run({ ...toRow(rec), updated_at: now });
+    const seq = Number(this.insertChange.run(rec.ca, rec.serial, change, now).lastInsertRowid);
+    this.upsert.run({ ...toRow(rec), updated_at: now, status_seq: seq });
     if (statusChanged) this.deleteResponsesOf.run(rec.ca, rec.serial);
-    this.insertChange.run(rec.ca, rec.serial, change, now);
   }
 
   async getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {
@@ -185,14 +193,16 @@ export class SqliteStore implements Store {
   }
 
   async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {
-    const result: PutResponsesResult = { stored: 0, skippedFinal: 0 };
-    this.db.transaction(() => {
+    return this.lock.write(() => {
+      const result: PutResponsesResult = { stored: 0, skippedFinal: 0, stale: 0 };
       for (const r of responses) {
-        if (this.insertResponse.run(toResponseRow(r)).changes > 0) result.stored++;
+        // Compare-and-set: the status it was signed from must still be the certificate's latest.
+        if (this.selectVersion.get(r.ca, r.serial) !== r.statusVersion) result.stale++;
+        else if (this.insertResponse.run(toResponseRow(r)).changes > 0) result.stored++;
         else result.skippedFinal++;
       }
-    })();
-    return result;
+      return result;
+    });
   }
 
   async certificatesDue(q: DueQuery): Promise<CertificateRecord[]> {
@@ -222,12 +232,15 @@ export class SqliteStore implements Store {
   }
 
   async deleteSuperseded(): Promise<number> {
-    return this.db
-      .prepare(
-        `DELETE FROM responses WHERE produced_at < (SELECT max(produced_at) FROM responses l
-           WHERE l.ca = responses.ca AND l.serial = responses.serial AND l.hash = responses.hash)`,
-      )
-      .run().changes;
+    return this.lock.write(
+      () =>
+        this.db
+          .prepare(
+            `DELETE FROM responses WHERE produced_at < (SELECT max(produced_at) FROM responses l
+               WHERE l.ca = responses.ca AND l.serial = responses.serial AND l.hash = responses.hash)`,
+          )
+          .run().changes,
+    );
   }
 
   async lastChange(): Promise<number> {
@@ -235,7 +248,8 @@ export class SqliteStore implements Store {
   }
 
   async changesSince(seq: number, limit: number): Promise<StatusChange[]> {
-    return this.db.prepare('SELECT seq, ca, serial, kind FROM status_changes WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as StatusChange[];
+    const rows = this.db.prepare('SELECT seq, ca, serial, kind, at FROM status_changes WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as (Omit<StatusChange, 'at'> & { at: number })[];
+    return rows.map((r) => ({ ...r, at: new Date(r.at) }));
   }
 
   // data_version changes when another connection commits; our own writes do not change it.
@@ -264,9 +278,9 @@ export class SqliteStore implements Store {
 
   async pruneChanges(before: Date): Promise<number> {
     // Keep the newest record so the sequence never restarts (AUTOINCREMENT would not reuse numbers anyway).
-    return this.db
-      .prepare('DELETE FROM status_changes WHERE at < ? AND seq < (SELECT max(seq) FROM status_changes)')
-      .run(before.getTime()).changes;
+    return this.lock.write(
+      () => this.db.prepare('DELETE FROM status_changes WHERE at < ? AND seq < (SELECT max(seq) FROM status_changes)').run(before.getTime()).changes,
+    );
   }
 
   async ping(): Promise<void> {
@@ -301,7 +315,7 @@ function dueParams(q: Omit<DueQuery, 'after' | 'limit'>) {
   };
 }
 
-function toRow(r: CertificateRecord): Row {
+function toRow(r: CertificateRecord): Omit<Row, 'status_seq'> {
   return {
     ca: r.ca,
     serial: r.serial,
@@ -319,6 +333,7 @@ function fromRow(row: Row): CertificateRecord {
   if (row.reason !== null) rec.reason = row.reason as ReasonName;
   if (row.not_after !== null) rec.notAfter = new Date(row.not_after);
   if (row.profile !== null) rec.profile = row.profile;
+  rec.version = row.status_seq;
   return rec;
 }
 
@@ -346,6 +361,7 @@ function toResponseRow(r: StoredResponse): ResponseRow {
     cert_id: r.certIdDer,
     der: r.der,
     profile: r.profile ?? null,
+    status_seq: r.statusVersion,
   };
 }
 
@@ -361,5 +377,6 @@ function fromResponseRow(row: ResponseRow): StoredResponse {
     nextUpdate: new Date(row.next_update),
     final: row.final === 1,
     ...(row.profile !== null ? { profile: row.profile } : {}),
+    statusVersion: row.status_seq,
   };
 }
