@@ -10,7 +10,7 @@ import { openStore } from '../src/cli/store';
 import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations';
 import { PostgresStore } from '../src/store/postgres/postgres-store';
 import type { Store } from '../src/store/response-store';
-import { describeStore, response } from '../test/support/describe-store';
+import { describeStore, response, stamp } from '../test/support/describe-store';
 import { waitFor } from './support/harness';
 import { freePort, postgresCluster } from './support/postgres';
 
@@ -54,7 +54,7 @@ describe('PostgresStore', () => {
     const versions = await withClient(url, async (c) => (await c.query<{ version: number }>('SELECT version FROM schema_version ORDER BY version')).rows);
     assert.deepEqual(versions.map((r) => r.version), POSTGRES_MIGRATIONS.map((_, i) => i + 1));
     await together[0]!.putCertificates([{ ca: 'c', serial: '1', status: 'good' }]);
-    assert.deepEqual(await together[3]!.getCertificate('c', '1'), { ca: 'c', serial: '1', status: 'good' });
+    assert.deepEqual(await together[3]!.getCertificate('c', '1'), { ca: 'c', serial: '1', status: 'good', version: 1 });
   });
 
   it('names store.url, without its password, when the server is unreachable or the database missing', async () => {
@@ -81,7 +81,7 @@ describe('PostgresStore', () => {
 
   it('accepts store.url alone as PostgreSQL and rejects other schemes naming the field', () => {
     const { config } = validateConfig(minimalConfig({ url: 'postgres://u@h/db' }), 'x.yaml');
-    assert.deepEqual(config.store, { type: 'postgres', url: 'postgres://u@h/db', poolSize: 10 });
+    assert.deepEqual(config.store, { type: 'postgres', url: 'postgres://u@h/db', poolSize: 10, writeTimeout: 30_000, maxStaleness: 2_000 });
     assert.throws(() => validateConfig(minimalConfig({ type: 'postgres', url: 'mysql://u:pw@h/db' }), 'x.yaml'), (e: Error) => {
       assert.match(e.message, /store\.url: a postgres:\/\/ or postgresql:\/\/ URL/);
       assert.ok(!e.message.includes('pw@'));
@@ -124,8 +124,8 @@ describe('PostgresStore', () => {
     const revokedAt = new Date('2026-05-01T12:00:00.123Z');
     await s.revoke('c', '1', revokedAt, 'superseded');
     assert.deepEqual((await s.getCertificate('c', '1'))!.revokedAt, revokedAt);
-    const final = response('1', 'sha256', 0, { producedAt: new Date('2026-06-01T00:00:00.999Z'), nextUpdate: new Date('9999-12-31T23:59:59.999Z'), final: true });
-    await s.putResponses([final]);
+    const [final] = await stamp(s, [response('1', 'sha256', 0, { producedAt: new Date('2026-06-01T00:00:00.999Z'), nextUpdate: new Date('9999-12-31T23:59:59.999Z'), final: true })]);
+    await s.putResponses([final!]);
     assert.deepEqual(await s.getResponse('ca1', '1', 'sha256'), final);
     const updatedAt = await withClient(url, async (c) => (await c.query<{ updated_at: Date }>('SELECT updated_at FROM certificates')).rows[0]!.updated_at);
     assert.equal(updatedAt.getTime(), clock.now().getTime());
@@ -169,7 +169,8 @@ describe('PostgresStore', () => {
       // Each batch puts a final response for one certificate and a newer one for the other: in any serial order
       // the second batch finds one final response and skips its newer response there.
       const [x, y] = [`x${i}`, `y${i}`];
-      const [r1, r2] = await Promise.all([a.putResponses([final(x), response(y, 'sha1', 30)]), b.putResponses([final(y), response(x, 'sha1', 30)])]);
+      const [batch1, batch2] = [await stamp(a, [final(x), response(y, 'sha1', 30)]), await stamp(a, [final(y), response(x, 'sha1', 30)])];
+      const [r1, r2] = await Promise.all([a.putResponses(batch1), b.putResponses(batch2)]);
       assert.equal(r1.skippedFinal + r2.skippedFinal, 1, `round ${i}: ${JSON.stringify([r1, r2])}`);
     }
   });

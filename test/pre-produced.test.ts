@@ -10,23 +10,19 @@ import { OID } from '../src/ocsp/oids';
 import { parseOcspRequest } from '../src/ocsp/request';
 import { cleanup } from '../src/presign/cleanup';
 import { PreSigner } from '../src/presign/pre-signer';
-import { Authority, AuthorityIndex, makeAuthority, PreProduction } from '../src/source/authority';
+import { Authority, makeAuthority, PreProduction } from '../src/source/authority';
 import { ChangeFollower } from '../src/source/change-follower';
-import { IssuerFilter } from '../src/source/issuer-filter';
-import { LiveSigner } from '../src/source/live-signer';
 import { MemoryCache } from '../src/source/memory-cache';
 import { FINAL_NEXT_UPDATE, ResponseProducer } from '../src/source/response-producer';
-import { SingleFlight } from '../src/source/single-flight';
-import { StoredResponses } from '../src/source/stored-responses';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { openssl, opensslRequest, writeTemp } from './support/openssl';
 import { softwarePki, SoftwarePki } from './support/software-pki';
+import { buildChain, quiet, TestChain } from './support/serving-chain';
 import { tempDir } from './support/temp';
 
 const HOUR = 3_600_000;
 const limits = { maxCertIds: 10 };
 const ctx = { lane: 'live' as const };
-const quiet = { warn: () => undefined, info: () => undefined };
 
 /** Counts signatures: the HSM's work is what pre-production saves. */
 class CountingSigner implements Signer {
@@ -75,7 +71,7 @@ describe('pre-produced responses', () => {
   let signer: CountingSigner;
   let authority: Authority;
   let cache: MemoryCache;
-  let chain: IssuerFilter;
+  let chain: TestChain['chain'];
   let follower: ChangeFollower;
   let producer: ResponseProducer;
   const request = (leaves: number[], o: { sha256?: boolean; nonce?: boolean } = {}) =>
@@ -89,12 +85,9 @@ describe('pre-produced responses', () => {
     authority = makeAuthority({
       name: 'unit', caCert: pki.ca, signerCert: pki.responder, signer, responderId: 'byKey', validityMs: HOUR, preProduction,
     });
-    producer = new ResponseProducer(clock, store);
-    follower = new ChangeFollower(store, new Map([['unit', authority]]), producer, clock, quiet, { maxStalenessMs: 2000 });
-    const stored = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, quiet, follower);
-    cache = new MemoryCache(stored, clock, { maxEntries: 100, maxBytes: 1 << 20 }, follower);
-    follower.keep(cache);
-    chain = new IssuerFilter(new AuthorityIndex([authority]), cache);
+    const built = buildChain(store, authority, clock);
+    ({ producer, follower, chain } = built);
+    cache = built.cache!;
   }
 
   before(async () => {
