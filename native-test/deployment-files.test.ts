@@ -43,6 +43,10 @@ const DAEMON_METRICS: Record<string, MetricType> = {
   ocsp_hsm_limiter_rejections_total: 'counter',
   ocsp_hsm_limiter_in_flight: 'gauge',
   ocsp_hsm_limiter_max_concurrent: 'gauge',
+  ocsp_status_change_apply_seconds: 'histogram',
+  ocsp_status_change_apply_failures_total: 'counter',
+  ocsp_status_change_production_failures_total: 'counter',
+  ocsp_change_feed_lag_seconds: 'gauge',
 };
 // Prometheus' own series about each target, usable in rules.
 const PROMETHEUS_SERIES = new Set(['up']);
