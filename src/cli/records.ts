@@ -124,10 +124,14 @@ export async function revoke(
   const date = a.date ? new Date(a.date) : now;
   if (Number.isNaN(date.getTime())) throw new UsageError(`--date: "${a.date}" is not an ISO 8601 date`);
   if (date.getTime() > now.getTime() + 60_000) throw new UsageError(`--date: ${date.toISOString()} is in the future`);
+  if (reason === 'removeFromCRL') {
+    throw new UsageError('--reason removeFromCRL releases a hold, it is no revocation: publish it (POST .../revocations) or import a delta CRL');
+  }
   const r = await withStore(ctx, (s) => s.revoke(ca.name, serial, date, reason));
-  const stored = `${r.record.revokedAt?.toISOString()} (${r.record.reason ?? 'no reason'})`;
+  const record = r.record!;
+  const stored = `${record.revokedAt?.toISOString()} (${record.reason ?? 'no reason'})`;
   // keyCompromise is recorded, at the earlier of the two dates (Baseline Requirements 7.2.2); nothing else moves a final revocation.
-  const escalated = reason === 'keyCompromise' && r.record.reason === reason;
+  const escalated = reason === 'keyCompromise' && record.reason === reason;
   if (r.outcome === 'keptRevoked' && !escalated) {
     throw new Error(`${ca.name} serial ${serial} stays revoked at ${stored}: a revocation other than certificateHold is final (README "Status rules")`);
   }

@@ -37,7 +37,9 @@ const HOLD: ReasonName = 'certificateHold';
  *   another reason (its date and reason taken from that revocation); a repeated hold keeps the first hold's date.
  * notAfter and profile always follow the latest write that names them.
  */
-export function mergeRecord(old: CertificateRecord | undefined, incoming: StatusWrite): MergeOutcome {
+export function mergeRecord(old: CertificateRecord | undefined, write: StatusWrite): MergeOutcome {
+  // removeFromCRL is no revocation reason (RFC 5280 section 5.3.1), whichever writer names it: it releases a hold.
+  const incoming: StatusWrite = write.status === 'revoked' && write.reason === 'removeFromCRL' ? { ca: write.ca, serial: write.serial, status: 'good', releaseOnly: true } : write;
   if (!old) {
     if (incoming.releaseOnly) return unchanged();
     const record = plain(incoming);

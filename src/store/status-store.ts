@@ -34,8 +34,8 @@ export interface RevokeResult {
   /** The serial was not in the store before. */
   created: boolean;
   outcome: WriteOutcome;
-  /** The record as stored after the write. */
-  record: CertificateRecord;
+  /** The record as stored after the write; undefined only after removeFromCRL for a serial never seen. */
+  record: CertificateRecord | undefined;
 }
 
 export interface StatusStore {

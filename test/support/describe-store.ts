@@ -302,6 +302,12 @@ export function describeStatusStore(name: string, make: () => Promise<Store>): v
       // removeFromCRL of a serial never seen creates nothing; of a good one changes nothing.
       assert.deepEqual(await s.putCertificates([{ ca: 'ca1', serial: '59', status: 'good', releaseOnly: true }, { ca: 'ca1', serial: '53', status: 'good', releaseOnly: true }]), { inserted: 0, updated: 0, unchanged: 2, keptRevoked: 0 });
       assert.equal(await s.getCertificate('ca1', '59'), undefined);
+      // removeFromCRL given as a revocation reason (revoke, an index R line) releases too; it is never stored as one.
+      await s.revoke('ca1', '53', t(13), 'certificateHold');
+      assert.equal((await s.revoke('ca1', '53', t(14), 'removeFromCRL')).record?.status, 'good');
+      assert.equal((await s.revoke('ca1', '50', t(14), 'removeFromCRL')).outcome, 'keptRevoked');
+      assert.equal((await s.revoke('ca1', '58', t(14), 'removeFromCRL')).outcome, 'unchanged');
+      assert.equal(await s.getCertificate('ca1', '58'), undefined);
       await s.close();
     });
 

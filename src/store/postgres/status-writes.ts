@@ -52,7 +52,7 @@ export async function revokeIn(c: PoolClient, ca: string, serial: string, revoke
   const old = (await lockExisting(c, [{ ca, serial }])).get(key({ ca, serial }));
   const m = mergeRecord(old, revocation(ca, serial, revokedAt, reason));
   if (m.record) await write(c, [{ record: m.record, change: m.change, statusChanged: m.statusChanged }], now);
-  const stored = (await lockExisting(c, [{ ca, serial }])).get(key({ ca, serial }))!;
+  const stored = (await lockExisting(c, [{ ca, serial }])).get(key({ ca, serial }));
   return { created: m.outcome === 'inserted', outcome: m.outcome, record: stored };
 }
 

@@ -166,7 +166,8 @@ export class SqliteStore implements Store {
   async revoke(ca: string, serial: string, revokedAt: Date, reason: ReasonName): Promise<RevokeResult> {
     return this.lock.write(() => {
       const m = this.mergeOne(revocation(ca, serial, revokedAt, reason), this.clock.now().getTime());
-      return { created: m.outcome === 'inserted', outcome: m.outcome, record: fromRow(this.selectOne.get(ca, serial)!) };
+      const row = this.selectOne.get(ca, serial);
+      return { created: m.outcome === 'inserted', outcome: m.outcome, record: row && fromRow(row) };
     });
   }
 
