@@ -1,5 +1,7 @@
 // The signing ceiling under a burst, measured at the HSM (the shim counts real C_Sign calls), and fairness
-// between a flooding client and a quiet one.
+// between a flooding client and a quiet one. Only what holds however slow the machine is asserted: how near the
+// ceiling the HSM runs and how fast refusals leave depend on the CPU a shared machine leaves the daemon and the
+// load generator, and are measured by bench/signing-ceiling.ts instead.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,38 +43,55 @@ describe('signing limits on real SoftHSM2', () => {
       assert.equal(await responder.stop(), 0);
     });
 
-    it('never lets the HSM sign above 200/s plus the burst, refuses the excess with tryLater, memory flat', async () => {
+    it('never lets the HSM sign above 200/s plus the burst, refuses the excess on arrival with tryLater, memory flat', async () => {
       const tryLater = (le: string) => metric(responder.url, `ocsp_request_duration_seconds_bucket{le="${le}",method="POST",status="tryLater"}`);
-      const load = runLoadProcess({ ...spec, url: responder.url, durationMs: 16_000, concurrency: 64 });
+      const rejected = (reason: string) => metric(responder.url, `ocsp_hsm_limiter_rejections_total{limiter="main",reason="${reason}"}`);
       const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      // Signatures at the HSM since t0 (read before the time, so none is counted that the time does not cover).
+      const signedSince = (t0: number, s0: number) => {
+        const n = shim.signsOk() - s0;
+        return { n, ms: performance.now() - t0 };
+      };
+      const s0 = shim.signsOk();
+      const t0 = performance.now();
+      const load = runLoadProcess({ ...spec, url: responder.url, durationMs: 16_000, concurrency: 64 });
+      let settled = false;
+      void load.then(() => (settled = true), () => (settled = true));
+      const samples: { n: number; ms: number }[] = [];
       const rss: number[] = [];
-      await sleep(1500); // past the initial burst and connection set-up
-      const t1 = performance.now();
-      const s1 = shim.signsOk();
-      for (let i = 0; i < 13; i++) {
-        rss.push(Math.round(rssMiB(responder.proc.pid!)));
+      for (let i = 0; i < 16 && !settled; i++) {
         await sleep(1000);
+        rss.push(Math.round(rssMiB(responder.proc.pid!)));
+        samples.push(signedSince(t0, s0));
       }
-      const s2 = shim.signsOk();
-      const t2 = performance.now();
       const result = await load;
+      samples.push(signedSince(t0, s0));
       // Flat: memory still in use after a full collection (reported by gc-reporter in the daemon) does not grow
       // with requests served. A leak of 100 bytes a request would add ~2 MiB between these two windows.
       const heap = [...responder.output().matchAll(/GC-REPORT (\{.*\})/g)].map((m) => JSON.parse(m[1]!).heapUsedMiB as number);
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
       const early = mean(heap.slice(3, 6));
       const late = mean(heap.slice(-3));
-      // The daemon's own answer time for refusals (client-side figures include the load generator's queueing).
+      // Reported only: the daemon's own answer time for refusals (client-side figures include the load generator's queueing).
       const within50 = await tryLater('0.05');
       const refusals = await tryLater('+Inf');
-      const rate = (s2 - s1) / ((t2 - t1) / 1000);
-      const report = { heapAfterGcMiB: heap.map((h) => Math.round(h * 10) / 10), tryLaterWithin50msServerSide: `${within50}/${refusals}`, offeredPerSecond: Math.round(result.sent / (result.elapsedMs / 1000)), hsmSignaturesPerSecond: Math.round(rate * 10) / 10, rssMiB: rss, ...result };
+      // Refused on arrival (the client's share of the queue taken, or the queue full), never queued first.
+      const onArrival = (await rejected('client_share')) + (await rejected('queue_full'));
+      const last = samples[samples.length - 1]!;
+      const report = {
+        heapAfterGcMiB: heap.map((h) => Math.round(h * 10) / 10), tryLaterWithin50msServerSide: `${within50}/${refusals}`, refusedOnArrival: onArrival,
+        offeredPerSecond: Math.round(result.sent / (result.elapsedMs / 1000)), hsmSignaturesPerSecond: Math.round((last.n / (last.ms / 1000)) * 10) / 10,
+        hsmSignaturesCumulative: samples.map((x) => x.n), rssMiB: rss, ...result,
+      };
       console.log(JSON.stringify(report));
-      // Only what holds however slow a shared machine is: how near the ceiling the HSM runs, and how fast refusals
-      // leave, depend on the CPU left to the daemon and the load process (CI saw 162-187/s offered only 194-337/s);
-      // they are reported above, not asserted. The bucket holds at most the burst (20) and refills at 200/s.
-      assert.ok(s2 - s1 <= 20 + (200 * (t2 - t1)) / 1000, `${s2 - s1} signatures in ${Math.round(t2 - t1)} ms: above 200/s plus the burst`);
-      assert.ok(refusals >= (result.byStatus['3'] ?? 0) && refusals > 0, 'the excess is refused');
+      // The bucket is at most full (20) at t0 and refills at 200/s: no count since t0 may pass 20 + 200/s x elapsed.
+      for (const x of samples) {
+        assert.ok(x.n <= 20 + (200 * x.ms) / 1000, `${x.n} signatures at the HSM in ${Math.round(x.ms)} ms: above 200/s plus the burst of 20`);
+      }
+      assert.ok((result.byStatus['0'] ?? 0) <= last.n, 'every signed answer was signed at the HSM (the count above is not blind)');
+      assert.ok(refusals >= (result.byStatus['3'] ?? 0) && refusals > 0, 'the load went past the ceiling and was refused');
+      // 64 requests at once against 4 slots and a queue share of 32: overload is refused at once, not after waiting.
+      assert.ok(onArrival > 0, 'no request was refused on arrival');
       assert.equal(result.wrongAnswers, 0, 'every signed answer echoes its nonce, says good and verifies');
       assert.equal(result.transportErrors, 0);
       assert.deepEqual(Object.keys(result.byStatus).sort(), ['0', '3'], 'only successful and tryLater answers');

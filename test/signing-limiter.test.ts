@@ -1,7 +1,7 @@
 // The signing limiter on a fake clock: rate and burst, concurrency, queue bounds, deadlines, lanes, fairness.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FakeClock } from '../src/clock';
+import { Clock, FakeClock } from '../src/clock';
 import { LimiterOptions, LimiterRejectedError, Permit, RejectReason, SigningLimiter } from '../src/hsm/signing-limiter';
 
 function limiter(o: Partial<LimiterOptions> = {}, clock = new FakeClock()) {
@@ -142,5 +142,91 @@ describe('SigningLimiter', () => {
     // 4 slots freed: b (under its cap of 2) is preferred; a gets the rest.
     assert.equal(b.filter((x) => x.permit).length, 2);
     assert.equal(a.filter((x) => x.permit).length, 6);
+  });
+});
+
+/**
+ * A clock whose timers fire only at multiples of `stepMs`, as when the event loop gets the CPU only every
+ * `stepMs` (1 ms: Node's whole-millisecond timers; tens of ms: a daemon starved of CPU).
+ */
+function steppedClock(stepMs: number) {
+  const fake = new FakeClock();
+  const clock: Clock = {
+    now: () => fake.now(),
+    monotonicMs: () => fake.monotonicMs(),
+    setTimer: (fn, ms) => {
+      const now = fake.monotonicMs();
+      return fake.setTimer(fn, Math.ceil((now + Math.max(ms, 0)) / stepMs) * stepMs - now);
+    },
+  };
+  return { clock, fake };
+}
+
+/**
+ * Saturating demand for `seconds`: `workers` callers each ask again as soon as they are answered (as the
+ * native test's load generator does), hold a permit `holdMs`, and retry a refusal on the next step.
+ * Returns when each permit was granted.
+ */
+async function saturate(o: Partial<LimiterOptions>, { stepMs, seconds, workers = 64, holdMs = 2 }: { stepMs: number; seconds: number; workers?: number; holdMs?: number }) {
+  const { clock, fake } = steppedClock(stepMs);
+  const l = new SigningLimiter({ name: 't', ratePerSecond: 0, burst: 1, maxConcurrent: 4, maxQueue: 64, queueTimeoutMs: 250, clientShare: 0.5, ...o, clock });
+  const grants: number[] = [];
+  let stopped = false;
+  const ask = (): void => {
+    if (stopped) return;
+    l.acquire({ lane: 'live', client: '127.0.0.1' }).then(
+      (p) => {
+        grants.push(clock.monotonicMs());
+        const done = () => (p.release(), ask());
+        if (holdMs > 0) clock.setTimer(done, holdMs);
+        else done();
+      },
+      () => clock.setTimer(ask, 1),
+    );
+  };
+  for (let i = 0; i < workers; i++) ask();
+  for (let t = 0; t < seconds * 1000; t += stepMs) {
+    await tick();
+    fake.advance(stepMs);
+  }
+  stopped = true;
+  await tick();
+  return grants.filter((g) => g < seconds * 1000);
+}
+
+/** Most permits granted in any window of `ms` (windows starting at a grant). */
+function maxInWindow(grants: number[], ms: number): number {
+  let most = 0;
+  for (let i = 0, j = 0; i < grants.length; i++) {
+    while (j < grants.length && grants[j]! < grants[i]! + ms) j++;
+    most = Math.max(most, j - i);
+  }
+  return most;
+}
+
+describe('SigningLimiter under saturating demand (the hsm-limits scenario on a fake clock)', () => {
+  const scenario = { ratePerSecond: 200, burst: 20, maxConcurrent: 4, maxQueue: 64, queueTimeoutMs: 250, clientShare: 0.5 };
+  const N = 10;
+
+  // Timers every 1 ms: Node's whole-millisecond timers, permits held 2 ms on the scenario's 4 slots. Every 50-60 ms:
+  // a daemon starved of CPU, whose permits stay held until its next turn; 100 slots, so that the rate, not the
+  // concurrency ceiling, is what binds (4 slots held for a whole turn allow only 4 signatures per turn).
+  for (const [rate, stepMs, maxConcurrent] of [[200, 1, 4], [300, 1, 4], [70, 1, 4], [200, 50, 100], [300, 60, 100]] as const) {
+    it(`grants between 0.95·rate·N and rate·N + burst at ${rate}/s, timers firing every ${stepMs} ms, ${maxConcurrent} slots`, async () => {
+      const grants = await saturate({ ...scenario, ratePerSecond: rate, maxConcurrent }, { stepMs, seconds: N });
+      assert.ok(grants.length >= 0.95 * rate * N, `${grants.length} permits in ${N} s at ${rate}/s`);
+      assert.ok(grants.length <= rate * N + scenario.burst, `${grants.length} permits in ${N} s at ${rate}/s`);
+      assert.ok(maxInWindow(grants, 1000) <= rate + scenario.burst, 'no second holds more than the rate plus the burst');
+    });
+  }
+
+  it('does not make up after a stall longer than burst/rate: the ceiling holds in every second', async () => {
+    // 300 ms without the CPU at 200/s would owe 60 permits; the bucket holds 20 (burst), so 20 is all that follows.
+    // Making up the rest would put 60 signatures on the HSM at once.
+    const grants = await saturate({ ...scenario, maxConcurrent: 100 }, { stepMs: 300, seconds: N, holdMs: 0 });
+    assert.ok(maxInWindow(grants, 1000) <= scenario.ratePerSecond + scenario.burst, `${maxInWindow(grants, 1000)} permits in one second`);
+    assert.ok(maxInWindow(grants, 1) <= scenario.burst, `${maxInWindow(grants, 1)} permits at once after a stall`);
+    const turns = Math.floor((N * 1000) / 300);
+    assert.ok(grants.length >= turns * scenario.burst, `${grants.length} permits in ${turns} turns: the full burst after each`);
   });
 });
