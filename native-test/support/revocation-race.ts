@@ -51,17 +51,17 @@ export function racePlan(certificates: number, perWriter: Record<Writer, number>
 }
 
 /** YYMMDDHHMMSSZ, as `openssl ca` writes index.txt. */
-export function indexTime(d: Date): string {
+function indexTime(d: Date): string {
   return `${d.toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
 }
 
 /** The CA's index.txt: every serial, R (date and reason) for those in `revoked`, V for the rest. */
 export function indexText(plan: RacePlan, revoked: Iterable<Revocation>): string {
-  const byserial = new Map([...revoked].map((r) => [r.serial, r]));
+  const bySerial = new Map([...revoked].map((r) => [r.serial, r]));
   const expiry = indexTime(plan.notAfter);
   return plan.serials
     .map((s) => {
-      const r = byserial.get(s);
+      const r = bySerial.get(s);
       const hex = s.toUpperCase();
       return r ? `R\t${expiry}\t${indexTime(r.revokedAt)},${r.reason}\t${hex}\tunknown\t/CN=${hex}` : `V\t${expiry}\t\t${hex}\tunknown\t/CN=${hex}`;
     })
