@@ -1,7 +1,6 @@
 // CRL ingestion end to end: CRLs signed by a CA key inside SoftHSM2 imported with the CLI and seen by `openssl ocsp`;
 // refused CRLs change nothing; the download service against CRLs served from 127.0.0.1, on SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,19 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import { FakeClock, systemClock } from '../src/clock';
 import { CrlDownloadCa, CrlDownloadService } from '../src/ingest/crl-download';
 import { httpGet } from '../src/ingest/http-get';
-import { Pkcs11Signer } from '../src/hsm/pkcs11-signer';
-import { algorithmForPublicKey } from '../src/hsm/signer';
-import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../src/hsm/token';
 import { readCertificate } from '../src/pki/certificate';
-import { crlBlocks, CrlEntry, readCrl } from '../src/pki/crl';
-import { issueCrl } from '../src/pki/issue-crl';
+import { crlBlocks, readCrl } from '../src/pki/crl';
 import { PostgresStore } from '../src/store/postgres/postgres-store';
 import type { Store } from '../src/store/response-store';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { openssl } from '../test/support/openssl';
 import { makeOpensslCrlCa } from '../test/support/openssl-crl-ca';
 import { tempDir } from '../test/support/temp';
-import { childEnv, CLI, createTestPki, opensslQuery, Responder, runCli, startResponder, variantConfig, waitFor } from './support/harness';
+import { childEnv, createTestPki, opensslQuery, Responder, runCli, runCliAsync, startResponder, TestCa, variantConfig, waitFor } from './support/harness';
+import { HsmCrl, hsmCrlIssuer } from './support/hsm-crl';
 import { postgresCluster } from './support/postgres';
 
 const pki = createTestPki([
@@ -31,35 +27,14 @@ const pki = createTestPki([
 ]);
 const [hsmca, other] = [pki.cas[0]!, pki.cas[1]!];
 // This process opens the token too (its own SOFTHSM2_CONF) to sign CRLs with the CA keys, as a CA would.
-process.env.SOFTHSM2_CONF = pki.softhsmConf;
-const pin = readFileSync(pki.userPinFile, 'utf8').trim();
-const token = new HsmToken({
-  name: 't', describe: 'token', modulePath: pki.modulePath, label: pki.tokenLabel, sessions: 2, pin: async () => pin,
-  signTimeoutMs: 10_000, backoff: { initialMs: 100, maxMs: 1000 }, healthCheckMs: 0, clock: systemClock, observer: NULL_OBSERVER, log: SILENT_LOG,
-});
-const caSigner = (ca: typeof hsmca) => {
-  const cert = readCertificate(ca.caCertFile);
-  const algorithm = algorithmForPublicKey(cert.x509.publicKey);
-  return new Pkcs11Signer(token, token.addKey({ ref: { label: ca.caKeyLabel }, publicKey: cert.x509.publicKey, algorithm, describe: ca.caKeyLabel, certDescribe: 'cert' }));
-};
-const signers = { hsmca: caSigner(hsmca), other: caSigner(other) };
-const activated = token.activate();
-after(() => token.close());
+const crls = hsmCrlIssuer(pki);
+after(() => crls.close());
 
 const now = () => new Date(Math.floor(Date.now() / 1000) * 1000);
 const hour = 3_600_000;
 
-/** A CRL of `ca` signed inside the token by `signedBy`'s key, written as PEM; returns the file. */
-async function hsmCrl(name: string, o: { ca?: typeof hsmca; signedBy?: keyof typeof signers; number: bigint; base?: bigint; entries: CrlEntry[]; fresh?: string[] }): Promise<string> {
-  await activated;
-  const der = await issueCrl({
-    issuer: readCertificate((o.ca ?? hsmca).caCertFile), signer: signers[o.signedBy ?? 'hsmca'], thisUpdate: now(), nextUpdate: new Date(now().getTime() + hour),
-    crlNumber: o.number, ...(o.base !== undefined ? { baseCrlNumber: o.base } : {}), ...(o.fresh ? { freshestCrlUrls: o.fresh } : {}), entries: o.entries,
-  });
-  const file = join(pki.dir, name);
-  writeFileSync(file, `-----BEGIN X509 CRL-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END X509 CRL-----\n`);
-  return file;
-}
+/** A CRL of `ca` (default hsmca) signed inside the token by `signedBy`'s key (default its own), as PEM; returns the file. */
+const hsmCrl = (name: string, o: Omit<HsmCrl, 'ca'> & { ca?: TestCa }): Promise<string> => crls.write(name, { ...o, ca: o.ca ?? hsmca });
 
 describe('import crl with the CLI', () => {
   let responder: Responder;
@@ -113,9 +88,9 @@ describe('import crl with the CLI', () => {
     der[der.length - 3]! ^= 0x01; // inside the signature value
     const tampered = join(pki.dir, 'tampered.crl');
     writeFileSync(tampered, der);
-    const foreign = await hsmCrl('other.pem', { ca: other, signedBy: 'other', number: 7n, entries });
+    const foreign = await hsmCrl('other.pem', { ca: other, signedBy: other, number: 7n, entries });
     // The CA's name, but another key: the signature gives it away.
-    const forged = await hsmCrl('forged.pem', { signedBy: 'other', number: 8n, entries });
+    const forged = await hsmCrl('forged.pem', { signedBy: other, number: 8n, entries });
     const cases: [string[], RegExp][] = [
       [[tampered], /tampered\.crl: bad signature: the CRL was not signed by the key of CA/],
       [[foreign], /other\.pem: CRL issued by "O=ocsp-hsm demo, CN=other Root CA", not by the CA "O=ocsp-hsm demo, CN=hsmca Root CA"/],
@@ -152,14 +127,6 @@ describe('import crl with the CLI', () => {
     assert.match(pgCli('status', '--ca', 'hsmca', '--serial', 'beef').stdout, /not in the store/);
   });
 });
-
-function runCliAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: childEnv(pki), timeout: 60_000 }, (e, stdout, stderr) =>
-      resolve({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
 
 async function closeServer(web: { server: Server } | undefined): Promise<void> {
   if (!web) return;
@@ -359,7 +326,7 @@ describe('ocsp-hsm crl-download', () => {
       c.cas[1].crl = { urls: [`${web.base}/nothing-here.crl`] };
     });
     // Not runCli: a synchronous child would block this process, and with it the CRL server the child downloads from.
-    const cli = (...args: string[]) => runCliAsync([...args, '--config', config]);
+    const cli = (...args: string[]) => runCliAsync([...args, '--config', config], childEnv(pki));
     const first = await cli('crl-download', '--ca', 'hsmca');
     assert.equal(first.status, 0, first.stderr);
     assert.match(first.stdout, /^hsmca: full CRL: full CRL number 4 of .* from http:\/\/127\.0\.0\.1:\d+\/hsmca\.crl, 1 entries: inserted 1, updated 0, unchanged 0$/m);

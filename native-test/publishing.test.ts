@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { makeOpensslPki, openssl } from '../test/support/openssl';
 import { tempDir } from '../test/support/temp';
-import { childEnv, createTestPki, opensslQuery, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
+import { childEnv, createTestPki, opensslQuery, publishingPort, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
 import { pgCount, postgresCluster } from './support/postgres';
 
 const TOKEN = 'f00dfeed'.repeat(8);
@@ -22,13 +22,6 @@ before(() => {
   ca = pki.cas[0]!;
   writeFileSync(join(pki.dir, 'publish.token'), TOKEN + '\n', { mode: 0o600 });
 });
-
-/** The publishing listener's port, from the daemon's log line. */
-function publishingPort(r: Responder): number {
-  const m = /"port":(\d+),"auth":"[^"]+","msg":"publishing API listening"/.exec(r.output());
-  assert.ok(m, `no publishing listener in:\n${r.output()}`);
-  return Number(m[1]);
-}
 
 async function post(base: string, path: string, body: unknown, token: string | null = TOKEN) {
   const r = await fetch(base + path, {

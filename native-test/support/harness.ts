@@ -1,5 +1,5 @@
 // Native test harness: a fresh SoftHSM2 PKI in a temp dir, the daemon as a child process on a free port.
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as asn1js from 'asn1js';
@@ -65,6 +65,13 @@ export interface Responder {
   stop(): Promise<number | null>;
 }
 
+/** The publishing API listener's port, from the daemon's log line. */
+export function publishingPort(r: Responder): number {
+  const m = /"port":(\d+),"auth":"[^"]+","msg":"publishing API listening"/.exec(r.output());
+  if (!m) throw new Error(`no publishing listener in:\n${r.output()}`);
+  return Number(m[1]);
+}
+
 export function childEnv(pki: TestPki, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, SOFTHSM2_CONF: pki.softhsmConf, ...extra };
 }
@@ -117,6 +124,15 @@ export function startResponder(pki: TestPki, opts: { config?: string; env?: Reco
 export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 60_000, input });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the CLI to completion (bounded) without blocking this process, returning exit status and output. */
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [CLI, ...args], { env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (e, stdout, stderr) =>
+      resolvePromise({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, stdout, stderr }),
+    );
+  });
 }
 
 /** openssl ocsp against a URL: CA file as trust anchor (never -noverify); returns stdout+stderr. */
