@@ -19,11 +19,8 @@ import {
   indexText, racePlan, RacePlan, Revocation, runWriters, statusSample, WriteRecord, Writer, WriterFile, writerFiles, WRITERS, WritersSchedule,
 } from './support/revocation-race';
 
-/**
- * `store.maxStaleness` of the PostgreSQL responders. The option does not exist yet and the config loader rejects
- * unknown keys: switch this to '1s' once it does. Until then the responders are held to 1 s all the same.
- */
-const STORE_MAX_STALENESS: string | undefined = undefined;
+/** `store.maxStaleness` of the PostgreSQL responders: the bound their answers are held to. */
+const STORE_MAX_STALENESS: string | undefined = '1s';
 const STALENESS_BOUND_MS = parseDuration(STORE_MAX_STALENESS ?? '1s');
 
 const CA = 'race';
