@@ -144,6 +144,33 @@ describe('PostgresStore', () => {
     assert.deepEqual((await s.certificatesDue({ ...q, after: 'B0', limit: 2 })).map((c) => c.serial), bytewise.slice(2, 4));
   });
 
+  it('an import in file order and a response batch in serial order never deadlock: both lock rows in serial order', async () => {
+    const url = await freshUrl();
+    const s = await open(url);
+    // Serials between "300" and "900" bytewise, more than one chunk (1,000) of them.
+    const fillers = Array.from({ length: 1_500 }, (_, i) => `4${String(i).padStart(4, '0')}`);
+    await s.putCertificates(['300', '900', ...fillers].map((serial) => ({ ca: 'ca1', serial, status: 'good' as const })));
+    // A response batch (putResponses) has locked 300 FOR SHARE and will ask for 900 next.
+    const batch = new Client({ connectionString: url });
+    await batch.connect();
+    await batch.query('BEGIN');
+    // This side finds a deadlock first (and is aborted, failing the test); the import would retry and hide it.
+    await batch.query("SET LOCAL deadlock_timeout = '10ms'");
+    await batch.query("SELECT 1 FROM certificates WHERE ca = 'ca1' AND serial = '300' FOR SHARE");
+    // An import in file order: 900 in its first chunk, 300 in its second.
+    const at = new Date('2026-05-01T00:00:00Z');
+    const writes = ['900', ...fillers, '300'].map((serial) => ({ ca: 'ca1', serial, status: 'revoked' as const, revokedAt: at, reason: 'superseded' as const }));
+    const imported = s.putCertificates(writes);
+    await new Promise((r) => setTimeout(r, 300)); // the import is now waiting for 300
+    // In file order the import would hold 900 here: this would wait for it, and PostgreSQL would abort one side.
+    await batch.query("SELECT 1 FROM certificates WHERE ca = 'ca1' AND serial = '900' FOR SHARE");
+    await batch.query('COMMIT');
+    await batch.end();
+    assert.equal((await imported).updated, writes.length);
+    assert.equal((await s.getCertificate('ca1', '300'))!.status, 'revoked');
+    await s.close();
+  });
+
   it('keeps revocation final and the change log in commit order under concurrent writers on two connections', async () => {
     const url = await freshUrl();
     const [a, b] = [await open(url), await open(url)];

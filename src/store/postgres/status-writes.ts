@@ -30,8 +30,12 @@ export async function lockStatusWrites(c: PoolClient): Promise<void> {
 export async function putCertificatesIn(c: PoolClient, records: StatusWrite[], now: Date): Promise<ImportResult> {
   await lockStatusWrites(c);
   const result = emptyResult();
-  for (let i = 0; i < records.length; i += CHUNK) {
-    const chunk = records.slice(i, i + CHUNK);
+  // Rows are locked chunk by chunk in (ca, serial) order, the order putResponses locks them in (FOR SHARE): in input
+  // order (an index.txt, a CRL) a chunk could hold a row a response batch needs while waiting for one it holds, a
+  // deadlock. The sort is stable: writes for the same certificate keep their order.
+  const sorted = [...records].sort((x, y) => compareBytes(key(x), key(y)));
+  for (let i = 0; i < sorted.length; i += CHUNK) {
+    const chunk = sorted.slice(i, i + CHUNK);
     const existing = await lockExisting(c, chunk);
     const writes: RowWrite[] = [];
     for (const rec of chunk) {
@@ -99,6 +103,11 @@ async function write(c: PoolClient, writes: RowWrite[], now: Date): Promise<void
   }
   // Delivered at commit to every connection LISTENing: the other responders' caches.
   await c.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, '']);
+}
+
+/** Bytewise, as COLLATE "C" orders ca and serial. */
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 function key(r: { ca: string; serial: string }): string {
