@@ -3,19 +3,10 @@
 // what the limiter grants when demand never runs out. Prints {"perSecond": N}.
 // usage: node limiter-saturate.js '<json {ratePerSecond, burst, maxConcurrent, maxQueue, queueTimeoutMs, clientShare, workers, holdMs, seconds}>'
 import { systemClock } from '../src/clock';
-import { SigningLimiter } from '../src/hsm/signing-limiter';
+import { LimiterOptions, SigningLimiter } from '../src/hsm/signing-limiter';
 
-interface Spec {
-  ratePerSecond: number;
-  burst: number;
-  maxConcurrent: number;
-  maxQueue: number;
-  queueTimeoutMs: number;
-  clientShare: number;
-  workers: number;
-  holdMs: number;
-  seconds: number;
-}
+/** The limiter's own options (without name and clock), and the load: callers, how long each holds a permit, for how long. */
+type Spec = Omit<LimiterOptions, 'name' | 'clock' | 'reserveLiveSlot'> & { workers: number; holdMs: number; seconds: number };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
