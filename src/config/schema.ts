@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { keyFromUri, tokenFromUri, TokenUri } from './pkcs11-uri';
 import { parseDuration, parseSize } from './units';
 
 function unit<T>(parse: (s: string) => T) {
@@ -38,11 +39,44 @@ const pinSource = z
     p.env !== undefined ? { env: p.env } : p.file !== undefined ? { file: p.file } : { prompt: true },
   );
 
-const keyRef = z
+/** A key is named by label, id or (from a URI) both: then both must match. */
+type KeyRefShape = { label: string; id?: string } | { id: string };
+
+const keyFields = z
   .object({ label: z.string().min(1).optional(), id: z.string().regex(/^([0-9a-fA-F]{2})+$/, 'hex bytes, e.g. "0a1b"').optional() })
   .strict()
   .refine((k) => (k.label === undefined) !== (k.id === undefined), { message: 'set exactly one of label: NAME or id: HEX' })
-  .transform((k): { label: string } | { id: string } => (k.label !== undefined ? { label: k.label } : { id: k.id! }));
+  .transform((k): KeyRefShape => (k.label !== undefined ? { label: k.label } : { id: k.id! }));
+
+/** The token label a key URI named (token=), checked against the signer's token once all tokens are known. */
+const keyUriTokens = new WeakMap<object, string>();
+
+/** RFC 7512 form: object= and id= may both be given, and then both must match. */
+const keyUri = z.string().transform((s, ctx): KeyRefShape => {
+  try {
+    const { label, id, tokenLabel } = keyFromUri(s);
+    const ref = label !== undefined ? { label, ...(id !== undefined ? { id } : {}) } : { id: id! };
+    if (tokenLabel !== undefined) keyUriTokens.set(ref, tokenLabel);
+    return ref;
+  } catch (e) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+// Dispatched by hand: a zod union would report "Invalid input" for an object form that fails its refinement.
+const keyRef = z
+  .union([z.string(), z.record(z.unknown())], {
+    errorMap: (_, ctx) => ({
+      message: ctx.data === undefined ? 'Required' : 'a PKCS#11 URI ("pkcs11:object=NAME"), { label: NAME } or { id: HEX }',
+    }),
+  })
+  .transform((v, ctx): KeyRefShape => {
+    const r = typeof v === 'string' ? keyUri.safeParse(v) : keyFields.safeParse(v);
+    if (r.success) return r.data;
+    for (const issue of r.error.issues) ctx.addIssue({ code: z.ZodIssueCode.custom, path: issue.path, message: issue.message });
+    return z.NEVER;
+  });
 
 /** Two sessions per core: measured on SoftHSM2, more sessions than that only add contention. */
 export const DEFAULT_SESSIONS = Math.max(2, 2 * availableParallelism());
@@ -63,8 +97,10 @@ const limits = z
 const token = z
   .object({
     name,
-    module: z.string().min(1),
-    tokenLabel: z.string().min(1).max(32),
+    /** RFC 7512 URI naming the token and its module: instead of tokenLabel and module (or beside one of them). */
+    uri: z.string().min(1).optional(),
+    module: z.string().min(1).optional(),
+    tokenLabel: z.string().min(1).max(32).optional(),
     pin: pinSource,
     sessions: z.number().int().min(1).max(256).default(DEFAULT_SESSIONS),
     /** Keep retrying activation this long instead of failing at once (HSMs that come up after the daemon). */
@@ -77,7 +113,35 @@ const token = z
       .default({}),
     limits: limits.default({}),
   })
-  .strict();
+  .strict()
+  .transform(({ uri, ...t }, ctx) => {
+    let fromUri: TokenUri = {};
+    try {
+      if (uri !== undefined) fromUri = tokenFromUri(uri);
+    } catch (e) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['uri'], message: (e as Error).message });
+      return z.NEVER;
+    }
+    const module = fromFieldOrUri(t.module, fromUri.modulePath, 'module', 'module-path', ctx);
+    const tokenLabel = fromFieldOrUri(t.tokenLabel, fromUri.tokenLabel, 'tokenLabel', 'token', ctx);
+    if (tokenLabel !== undefined && tokenLabel.length > 32) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['uri'], message: 'token= is longer than a token label can be (32 characters)' });
+    }
+    if (module === undefined || tokenLabel === undefined) return z.NEVER;
+    return { ...t, module, tokenLabel };
+  });
+
+/** A token setting given once: as its own field or in tokens[].uri, never both (which one would win is a guess). */
+function fromFieldOrUri(field: string | undefined, inUri: string | undefined, name: string, attr: string, ctx: z.RefinementCtx): string | undefined {
+  if (field !== undefined && inUri !== undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: `given twice: here and as ${attr}= in uri; keep one` });
+    return undefined;
+  }
+  if (field === undefined && inUri === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: `Required (or ${attr}= in uri)` });
+  }
+  return field ?? inUri;
+}
 
 /** Zero allowed: a validity of 0 means responses carry no nextUpdate (newer information is always available). */
 const validity = z.union([z.literal(0), unit(parseDuration).pipe(z.number().min(0))]);
@@ -311,6 +375,7 @@ export const configSchema = z
     unique(cfg.tokens.map((t) => t.name), ['tokens'], ctx);
     unique(cfg.cas.map((c) => c.name), ['cas'], ctx);
     const tokenNames = new Set(cfg.tokens.map((t) => t.name));
+    const tokenLabels = new Map(cfg.tokens.map((t) => [t.name, t.tokenLabel]));
     if (cfg.publishing && cfg.publishing.port !== 0 && cfg.publishing.port === cfg.server.port) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -331,6 +396,14 @@ export const configSchema = z
       for (const { s, path } of signers) {
         if (!tokenNames.has(s.token)) {
           ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'token'], message: `no token named "${s.token}" under tokens` });
+        }
+        const uriToken = keyUriTokens.get(s.key);
+        if (uriToken !== undefined && tokenNames.has(s.token) && uriToken !== tokenLabels.get(s.token)) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [...path, 'key'],
+            message: `the URI names token "${uriToken}" but signer.token "${s.token}" has tokenLabel "${tokenLabels.get(s.token)}"`,
+          });
         }
       }
     });
