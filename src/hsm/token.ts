@@ -6,7 +6,7 @@ import type { KeyRef } from '../config/schema';
 import { faultKind, FaultKind, SignerUnavailableError, SignTimeoutError } from './faults';
 import { Handle, Pkcs11Module } from './module';
 import { ckrName, describePkcs11Error, pkcs11Code } from './pkcs11-errors';
-import { findPrivateKey, KeyNotFoundError } from './keys';
+import { findSigningKey, KeyNotFoundError } from './keys';
 import { PooledSession, SessionCounts, SessionPool } from './session-pool';
 import type { SignatureAlgorithm } from './signer';
 
@@ -124,7 +124,7 @@ export class HsmToken {
     try {
       for (const key of fresh) {
         try {
-          key.handle = findPrivateKey(this.module.p11, taken.handle, key.spec.ref);
+          key.handle = findSigningKey(this.module.p11, taken.handle, key.spec);
         } catch (e) {
           throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
         }
@@ -289,7 +289,7 @@ export class HsmToken {
       }
       for (const key of this.keys) {
         try {
-          key.handle = findPrivateKey(p11, session, key.spec.ref);
+          key.handle = findSigningKey(p11, session, key.spec);
         } catch (e) {
           throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
         }
