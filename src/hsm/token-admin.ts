@@ -1,9 +1,10 @@
 // Token set-up for the demo and the tests: initialize a token and generate non-extractable key pairs in it.
-import { createPublicKey, KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkcs11js from 'pkcs11js';
 import { OID } from '../ocsp/oids';
 import { findSlotByLabel, Handle, Pkcs11 } from './module';
+import { ecPublicKey, rsaPublicKey } from './public-key';
 
 export type KeySpec = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-3072';
 
@@ -56,7 +57,7 @@ export function generateKeyPair(p11: Pkcs11, session: Handle, spec: KeySpec, lab
       privateTemplate,
     );
     const [attr] = p11.C_GetAttributeValue(session, keys.publicKey, [{ type: pkcs11js.CKA_EC_POINT }]);
-    return ecPublicKey(attr!.value as Buffer, spec === 'ec-p256' ? 'P-256' : 'P-384');
+    return ecPublicKey(params, attr!.value as Buffer);
   }
   const bits = spec === 'rsa-2048' ? 2048 : 3072;
   const keys = p11.C_GenerateKeyPair(
@@ -74,25 +75,5 @@ export function generateKeyPair(p11: Pkcs11, session: Handle, spec: KeySpec, lab
     { type: pkcs11js.CKA_MODULUS },
     { type: pkcs11js.CKA_PUBLIC_EXPONENT },
   ]);
-  return createPublicKey({
-    key: { kty: 'RSA', n: (n!.value as Buffer).toString('base64url'), e: (e!.value as Buffer).toString('base64url') },
-    format: 'jwk',
-  });
-}
-
-// CKA_EC_POINT is a DER OCTET STRING holding the uncompressed point 04||X||Y.
-function ecPublicKey(ecPoint: Buffer, crv: 'P-256' | 'P-384'): KeyObject {
-  const parsed = asn1js.fromBER(ecPoint);
-  const point =
-    parsed.result instanceof asn1js.OctetString ? Buffer.from(parsed.result.valueBlock.valueHexView) : ecPoint;
-  const len = (point.length - 1) / 2;
-  return createPublicKey({
-    key: {
-      kty: 'EC',
-      crv,
-      x: point.subarray(1, 1 + len).toString('base64url'),
-      y: point.subarray(1 + len).toString('base64url'),
-    },
-    format: 'jwk',
-  });
+  return rsaPublicKey(n!.value as Buffer, e!.value as Buffer);
 }
