@@ -67,11 +67,15 @@ export interface KeyDescription {
   text: string;
 }
 
-/** Reads the key type, curve or modulus size of a key object (none of these is sensitive). */
+/** Reads the key type, curve or modulus size of a private or public key object (none of these is sensitive). */
 export function describeKey(p11: Pkcs11, session: Handle, handle: Handle): KeyDescription {
-  const [type, sign] = p11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_KEY_TYPE }, { type: pkcs11js.CKA_SIGN }]);
-  const keyType = (type!.value as Buffer).readUIntLE(0, (type!.value as Buffer).length);
-  const canSign = (sign!.value as Buffer)[0] === 1;
+  const [cls, type] = p11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_CLASS }, { type: pkcs11js.CKA_KEY_TYPE }]);
+  let canSign = false;
+  if (ulong(cls!.value as Buffer) === pkcs11js.CKO_PRIVATE_KEY) {
+    const [sign] = p11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_SIGN }]);
+    canSign = (sign!.value as Buffer)[0] === 1;
+  }
+  const keyType = ulong(type!.value as Buffer);
   if (keyType === pkcs11js.CKK_EC) {
     const [params] = p11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EC_PARAMS }]);
     const curve = curveName(params!.value as Buffer);
@@ -83,6 +87,11 @@ export function describeKey(p11: Pkcs11, session: Handle, handle: Handle): KeyDe
     return { type: 'rsa', bits, canSign, text: `RSA ${bits}` };
   }
   return { type: 'other', canSign, text: `type-0x${keyType.toString(16)}` };
+}
+
+// CK_ULONG in host byte order (little-endian here); the values read with it are small.
+function ulong(b: Buffer): number {
+  return b.length >= 4 ? b.readUInt32LE(0) : b.length > 0 ? b.readUIntLE(0, b.length) : 0;
 }
 
 /** The same description for a certificate's public key. */
