@@ -5,8 +5,10 @@ import { loadConfig } from '../config/load';
 import { bench, BENCH_OPTIONS } from './bench';
 import { check } from './check';
 import { crlDownload } from './crl-download';
+import { csr } from './csr';
 import { demo } from './demo';
 import { presign, runCleanup } from './presign';
+import { keysGenerate, keysList } from './keys';
 import { importCerts, importCrl, importIndex, revoke, status } from './records';
 import { serve } from './serve';
 import { failure, USAGE, UsageError } from './usage';
@@ -30,6 +32,13 @@ async function main(argv: string[]): Promise<void> {
       against: { type: 'string' },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      token: { type: 'string' },
+      label: { type: 'string' },
+      id: { type: 'string' },
+      key: { type: 'string' },
+      type: { type: 'string' },
+      subject: { type: 'string' },
+      out: { type: 'string' },
       ...BENCH_OPTIONS,
     },
   });
@@ -72,6 +81,16 @@ async function main(argv: string[]): Promise<void> {
       // Like check: the report is printed either way; a failed verification or no success at all is exit 1.
       if (!(await bench(ctx, values, rest))) process.exitCode = 1;
       return;
+    case 'keys':
+      if (rest[0] === 'generate') return keysGenerate(ctx, values);
+      // Like check: the listing is printed either way; a configured token that could not be listed is exit 1.
+      if (rest[0] === 'list') {
+        if (!(await keysList(ctx, values.token))) process.exitCode = 1;
+        return;
+      }
+      throw new UsageError('keys needs a subcommand: "keys generate" or "keys list"');
+    case 'csr':
+      return csr(ctx, values);
     case 'crl-download':
       return crlDownload(ctx, { ca: values.ca, force: !!values.force });
     default:

@@ -42,6 +42,14 @@ commands:
                                      the store, or FILE: PEM certificates or hex serials); print requests/s,
                                      latency percentiles and status counts, verify a sample of responses;
                                      exit 1 when a sampled response fails or no request succeeded
+  keys generate --token NAME --label LABEL --type TYPE [--id HEX] [--out FILE]
+                                     generate a signing key pair in a configured token (TYPE: ec-p256, ec-p384,
+                                     rsa-2048, rsa-3072, rsa-4096); prints its id, URI and public key (PEM)
+  keys list [--token NAME]           the tokens the config's modules show, and the key pairs on configured
+                                     tokens with the CA binding using each
+  csr --token NAME (--label LABEL | --id HEX | --key PKCS11-URI) --subject /O=.../CN=... [--out FILE]
+                                     a certificate request for a delegated OCSP responder, signed in the token
+                                     (the PIN always comes from the token's configured pin source)
 
 options for every command but demo:
   --config FILE                      config file (default: $OCSP_HSM_CONFIG, else ./ocsp-hsm.yaml)

@@ -140,3 +140,19 @@ function utf8(value: Buffer, name: string): string {
   if (text === '') throw new Pkcs11UriError(`"${name}" in the PKCS#11 URI is empty`);
   return text;
 }
+
+/** The URI of a key, for the config's signer.key: `pkcs11:token=…;object=…;id=%01%02` (id byte by byte). */
+export function formatKeyUri(key: { tokenLabel?: string; label?: string; id?: string }): string {
+  const parts: string[] = [];
+  if (key.tokenLabel !== undefined) parts.push(`token=${percentEncode(key.tokenLabel)}`);
+  if (key.label !== undefined) parts.push(`object=${percentEncode(key.label)}`);
+  if (key.id) parts.push(`id=${key.id.replace(/../g, '%$&')}`);
+  return `pkcs11:${parts.join(';')}`;
+}
+
+// RFC 7512 section 2.3: unreserved characters (and a few more) stand for themselves; everything else is %XX.
+function percentEncode(text: string): string {
+  return [...Buffer.from(text, 'utf8')]
+    .map((b) => (/[A-Za-z0-9\-._~:[\]@!$'()*+,=]/.test(String.fromCharCode(b)) && b < 0x80 ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`))
+    .join('');
+}

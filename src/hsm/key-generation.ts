@@ -54,5 +54,17 @@ export function generateSigningKey(session: graphene.Session, type: KeyType, lab
   } catch (e) {
     throw new AdminError(`cannot generate a ${type} key pair: ${describePkcs11Error(e)}`);
   }
-  return { label, id: id.toString('hex'), publicKey: publicKeyOf(session, pair.privateKey) };
+  try {
+    return { label, id: id.toString('hex'), publicKey: publicKeyOf(session, pair.privateKey) };
+  } catch (e) {
+    // A pair whose public key cannot be read is of no use, and would block the label: remove it.
+    for (const obj of [pair.privateKey, pair.publicKey]) {
+      try {
+        session.destroy(obj);
+      } catch {
+        // Reported below with the reason the pair is unusable.
+      }
+    }
+    throw e;
+  }
 }

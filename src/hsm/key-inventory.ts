@@ -1,6 +1,7 @@
 // The key pairs a token session can see (label, id, type), a key pair found by reference, and its public key.
 import type { KeyObject } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
+import * as pkcs11js from 'pkcs11js';
 import type { KeyRef } from '../config/schema';
 import { describeKey, describeKeyRef, KeyNotFoundError } from './keys';
 import { ecPublicKey, rsaPublicKey } from './public-key';
@@ -70,7 +71,8 @@ export function publicKeyOf(session: graphene.Session, privateKey: graphene.Priv
     throw new KeyNotFoundError(`the private key "${label}" (id ${id || 'none'}) has ${candidates.length === 0 ? 'no' : 'more than one'} public key object with its id on the token`);
   }
   const pub = candidates.items(0);
-  return ecPublicKey(pub.getAttribute('paramsEC') as Buffer, pub.getAttribute('pointEC') as Buffer);
+  // By number: graphene reads CKA_EC_PARAMS back under another alias than the one it is set with.
+  return ecPublicKey(pub.getAttribute(pkcs11js.CKA_EC_PARAMS), pub.getAttribute(pkcs11js.CKA_EC_POINT));
 }
 
 function labelAndId(obj: graphene.SessionObject): { label: string; id: string } {
