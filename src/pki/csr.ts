@@ -1,5 +1,5 @@
 // A PKCS#10 request (RFC 2986) for a delegated OCSP responder certificate, signed through a Signer (inside the token).
-import type { KeyObject } from 'node:crypto';
+import { KeyObject, verify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { Signer } from '../hsm/signer';
@@ -32,7 +32,12 @@ export async function ocspResponderCsr(req: CsrRequest): Promise<Buffer> {
     // RFC 4055 section 5: sha256WithRSAEncryption carries NULL parameters; ECDSA none (RFC 5758 section 3.2).
     ...(req.signer.algorithm.keyType === 'rsa' ? { algorithmParams: new asn1js.Null() } : {}),
   });
-  csr.signatureValue = new asn1js.BitString({ valueHex: toArrayBuffer(await req.signer.sign(tbs)) });
+  const signature = await req.signer.sign(tbs);
+  // A token key whose public half was read from another object would give a request no CA accepts: say so here.
+  if (!verify(req.signer.algorithm.hash, tbs, req.publicKey, signature)) {
+    throw new Error('the signature made in the token does not verify with the public key read from it');
+  }
+  csr.signatureValue = new asn1js.BitString({ valueHex: toArrayBuffer(signature) });
   return Buffer.from(csr.toSchema(true).toBER());
 }
 
