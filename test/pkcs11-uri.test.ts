@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, validateConfig } from '../src/config/load';
-import { keyFromUri, parsePkcs11Uri, Pkcs11UriError, tokenFromUri } from '../src/config/pkcs11-uri';
+import { formatKeyUri, keyFromUri, parsePkcs11Uri, Pkcs11UriError, tokenFromUri } from '../src/config/pkcs11-uri';
 
 const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
@@ -25,6 +25,19 @@ describe('PKCS#11 URI parsing', () => {
     assert.deepEqual(keyFromUri('pkcs11:object=resp'), { label: 'resp' });
     assert.deepEqual(keyFromUri('pkcs11:id=%0A%1b'), { id: '0a1b' });
     assert.deepEqual(keyFromUri('pkcs11:token=t;object=resp;id=%01;type=private'), { label: 'resp', id: '01', tokenLabel: 't' });
+  });
+
+  it('formats key URIs that read back as the same key (what keys generate prints)', () => {
+    assert.equal(formatKeyUri({ tokenLabel: 'ocsp', label: 'resp-1', id: '0a0b' }), 'pkcs11:token=ocsp;object=resp-1;id=%0a%0b');
+    for (const key of [
+      { tokenLabel: 'My Token', label: 'a;b?c&d%e/f', id: '00ff' },
+      { label: 'Schlüssel €', id: '01' },
+      { tokenLabel: 't', label: 'x=y' },
+    ]) {
+      const uri = formatKeyUri(key);
+      assert.match(uri, /^pkcs11:[^ ?&]*$/, 'no space, query or separator characters left unencoded');
+      assert.deepEqual(keyFromUri(uri), key);
+    }
   });
 
   it('refuses a PIN in the URI without echoing it, wherever it is', () => {
