@@ -45,7 +45,7 @@ export class ResponseProducer {
       const nextUpdate = item.nextUpdate!;
       const der = await signResponse(a, { producedAt: now, items: [item] }, ctx);
       return {
-        ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final, statusVersion: rec.version ?? 0,
+        ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final, statusVersion: rec.version ?? 0, signer: a.signerId,
         ...(rec.profile !== undefined ? { profile: rec.profile } : {}),
       };
     } finally {
