@@ -51,6 +51,9 @@ const DAEMON_METRICS: Record<string, MetricType> = {
   ocsp_index_last_import_timestamp_seconds: 'gauge',
   ocsp_index_import_failing: 'gauge',
   ocsp_index_kept_revoked_entries: 'gauge',
+  ocsp_signer_certificate_expiry_seconds: 'gauge',
+  ocsp_ca_certificate_expiry_seconds: 'gauge',
+  ocsp_signer_usable: 'gauge',
 };
 // Prometheus' own series about each target, usable in rules.
 const PROMETHEUS_SERIES = new Set(['up']);
