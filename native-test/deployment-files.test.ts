@@ -159,6 +159,9 @@ describe('deployment files', () => {
         ['OcspHsmTokenNotReady', 'ocsp_hsm_token_ready'],
         ['OcspPreSignerNotRunning', 'ocsp_presigner_last_run_timestamp_seconds'],
         ['OcspIndexImportFailing', 'ocsp_index_import_failing'],
+        ['OcspSignerCertificateUnusable', 'ocsp_signer_usable'],
+        ['OcspSignerCertificateExpiringSoon', 'ocsp_signer_certificate_expiry_seconds'],
+        ['OcspCaCertificateExpiringSoon', 'ocsp_ca_certificate_expiry_seconds'],
       ]) {
         assert.ok(byName.get(alert!)?.expr.includes(metric), `${alert} reads ${metric}`);
       }
