@@ -24,11 +24,12 @@ export interface Bindings {
 }
 
 /** Every CA binding of the config on the given tokens (current keys first, then previous keys). */
-export function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, limiters: Map<string, SigningLimiter>, clock: Clock, metrics: HsmMetrics): Bindings {
+/** `reload`: new keys are candidates, put in use only by the token's prepareKeys commit (signing.ts rebind). */
+export function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, limiters: Map<string, SigningLimiter>, clock: Clock, metrics: HsmMetrics, reload = false): Bindings {
   const { config } = loaded;
   const revocations = new IssuerRevocations();
   const keys = new Map<HsmToken, Set<TokenKey>>();
-  const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys };
+  const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys, reload };
   // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
   const authorities = [
     ...config.cas.map((ca, i) => bindAuthority(loaded, ca, { caCertPath: ca.certificate, signer: ca.signer, field: `cas[${i}]`, previous: false }, ctx)),
@@ -55,7 +56,7 @@ function bindAuthority(
   b: BindingInput,
   ctx: {
     tokens: Map<string, HsmToken>; limiters: Map<string, SigningLimiter>; clock: Clock; metrics: HsmMetrics; chainCandidates: LoadedCertificate[];
-    revocations: IssuerRevocations; keys: Map<HsmToken, Set<TokenKey>>;
+    revocations: IssuerRevocations; keys: Map<HsmToken, Set<TokenKey>>; reload: boolean;
   },
 ): Authority {
   const { field } = b;
@@ -71,14 +72,15 @@ function bindAuthority(
     throw new StartupError(`CA "${ca.name}": ${certField}: ${(e as Error).message}`);
   }
   const keyName = 'label' in b.signer.key ? `label "${b.signer.key.label}"` : `id ${b.signer.key.id}`;
-  const key = token.addKey({
+  const spec = {
     ref: b.signer.key,
     publicKey: signerCert.x509.publicKey,
     algorithm,
     describe: `CA "${ca.name}": ${field}.signer.key (${keyName} on token "${token.name}")`,
     certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
-  });
+  };
   if (!ctx.keys.has(token)) ctx.keys.set(token, new Set());
+  const key = ctx.reload ? token.candidateKey(spec, ctx.keys.get(token)!) : token.addKey(spec);
   ctx.keys.get(token)!.add(key);
   const chain: SigningLimiter[] = [];
   if (b.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, b.signer.limits, Infinity, ctx.clock, ctx.metrics));
@@ -89,6 +91,7 @@ function bindAuthority(
   const archiveCutoffMs = ca.archiveCutoff ?? d.archiveCutoff;
   return makeAuthority({
     name: ca.name,
+    binding: b.previous ? field.slice(field.indexOf('previousKeys')) : 'current',
     caCert,
     signerCert,
     signer,

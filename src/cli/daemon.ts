@@ -10,10 +10,12 @@ import { createOcspHandler } from '../http/ocsp-handler';
 import { createHttpServer } from '../http/server';
 import { trustedProxyList } from '../http/client-address';
 import { registerCacheMetrics } from '../metrics/cache-metrics';
+import { registerCertificateMetrics } from '../metrics/certificate-metrics';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
 import { HttpMetrics } from '../metrics/http-metrics';
 import { ChangeMetrics } from '../metrics/change-metrics';
+import { IndexMetrics } from '../metrics/index-metrics';
 import { PreSignerMetrics } from '../metrics/presign-metrics';
 import { instrumentStore } from '../metrics/store-metrics';
 import { Publisher } from '../publish/publisher';
@@ -44,6 +46,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   const hsmMetrics = new HsmMetrics(registry);
   const preSignerMetrics = new PreSignerMetrics(registry, clock);
   const changeMetrics = new ChangeMetrics(registry);
+  const indexMetrics = new IndexMetrics(registry);
   let store: Store | undefined;
   let signing: Signing | undefined;
   let serving: Serving | undefined;
@@ -62,7 +65,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics };
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
     serving = await buildServing(loaded, openedSigning, shared);
     let current = serving;
     // The cache and the memo are rebuilt by a reload: the gauges ask whichever is current.
@@ -73,6 +76,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         { get size() { return current.memo?.size ?? { entries: 0, bytes: 0 }; } },
       );
     }
+    registerCertificateMetrics(registry, () => current.authorities, clock);
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(current.authorities);
     if (config.publishing) {
@@ -99,7 +103,11 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       logger,
     });
     const { tokens } = openedSigning;
-    const ready = async () => [...tokens.values()].every((t) => t.ready) && (await openedStore.ping().then(() => true, () => false));
+    const ready = async (): Promise<string[]> => [
+      ...[...tokens.values()].filter((t) => !t.ready).map((t) => `token "${t.name}": no working session`),
+      ...(await openedStore.ping().then(() => [], (e: Error) => [`store: ${e.message}`])),
+      ...current.validity.problems(),
+    ];
     // With a metrics listener of its own, /metrics is served there only.
     const app = createApp({ ready, ...(config.metrics ? {} : { metrics: registry }), logger });
     if (config.metrics) {
@@ -121,6 +129,12 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       }
       const bindings = await rebind(openedSigning, next, clock, hsmMetrics);
       const fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared);
+      try {
+        bindings.commit();
+      } catch (e) {
+        await fresh.close();
+        throw e;
+      }
       const old = current;
       serving = current = fresh;
       ocsp.setRoute(fresh.source, fresh.memo);

@@ -198,6 +198,21 @@ const crlDownload = z
   })
   .strict();
 
+/** The CA's OpenSSL index.txt, imported whenever it changes (README "Following index.txt"); a path alone is { file: PATH }. */
+const indexFollow = z.preprocess(
+  (v) => (typeof v === 'string' ? { file: v } : v),
+  z
+    .object(
+      {
+        file: z.string().min(1),
+        /** How often the file is checked for a change (inode, size, modification time). */
+        interval: duration.default('10s'),
+      },
+      { invalid_type_error: 'a path to index.txt, or { file: PATH, interval: 10s }' },
+    )
+    .strict(),
+);
+
 const ca = z
   .object({
     name,
@@ -212,6 +227,7 @@ const ca = z
     responderId: z.enum(['byKey', 'byName']).optional(),
     preProduction: preProduction.optional(),
     crl: crlDownload.optional(),
+    index: indexFollow.optional(),
     includeSignerCert: z.boolean().optional(),
     includeCertChain: z.boolean().optional(),
     nonIssued: nonIssued.optional(),
@@ -363,6 +379,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Signer and CA certificates expiring within expiryWarning get a warning at startup, reload and config check. */
+    certificates: z.object({ expiryWarning: duration.default('30d') }).strict().default({}),
     /** Further CA certificates (roots, intermediates not answered for) to build signer chains from. */
     chainCertificates: z.array(z.string().min(1)).default([]),
     /** Per certificate profile (the profile recorded with a certificate): wins over the CA's and the defaults. */
@@ -425,3 +443,4 @@ export type KeyRef = CaConfig['signer']['key'];
 export type LimitsConfig = TokenConfig['limits'];
 export type PublishingConfig = NonNullable<Config['publishing']>;
 export type CrlDownloadConfig = NonNullable<CaConfig['crl']>;
+export type IndexFollowConfig = NonNullable<CaConfig['index']>;
