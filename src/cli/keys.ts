@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import type { LoadedConfig } from '../config/load';
 import { formatKeyUri } from '../config/pkcs11-uri';
 import type { KeyRef } from '../config/schema';
-import { AdminSession, slotsOf } from '../hsm/admin-session';
+import { AdminSession, SlotEntry, slotsOf } from '../hsm/admin-session';
 import { generateSigningKey, KEY_TYPES, KeyType } from '../hsm/key-generation';
 import { KeyPairEntry, listKeyPairs, refMatches } from '../hsm/key-inventory';
 import { describePublicKey, describeKeyRef } from '../hsm/keys';
@@ -70,39 +70,44 @@ export async function keysList(ctx: KeysContext, tokenName?: string): Promise<bo
         ok = false;
         continue;
       }
-      const slots = slotsOf(module).filter((s) => !only || (s.initialized && s.label === only.config.tokenLabel));
-      for (const s of slots) {
+      const slots = slotsOf(module);
+      for (const s of slots.filter((s) => !only || (s.initialized && s.label === only.config.tokenLabel))) {
         const t = s.initialized ? configured.find((c) => c.tokenLabel === s.label) : undefined;
         const state = s.initialized ? 'initialized' : 'not initialized';
         ctx.out(`  slot ${s.slotId}: token "${s.label}", serial ${s.serial || '-'}, ${state}${t ? `, configured as "${t.name}"` : only ? '' : ', not configured'}`);
-        if (!s.initialized) continue;
-        const configuredAs = t ? configuredToken(ctx.loaded, t.name) : undefined;
-        const session = AdminSession.open(s.slot, configuredAs?.what ?? `token "${s.label}"`, false);
-        try {
-          if (configuredAs) {
-            try {
-              session.login(await pinOf(ctx.loaded, configuredAs));
-            } catch (e) {
-              ctx.out(`    not logged in: ${(e as Error).message}; showing public objects only`);
-              ok = false;
-            }
-          }
-          printKeyPairs(ctx, listKeyPairs(session.session), t?.name, session.isLoggedIn);
-        } finally {
-          session.close();
-        }
+        if (s.initialized && !(await listSlot(ctx, s.slot, s.label, t?.name))) ok = false;
       }
       for (const t of configured) {
-        if (!slotsOf(module).some((s) => s.initialized && s.label === t.tokenLabel)) {
-          ctx.out(`  token "${t.name}" (tokenLabel "${t.tokenLabel}") is configured but no initialized token has this label`);
-          ok = false;
-        }
+        if (slots.some((s) => s.initialized && s.label === t.tokenLabel)) continue;
+        ctx.out(`  token "${t.name}" (tokenLabel "${t.tokenLabel}") is configured but no initialized token has this label`);
+        ok = false;
       }
     }
   } catch (e) {
     throw new Error(`keys list: ${describePkcs11Error(e)}`, { cause: e });
   } finally {
     finalizeModules();
+  }
+  return ok;
+}
+
+/** The key pairs of one token: logged in when it is configured (false when that failed), else what it shows. */
+async function listSlot(ctx: KeysContext, slot: SlotEntry['slot'], label: string, configuredName: string | undefined): Promise<boolean> {
+  const configuredAs = configuredName === undefined ? undefined : configuredToken(ctx.loaded, configuredName);
+  const session = AdminSession.open(slot, configuredAs?.what ?? `token "${label}"`, false);
+  let ok = true;
+  try {
+    if (configuredAs) {
+      try {
+        session.login(await pinOf(ctx.loaded, configuredAs));
+      } catch (e) {
+        ctx.out(`    not logged in: ${(e as Error).message}; showing public objects only`);
+        ok = false;
+      }
+    }
+    printKeyPairs(ctx, listKeyPairs(session.session), configuredName, session.isLoggedIn);
+  } finally {
+    session.close();
   }
   return ok;
 }
