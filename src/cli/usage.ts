@@ -47,6 +47,12 @@ commands:
                                      latency percentiles and status counts, verify a sample of responses;
                                      exit 1 when a sampled response fails or no request succeeded
 
+  help, --help, -h                   this text (also after a command: ocsp-hsm serve --help)
+  --version                          the version of ocsp-hsm
+
 options for every command but demo:
   --config FILE                      config file (default: $OCSP_HSM_CONFIG, else ./ocsp-hsm.yaml)
+
+exit codes: 0 success, 1 failure (config check: problems found), 2 bad arguments,
+            3 the token refused the PIN, 4 the token's PIN is locked or expired
 `;
