@@ -32,7 +32,7 @@ async function writer(file: string): Promise<void> {
     for (const serial of serials.slice(from, from + BATCH)) {
       const rec = (await store.getCertificate('b', serial))!;
       const now = new Date();
-      batch.push({ ca: 'b', serial, hash: 'sha256', certIdDer: Buffer.alloc(80, 1), der: Buffer.alloc(1100, 2), producedAt: now, thisUpdate: now, nextUpdate: new Date(now.getTime() + 86_400_000), final: false, statusVersion: rec.version! });
+      batch.push({ ca: 'b', serial, hash: 'sha256', certIdDer: Buffer.alloc(80, 1), der: Buffer.alloc(1100, 2), producedAt: now, thisUpdate: now, nextUpdate: new Date(now.getTime() + 86_400_000), final: false, statusVersion: rec.version!, signer: 'bench' });
     }
     process.stdout.write(`batch ${await timed(() => store.putResponses(batch))}\n`);
   }

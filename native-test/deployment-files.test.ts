@@ -48,6 +48,9 @@ const DAEMON_METRICS: Record<string, MetricType> = {
   ocsp_status_change_apply_failures_total: 'counter',
   ocsp_status_change_production_failures_total: 'counter',
   ocsp_change_feed_lag_seconds: 'gauge',
+  ocsp_signer_certificate_expiry_seconds: 'gauge',
+  ocsp_ca_certificate_expiry_seconds: 'gauge',
+  ocsp_signer_usable: 'gauge',
 };
 // Prometheus' own series about each target, usable in rules.
 const PROMETHEUS_SERIES = new Set(['up']);

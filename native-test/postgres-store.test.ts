@@ -139,7 +139,7 @@ describe('PostgresStore', () => {
     const bytewise = [...serials].sort();
     const localeOrder = await withClient(url, async (c) => (await c.query<{ s: string[] }>('SELECT array_agg(x ORDER BY x) AS s FROM unnest($1::text[]) x', [serials])).rows[0]!.s);
     assert.notDeepEqual(localeOrder, bytewise, 'the database collation is not bytewise, so this test means something');
-    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(0), needFinal: false };
+    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(0), needFinal: false, signer: 'S1' };
     assert.deepEqual((await s.certificatesDue({ ...q, after: '', limit: 100 })).map((c) => c.serial), bytewise);
     assert.deepEqual((await s.certificatesDue({ ...q, after: 'B0', limit: 2 })).map((c) => c.serial), bytewise.slice(2, 4));
   });

@@ -23,11 +23,12 @@ export interface Bindings {
 }
 
 /** Every CA binding of the config on the given tokens (current keys first, then previous keys). */
-export function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, limiters: Map<string, SigningLimiter>, clock: Clock, metrics: HsmMetrics): Bindings {
+/** `reload`: new keys are candidates, put in use only by the token's prepareKeys commit (signing.ts rebind). */
+export function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, limiters: Map<string, SigningLimiter>, clock: Clock, metrics: HsmMetrics, reload = false): Bindings {
   const { config } = loaded;
   const revocations = new IssuerRevocations();
   const keys = new Map<HsmToken, Set<TokenKey>>();
-  const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys };
+  const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys, reload };
   // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
   const authorities = bindingInputs(config).map(({ ca, binding }) => bindAuthority(loaded, ca, binding, ctx));
   revocations.watch(authorities);
@@ -40,13 +41,14 @@ function bindAuthority(
   b: BindingInput,
   ctx: {
     tokens: Map<string, HsmToken>; limiters: Map<string, SigningLimiter>; clock: Clock; metrics: HsmMetrics; chainCandidates: LoadedCertificate[];
-    revocations: IssuerRevocations; keys: Map<HsmToken, Set<TokenKey>>;
+    revocations: IssuerRevocations; keys: Map<HsmToken, Set<TokenKey>>; reload: boolean;
   },
 ): Authority {
+  const { field } = b;
   const token = ctx.tokens.get(b.signer.token)!;
-  const { caCert, signerCert, keySpec } = resolveSigner(loaded, ca.name, b);
-  const key = token.addKey(keySpec);
+  const { caCert, signerCert, keySpec: spec } = resolveSigner(loaded, ca.name, b);
   if (!ctx.keys.has(token)) ctx.keys.set(token, new Set());
+  const key = ctx.reload ? token.candidateKey(spec, ctx.keys.get(token)!) : token.addKey(spec);
   ctx.keys.get(token)!.add(key);
   const chain: SigningLimiter[] = [];
   if (b.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, b.signer.limits, Infinity, ctx.clock, ctx.metrics));
@@ -57,6 +59,7 @@ function bindAuthority(
   const archiveCutoffMs = ca.archiveCutoff ?? d.archiveCutoff;
   return makeAuthority({
     name: ca.name,
+    binding: b.previous ? field.slice(field.indexOf('previousKeys')) : 'current',
     caCert,
     signerCert,
     signer,

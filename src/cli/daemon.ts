@@ -10,6 +10,7 @@ import { createOcspHandler } from '../http/ocsp-handler';
 import { createHttpServer } from '../http/server';
 import { trustedProxyList } from '../http/client-address';
 import { registerCacheMetrics } from '../metrics/cache-metrics';
+import { registerCertificateMetrics } from '../metrics/certificate-metrics';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
 import { HttpMetrics } from '../metrics/http-metrics';
@@ -75,6 +76,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         { get size() { return current.memo?.size ?? { entries: 0, bytes: 0 }; } },
       );
     }
+    registerCertificateMetrics(registry, () => current.authorities, clock);
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(current.authorities);
     if (config.publishing) {
@@ -101,7 +103,11 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       logger,
     });
     const { tokens } = openedSigning;
-    const ready = async () => [...tokens.values()].every((t) => t.ready) && (await openedStore.ping().then(() => true, () => false));
+    const ready = async (): Promise<string[]> => [
+      ...[...tokens.values()].filter((t) => !t.ready).map((t) => `token "${t.name}": no working session`),
+      ...(await openedStore.ping().then(() => [], (e: Error) => [`store: ${e.message}`])),
+      ...current.validity.problems(),
+    ];
     // With a metrics listener of its own, /metrics is served there only.
     const app = createApp({ ready, ...(config.metrics ? {} : { metrics: registry }), logger });
     if (config.metrics) {
@@ -123,6 +129,12 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       }
       const bindings = await rebind(openedSigning, next, clock, hsmMetrics);
       const fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared);
+      try {
+        bindings.commit();
+      } catch (e) {
+        await fresh.close();
+        throw e;
+      }
       const old = current;
       serving = current = fresh;
       ocsp.setRoute(fresh.source, fresh.memo);

@@ -25,6 +25,8 @@ import { SingleFlight } from '../source/single-flight';
 import type { Source } from '../source/source';
 import { StoredResponses } from '../source/stored-responses';
 import type { Store } from '../store/response-store';
+import { validityOf } from '../pki/validity';
+import { SignerValidity, SignerValidityGate } from '../source/signer-validity';
 import { crlDownloadCas } from './crl-download';
 
 /** How often the stored responses' freshness figures are computed (two aggregate queries per CA). */
@@ -36,6 +38,8 @@ export interface Serving {
   cache: MemoryCache | undefined;
   memo: RequestMemo | undefined;
   follower: ChangeFollower;
+  /** Which bindings cannot answer now because of their signer certificate's validity (readiness). */
+  validity: SignerValidity;
   /** Stops the schedules, lets a pre-signer run stop at its next certificate (what it signed is stored), stops following. */
   close(): Promise<void>;
 }
@@ -113,9 +117,13 @@ export async function buildServing(
       schedules.push(every(clock, ca.crl.interval, crlDownloadJob(crls, [ca.name]), (e) => logger.warn({ ca: ca.name, err: e.message }, 'CRL download failed'), 0));
     }
   }
+  const validity = new SignerValidity(authorities, clock, logger);
+  validity.problems(); // logs, now rather than at the first request, every signer that cannot be used
+  warnOfExpiry(authorities, clock.now().getTime(), config.certificates.expiryWarning, logger);
   return {
     authorities,
-    source: new IssuerFilter(new AuthorityIndex(authorities), chain),
+    validity,
+    source: new IssuerFilter(new AuthorityIndex(authorities), new SignerValidityGate(chain, validity)),
     cache,
     memo,
     follower,
@@ -125,6 +133,28 @@ export async function buildServing(
       follower.close();
     },
   };
+}
+
+/** At startup and on every reload: a signer or CA certificate expiring within certificates.expiryWarning is a warning. */
+function warnOfExpiry(authorities: readonly Authority[], nowMs: number, warnMs: number, logger: Logger): void {
+  const seen = new Set<string>();
+  for (const a of authorities) {
+    const certs = [
+      { which: 'signer', cert: a.signerCert },
+      { which: 'CA', cert: a.caCert },
+    ];
+    for (const { which, cert } of certs) {
+      const notAfter = validityOf(cert.x509).notAfter;
+      const left = notAfter - nowMs;
+      const key = `${which}\0${cert.x509.fingerprint256}`;
+      if (left < 0 || left > warnMs || seen.has(key)) continue;
+      seen.add(key);
+      logger.warn(
+        { ca: a.name, binding: a.binding, certificate: which, subject: cert.x509.subject.replace(/\n/g, ', '), notAfter: new Date(notAfter).toISOString(), daysLeft: Math.floor(left / 86_400_000) },
+        `${which} certificate expires soon`,
+      );
+    }
+  }
 }
 
 /** Each CA's certificates under all its keys (a renewed CA has several bindings of one name). */

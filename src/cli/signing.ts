@@ -8,7 +8,7 @@ import type { TokenConfig } from '../config/schema';
 import { finalizeModules } from '../hsm/module';
 import { readPin } from '../hsm/pin';
 import type { SigningLimiter } from '../hsm/signing-limiter';
-import { HsmToken } from '../hsm/token';
+import { HsmToken, KeyCommit } from '../hsm/token';
 import type { HsmMetrics } from '../metrics/hsm-metrics';
 import type { Authority } from '../source/authority';
 import type { IssuerRevocations } from '../source/issuer-revocations';
@@ -79,15 +79,23 @@ export class ReloadError extends Error {
  * The bindings of a changed config (SIGHUP) on the running tokens: certificates, keys and CA settings may change;
  * tokens may not (their sessions and logins stay). New keys are found and proved before anything is swapped.
  */
-export async function rebind(current: Signing, loaded: LoadedConfig, clock: Clock, metrics: HsmMetrics): Promise<Bindings> {
+export async function rebind(current: Signing, loaded: LoadedConfig, clock: Clock, metrics: HsmMetrics): Promise<Bindings & { commit(): void }> {
   const before = [...current.tokens.values()].map((t) => t.name).sort().join(',');
   const after = loaded.config.tokens.map((t) => t.name).sort().join(',');
   if (before !== after || loaded.config.tokens.some((t) => current.tokenConfigs.get(t.name) !== tokenIdentity(t))) {
     throw new ReloadError('tokens changed: restart the daemon to apply token changes (a reload keeps the running tokens)');
   }
-  const b = bindAll(loaded, current.tokens, current.limiters, clock, metrics);
-  for (const token of current.tokens.values()) await token.retainKeys(b.keys.get(token) ?? new Set());
-  return b;
+  const b = bindAll(loaded, current.tokens, current.limiters, clock, metrics, true);
+  // Nothing is put in use until every token has found and proved its new keys: a refusal changes nothing.
+  const commits: KeyCommit[] = [];
+  for (const token of current.tokens.values()) commits.push(await token.prepareKeys(b.keys.get(token) ?? new Set()));
+  return {
+    ...b,
+    commit: () => {
+      for (const c of commits) c.check();
+      for (const c of commits) c.apply();
+    },
+  };
 }
 
 function makeToken(loaded: LoadedConfig, t: TokenConfig, i: number, deps: SigningDeps, observer: HsmMetrics): HsmToken {

@@ -299,7 +299,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    /** Signer and CA certificates expiring within expiryWarning are warned about (startup, reload, config check). */
+    /** Signer and CA certificates expiring within expiryWarning get a warning at startup, reload and config check. */
     certificates: z.object({ expiryWarning: duration.default('30d') }).strict().default({}),
     /** Further CA certificates (roots, intermediates not answered for) to build signer chains from. */
     chainCertificates: z.array(z.string().min(1)).default([]),

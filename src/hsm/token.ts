@@ -64,6 +64,17 @@ class NoIdleSessionError extends Error {
   override name = 'NoIdleSessionError';
 }
 
+/** Puts a reload's keys in use: check() every token first (it throws if a handle went stale), then apply(). */
+export interface KeyCommit {
+  check(): void;
+  apply(): void;
+}
+
+/** A reload's new keys could not be found or proved: the running configuration stays, untouched. */
+export class ReloadRefusedError extends Error {
+  override name = 'ReloadRefusedError';
+}
+
 /** Activation failed in a way retrying cannot fix (wrong PIN, wrong key, unloadable module). */
 export class TokenFatalError extends Error {
   override name = 'TokenFatalError';
@@ -109,39 +120,68 @@ export class HsmToken {
     return this.pool.counts();
   }
 
-  /** The key named by `spec.ref` for `spec.publicKey`; the same one again when asked twice (a reload). */
+  /** Registers the key named by `spec.ref` for `spec.publicKey` for use (startup); the same one when asked twice. */
   addKey(spec: TokenKeySpec): TokenKey {
-    const name = 'label' in spec.ref ? spec.ref.label : `id:${spec.ref.id}`;
-    const known = this.keys.find((k) => k.name === name && ('id' in k.spec.ref) === ('id' in spec.ref) && k.spec.publicKey.equals(spec.publicKey));
+    const known = this.keyFor(spec, this.keys);
     if (known) return known;
-    const key: TokenKey = { spec, name, handle: undefined };
+    const key: TokenKey = { spec, name: keyName(spec), handle: undefined };
     this.keys.push(key);
     return key;
   }
 
   /**
-   * After a reload: forgets keys no binding uses any more (recovery would prove them), and finds and proves the
-   * new ones now, so a key missing from the token fails the reload, not a later signature. A token that is not
-   * up finds them when it comes up.
+   * For a reload: the key in use when it is the same one, else a candidate (one of `pending` when asked twice)
+   * that nothing uses, proves or recovers until prepareKeys' commit puts it in use.
    */
-  async retainKeys(used: ReadonlySet<TokenKey>): Promise<void> {
-    for (let i = this.keys.length - 1; i >= 0; i--) if (!used.has(this.keys[i]!)) this.keys.splice(i, 1);
-    const fresh = this.keys.filter((k) => k.handle === undefined);
-    if (!this.up || fresh.length === 0 || !this.module) return;
+  candidateKey(spec: TokenKeySpec, pending: Iterable<TokenKey>): TokenKey {
+    return this.keyFor(spec, this.keys) ?? this.keyFor(spec, pending) ?? { spec, name: keyName(spec), handle: undefined };
+  }
+
+  private keyFor(spec: TokenKeySpec, keys: Iterable<TokenKey>): TokenKey | undefined {
+    const name = keyName(spec);
+    for (const k of keys) if (k.name === name && ('id' in k.spec.ref) === ('id' in spec.ref) && k.spec.publicKey.equals(spec.publicKey)) return k;
+    return undefined;
+  }
+
+  /**
+   * A reload's keys: finds and proves the new ones without touching the keys in use, and returns the commit that
+   * puts exactly `used` in use (and forgets the others). Any failure leaves the token as it was: a refused reload
+   * changes nothing, and recovery only ever proves keys of the configuration in force. A new key needs the token
+   * up to be proved: a reload that brings one while the token is down is refused.
+   */
+  async prepareKeys(used: ReadonlySet<TokenKey>): Promise<KeyCommit> {
+    const fresh = [...used].filter((k) => !this.keys.includes(k));
+    const module = this.module;
+    const generation = module?.generation;
+    const commit: KeyCommit = {
+      check: () => {
+        if (this.module?.generation === generation) return;
+        for (const k of fresh) k.handle = undefined;
+        throw new ReloadRefusedError(`${this.o.describe}: the module was re-initialized while the reload proved its keys; reload again`);
+      },
+      apply: () => void this.keys.splice(0, this.keys.length, ...used),
+    };
+    if (fresh.length === 0) return commit;
+    if (!this.up || !module) {
+      throw new ReloadRefusedError(`${fresh[0]!.spec.describe}: token "${this.name}" is not ready, so the new key cannot be proved; reload again once it is`);
+    }
     const taken = this.pool.take();
-    if (!taken) throw new NoIdleSessionError(`${this.o.describe}: every session is busy; retry the reload`);
+    if (!taken) throw new ReloadRefusedError(`${this.o.describe}: every session is busy; reload again`);
     try {
-      for (const key of fresh) {
-        try {
-          key.handle = findPrivateKey(this.module.p11, taken.handle, key.spec.ref);
-        } catch (e) {
-          throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
-        }
-      }
+      for (const key of fresh) key.handle = this.findKey(module.p11, taken.handle, key);
+    } catch (e) {
+      for (const k of fresh) k.handle = undefined;
+      throw new ReloadRefusedError((e as Error).message, { cause: e });
     } finally {
       this.pool.give(taken, 'ok');
     }
-    for (const key of fresh) await this.proveKey(key);
+    try {
+      for (const key of fresh) await this.proveKey(key, true);
+    } catch (e) {
+      for (const k of fresh) k.handle = undefined;
+      throw new ReloadRefusedError((e as Error).message, { cause: e });
+    }
+    return commit;
   }
 
   /** One attempt; throws with a message naming the token, key or field. */
@@ -192,7 +232,7 @@ export class HsmToken {
    * One signature on a pooled session, limited to signTimeout. Whenever the call ends, even long after a
    * timeout, the session's fate follows its result; until then a timed-out session is set aside as stuck.
    */
-  private async signOn(s: PooledSession, keyHandle: Handle, mechanism: number, input: Buffer, outLen: number): Promise<Buffer> {
+  private async signOn(s: PooledSession, keyHandle: Handle, mechanism: number, input: Buffer, outLen: number, candidate = false): Promise<Buffer> {
     const module = this.module!;
     const p11 = module.p11;
     module.inFlight++;
@@ -209,7 +249,8 @@ export class HsmToken {
       },
       (e) => {
         module.inFlight--;
-        const kind = faultKind(e);
+        // A candidate key's failure says nothing about the session unless the session itself is gone.
+        const kind = candidate && this.sessionAlive(s) ? undefined : faultKind(e);
         this.pool.give(s, kind ? 'broken' : 'ok');
         if (kind) this.onFault(kind, e);
         else this.noteReadiness();
@@ -298,13 +339,7 @@ export class HsmToken {
           throw faultKind(e) === 'fatal' ? new TokenFatalError(msg) : new Error(msg);
         }
       }
-      for (const key of this.keys) {
-        try {
-          key.handle = findPrivateKey(p11, session, key.spec.ref);
-        } catch (e) {
-          throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
-        }
-      }
+      for (const key of this.keys) key.handle = this.findKey(p11, session, key);
     } finally {
       this.pool.give(taken, 'ok');
     }
@@ -312,6 +347,14 @@ export class HsmToken {
     this.up = true;
     this.attempt = 0;
     this.noteReadiness();
+  }
+
+  private findKey(p11: pkcs11js.PKCS11, session: Handle, key: TokenKey): Handle {
+    try {
+      return findPrivateKey(p11, session, key.spec.ref);
+    } catch (e) {
+      throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
+    }
   }
 
   /** Reports readiness edges (not levels) to the observer and the log. */
@@ -324,7 +367,8 @@ export class HsmToken {
   }
 
   // Startup and every recovery prove each key is still the one its certificate names.
-  private async proveKey(key: TokenKey): Promise<void> {
+  // A candidate (a reload's new key) failing its proof is the key's fault, not the token's: no recovery is started.
+  private async proveKey(key: TokenKey, candidate = false): Promise<void> {
     const { algorithm, publicKey, describe, certDescribe } = key.spec;
     const probe = randomBytes(32);
     const ec = algorithm.keyType === 'ec';
@@ -334,7 +378,7 @@ export class HsmToken {
     if (!s) throw new Error(`${describe}: no idle session to prove the key with`);
     let raw: Buffer;
     try {
-      raw = await this.signOn(s, key.handle!, mechanism, input, algorithm.maxSignatureBytes);
+      raw = await this.signOn(s, key.handle!, mechanism, input, algorithm.maxSignatureBytes, candidate);
     } catch (e) {
       throw new Error(`${describe}: test signature failed: ${describePkcs11Error(e)}`, { cause: e });
     }
@@ -356,6 +400,15 @@ export class HsmToken {
     if (kind === 'device') this.up = false;
     this.checkIdleSessions();
     this.scheduleRecovery();
+  }
+
+  private sessionAlive(s: PooledSession): boolean {
+    try {
+      this.module?.p11.C_GetSessionInfo(s.handle);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** After a fault, or periodically: idle sessions the token no longer knows are marked broken. */
@@ -417,6 +470,10 @@ export class HsmToken {
     const cap = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
     return cap / 2 + (Math.random() * cap) / 2;
   }
+}
+
+function keyName(spec: TokenKeySpec): string {
+  return 'label' in spec.ref ? spec.ref.label : `id:${spec.ref.id}`;
 }
 
 function closeQuietly(p11: pkcs11js.PKCS11, h: Handle): void {

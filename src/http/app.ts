@@ -6,8 +6,11 @@ import type { Registry } from 'prom-client';
 import { send } from './ocsp-handler';
 
 export interface AppOptions {
-  /** Readiness for load balancers: every token has a working session and the store answers. */
-  ready: () => Promise<boolean>;
+  /**
+   * Readiness for load balancers: every token has a working session, the store answers and every signer may be
+   * used. Resolves to what stands in the way, one line each (false or a non-empty list: not ready).
+   */
+  ready: () => Promise<boolean | readonly string[]>;
   metrics?: Registry;
   logger: Logger;
 }
@@ -25,7 +28,11 @@ export function createApp(o: AppOptions): express.Express {
   });
   app.get('/readyz', (_req, res) => {
     o.ready().then(
-      (ready) => res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n'),
+      (r) => {
+        const problems = typeof r === 'boolean' ? (r ? [] : ['']) : r;
+        if (problems.length === 0) return void res.type('text/plain').send('ready\n');
+        res.status(503).type('text/plain').send(['not ready', ...problems.filter((p) => p)].join('\n') + '\n');
+      },
       () => res.status(503).type('text/plain').send('not ready\n'),
     );
   });

@@ -6,6 +6,7 @@ import type { Clock } from '../clock';
 import type { HashName } from '../ocsp/oids';
 import type { Authority } from '../source/authority';
 import type { ResponseProducer } from '../source/response-producer';
+import { signerProblem } from '../source/signer-validity';
 import { DueQuery, EVERYTHING_DUE, Store, StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
 
@@ -127,11 +128,17 @@ export class PreSigner {
   }
 
   private targets(names: readonly string[] | undefined): Authority[] {
-    if (!names) return this.authorities.filter((a) => a.preProduction.enabled);
+    const now = this.clock.now().getTime();
+    if (!names) {
+      // A signer outside its certificate's validity signs nothing; the serving side logs and reports it.
+      return this.authorities.filter((a) => a.preProduction.enabled && signerProblem(a, now) === undefined);
+    }
     return names.map((n) => {
       const a = this.authorities.find((x) => x.name === n);
       if (!a) throw new PreSignerError(`no CA named "${n}" in the config (cas[].name)`);
       if (!a.preProduction.enabled) throw new PreSignerError(`CA "${n}": pre-production is off (cas[].preProduction.enabled)`);
+      const unusable = signerProblem(a, now);
+      if (unusable) throw new PreSignerError(`CA "${n}": ${unusable}: replace cas[].signer.certificate`);
       return a;
     });
   }
@@ -141,7 +148,7 @@ export class PreSigner {
     const needFinal = this.producer.inFinalWindow(a);
     const refreshBefore = all ? EVERYTHING_DUE : new Date(now.getTime() - this.o.refreshAfter * a.validityMs);
     // Final responses cover every certificate; otherwise expired certificates are not worth HSM time.
-    return { ca: a.name, hash, refreshBefore, needFinal, ...(needFinal ? {} : { notExpiredAt: now }) };
+    return { ca: a.name, hash, signer: a.signerId, refreshBefore, needFinal, ...(needFinal ? {} : { notExpiredAt: now }) };
   }
 
   /**

@@ -1,4 +1,5 @@
 // An authority we answer for: a CA certificate bound to a signer (delegated responder or the CA key itself).
+import { createHash } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import type { SigningLimiter } from '../hsm/signing-limiter';
 import type { Signer } from '../hsm/signer';
@@ -7,6 +8,7 @@ import { encode } from '../ocsp/der';
 import { encodeCerts, encodeResponderId } from '../ocsp/response';
 import { issuerHashes, LoadedCertificate, responderKeyHash, subjectDer } from '../pki/certificate';
 import { issuedBy } from '../pki/chain';
+import { Validity, validityOf } from '../pki/validity';
 import type { StatusPolicy } from './status-policy';
 
 export interface Authority {
@@ -30,6 +32,12 @@ export interface Authority {
   issuerHashes: ReadonlyMap<HashName, { nameHash: Buffer; keyHash: Buffer }>;
   /** When the CA certificate expires: final responses are produced ahead of it. */
   caNotAfter: Date;
+  /** The signer certificate's validity: outside it, the binding never signs nor serves (signer-validity.ts). */
+  signerValidity: Validity;
+  /** Which binding of the CA this is, for messages and metrics: "current" or "previousKeys[N]". */
+  binding: string;
+  /** Names the signer of stored responses (hex SHA-256 of the signer certificate): another signer's are not served. */
+  signerId: string;
 }
 
 /** Pre-produced responses for this CA (RFC 6960 section 2.5; see README "Pre-produced responses"). */
@@ -63,6 +71,8 @@ export interface AuthorityOptions {
   /** The signer's issuers, nearest first, up to a self-signed root (see pki/chain.ts); default: the CA alone. */
   signerChain?: readonly LoadedCertificate[];
   policy?: Partial<Omit<StatusPolicy, 'validityMs'>>;
+  /** Default "current". */
+  binding?: string;
 }
 
 /**
@@ -115,6 +125,9 @@ export function makeAuthority(o: AuthorityOptions): Authority {
     preProduction: o.preProduction ?? NO_PRE_PRODUCTION,
     issuerHashes: new Map(CERT_ID_HASHES.map((h) => [h, issuerHashes(o.caCert, h)])),
     caNotAfter: new Date(o.caCert.x509.validTo),
+    signerValidity: validityOf(o.signerCert.x509),
+    binding: o.binding ?? 'current',
+    signerId: createHash('sha256').update(o.signerCert.der).digest('hex'),
   };
 }
 

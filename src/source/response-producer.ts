@@ -8,7 +8,9 @@ import { wholeSeconds } from '../ocsp/response';
 import type { PutResponsesResult, ResponseStore, StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
 import type { Authority } from './authority';
+import { TryLaterError } from '../ocsp/errors';
 import { itemFor, signResponse } from './response-signing';
+import { describeBinding, signerProblem } from './signer-validity';
 import type { RequestContext } from './source';
 
 /** nextUpdate of a final response (ETSI EN 319 411-2 CSS-6.3.10-09, EJBCA "final OCSP responses"). */
@@ -31,6 +33,8 @@ export class ResponseProducer {
   }
 
   async produce(a: Authority, rec: CertificateRecord, hash: HashName, ctx: RequestContext, final = false): Promise<StoredResponse> {
+    const unusable = signerProblem(a, this.clock.now().getTime());
+    if (unusable) throw new TryLaterError(`${describeBinding(a)}: ${unusable}`);
     const ids = a.issuerHashes.get(hash)!;
     const certIdDer = encodeCertId(hash, ids.nameHash, ids.keyHash, rec.serial);
     const permit = await acquireAll(a.limiters, ctx);
@@ -41,7 +45,7 @@ export class ResponseProducer {
       const nextUpdate = item.nextUpdate!;
       const der = await signResponse(a, { producedAt: now, items: [item] }, ctx);
       return {
-        ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final, statusVersion: rec.version ?? 0,
+        ca: a.name, serial: rec.serial, hash, certIdDer, der, producedAt: now, thisUpdate: now, nextUpdate, final, statusVersion: rec.version ?? 0, signer: a.signerId,
         ...(rec.profile !== undefined ? { profile: rec.profile } : {}),
       };
     } finally {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Store, StoredResponse } from '../store/response-store';
 import type { ChangeSignal } from './applied-changes';
 import type { Authority } from './authority';
+import { signedBy } from '../ocsp/signed-by';
 import { Flights } from './flights';
 import { ResponseProducer } from './response-producer';
 import { maxAgeFor } from './status-policy';
@@ -40,8 +41,9 @@ export class StoredResponses implements Source {
     const a = req.authority;
     const { serial, hash } = req.certIds[0]!;
     const stored = await this.store.getResponse(a.name, serial, hash!);
-    // A stored response past its nextUpdate is never served: sign a new one and answer with that.
-    if (stored && stored.nextUpdate > this.clock.now()) return fromStored(stored, a, 'store');
+    // A stored response past its nextUpdate, or signed by a signer this CA no longer uses (a rotation), is never
+    // served: sign a new one and answer with that.
+    if (stored && stored.nextUpdate > this.clock.now() && bySigner(stored, a)) return fromStored(stored, a, 'store');
     const rec = await this.store.getCertificate(a.name, serial);
     // Unknown serials are answered live and never stored: anyone could fill the store with them.
     if (!rec) return this.next.response({ certIds: req.certIds, authority: a }, ctx);
@@ -52,6 +54,12 @@ export class StoredResponses implements Source {
     }
     return fromStored(fresh, a, 'live');
   }
+}
+
+/** Signed by the authority's signer: recorded so, or (stored before that was recorded) its signature says so. */
+export function bySigner(r: StoredResponse, a: Authority): boolean {
+  if (r.signer === a.signerId) return true;
+  return r.signer === '' && signedBy(r.der, a.signerCert.x509.publicKey, a.signer.algorithm.hash);
 }
 
 export function fromStored(r: StoredResponse, a: Authority, source: AnswerSource): OcspResponse {

@@ -22,6 +22,11 @@ export interface StoredResponse {
   profile?: string;
   /** The certificate record's version it was made from (CertificateRecord.version). */
   statusVersion: number;
+  /**
+   * Who signed it (Authority.signerId): after a key or certificate rotation, another signer's responses are neither
+   * served nor count as fresh or final. '' for responses stored before this was recorded.
+   */
+  signer: string;
 }
 
 export interface PutResponsesResult {
@@ -42,6 +47,8 @@ export interface DueQuery {
   refreshBefore: Date;
   /** In the final-response window: every certificate without a final response is due. */
   needFinal: boolean;
+  /** The signer responses must be from to count (Authority.signerId): a rotation makes every other one due. */
+  signer: string;
   /** Certificates whose notAfter is before this are skipped (no need to keep answering for them). */
   notExpiredAt?: Date;
   /** Keyset pagination: only serials greater than this (text order), in ascending order. */
@@ -66,10 +73,11 @@ export interface ResponseStore {
   listResponses(ca: string, after: ResponseKey | undefined, limit: number): Promise<StoredResponse[]>;
   /**
    * Persists in one transaction, each response only if it was made from the certificate's current version (a
-   * compare-and-set against CertificateRecord.version) and no final one exists for the certificate and hash.
+   * compare-and-set against CertificateRecord.version) and no final one by the same signer exists for the
+   * certificate and hash.
    */
   putResponses(responses: StoredResponse[]): Promise<PutResponsesResult>;
-  /** Certificates that need a new response for `hash`: none stored, due for refresh, or (needFinal) not final. */
+  /** Certificates that need a new response for `hash` by `signer`: none stored, due for refresh, or (needFinal) not final. */
   certificatesDue(q: DueQuery): Promise<CertificateRecord[]>;
   /** How many certificates `certificatesDue` would return without paging (for progress and ETA). */
   countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number>;

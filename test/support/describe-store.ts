@@ -21,7 +21,7 @@ const at = (minutes: number) => new Date(T0 + minutes * 60_000);
 export function response(serial: string, hash: HashName, producedMin: number, extra: Partial<StoredResponse> = {}): StoredResponse {
   return {
     ca: 'ca1', serial, hash, certIdDer: Buffer.from(`certid-${hash}-${serial}`), der: Buffer.from(`der-${serial}-${hash}-${producedMin}`),
-    producedAt: at(producedMin), thisUpdate: at(producedMin), nextUpdate: at(producedMin + 60), final: false, statusVersion: 0, ...extra,
+    producedAt: at(producedMin), thisUpdate: at(producedMin), nextUpdate: at(producedMin + 60), final: false, statusVersion: 0, signer: 'S1', ...extra,
   };
 }
 
@@ -78,6 +78,19 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       await s.close();
     });
 
+    it('a rotated signer replaces a final response of the retired one, and is then final itself', async () => {
+      const s = await make();
+      const final = response('2', 'sha1', 0, { nextUpdate: new Date('9999-12-31T23:59:59Z'), final: true });
+      await put(s, [final]);
+      const resigned = { ...final, producedAt: at(30), thisUpdate: at(30), signer: 'S2', der: Buffer.from('by S2') };
+      assert.deepEqual(await put(s, [resigned]), { stored: 1, skippedFinal: 0, stale: 0 });
+      assert.deepEqual(bare(await s.getResponse('ca1', '2', 'sha1')), bare(resigned));
+      assert.equal((await s.getResponse('ca1', '2', 'sha1'))!.signer, 'S2');
+      assert.deepEqual((await s.listResponses('ca1', undefined, 10)).map((r) => r.signer), ['S2'], 'the retired signer\'s response is gone');
+      assert.deepEqual(await put(s, [response('2', 'sha1', 40, { signer: 'S2' })]), { stored: 0, skippedFinal: 1, stale: 0 });
+      await s.close();
+    });
+
     it('a status change deletes the stored responses that say otherwise; an unchanged re-import keeps them', async () => {
       const s = await make();
       await s.putCertificates([{ ca: 'ca1', serial: '3', status: 'good' }, { ca: 'ca1', serial: '4', status: 'good' }]);
@@ -122,7 +135,7 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
         response('a4', 'sha1', 0, { final: true, nextUpdate: new Date('9999-12-31T23:59:59Z') }),
         response('a5', 'sha256', 50),
       ]);
-      const q: { ca: string; hash: HashName; refreshBefore: Date; needFinal: boolean; notExpiredAt: Date | undefined } = { ca: 'ca1', hash: 'sha1', refreshBefore: at(30), needFinal: false, notExpiredAt: at(0) };
+      const q: { ca: string; hash: HashName; signer: string; refreshBefore: Date; needFinal: boolean; notExpiredAt: Date | undefined } = { ca: 'ca1', hash: 'sha1', signer: 'S1', refreshBefore: at(30), needFinal: false, notExpiredAt: at(0) };
       const due = async (extra: Partial<typeof q> = {}, after = '', limit = 100) =>
         (await s.certificatesDue({ ...q, ...extra, after, limit })).map((c) => c.serial);
       assert.deepEqual(await due(), ['a1', 'a2', 'a5']);
@@ -132,6 +145,9 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       assert.deepEqual(await due({ notExpiredAt: undefined }), ['a1', 'a2', 'a5', 'a6']);
       assert.deepEqual(await due({ hash: 'sha256' }), ['a1', 'a2', 'a3', 'a4']);
       assert.deepEqual(await due({ refreshBefore: EVERYTHING_DUE }), ['a1', 'a2', 'a3', 'a5'], 'presign --all: all but final');
+      // A rotation: what the retired signer made, fresh and final alike, counts for nothing.
+      assert.deepEqual(await due({ signer: 'S2' }), ['a1', 'a2', 'a3', 'a4', 'a5']);
+      assert.equal(await s.countDue({ ...q, signer: 'S2' }), 5);
       await s.close();
     });
 

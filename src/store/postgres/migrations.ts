@@ -63,6 +63,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // change, and the one a response was made from; 0 for what was written before.
   `ALTER TABLE certificates ADD COLUMN status_seq bigint NOT NULL DEFAULT 0;
    ALTER TABLE responses ADD COLUMN status_seq bigint NOT NULL DEFAULT 0;`,
+  // Who signed each response (hex SHA-256 of the signer certificate): a rotated signer's responses are re-signed.
+  `ALTER TABLE responses ADD COLUMN signer text NOT NULL DEFAULT ''`,
 ];
 
 /**

@@ -29,9 +29,9 @@ export interface PostgresStoreOptions {
   writeTimeoutMs?: number;
 }
 
-// As in SqliteStore: a certificate is due unless its latest usable response is fresh enough, or final.
+// As in SqliteStore: a certificate is due unless its latest usable response by the signer is fresh enough, or final.
 const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL OR c.not_after >= $2)
-  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3
+  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3 AND r.signer = $6
     AND (r.final OR (NOT $4::boolean AND r.this_update > $5)))`;
 
 export class PostgresStore implements Store {
@@ -151,12 +151,15 @@ export class PostgresStore implements Store {
           continue;
         }
         const { rowCount } = await c.query(
-          `INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile, status_seq)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
-           WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final)
+          // A retired signer's responses (a rotation) go with the insert of the current signer's: none is served again.
+          `WITH retired AS (DELETE FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND signer <> $12
+             AND NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final AND signer = $12))
+           INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile, status_seq, signer)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+           WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final AND signer = $12)
            ON CONFLICT (ca, serial, hash, produced_at) DO UPDATE SET this_update = excluded.this_update,
              next_update = excluded.next_update, final = excluded.final, cert_id = excluded.cert_id, der = excluded.der,
-             profile = excluded.profile, status_seq = excluded.status_seq`,
+             profile = excluded.profile, status_seq = excluded.status_seq, signer = excluded.signer`,
           rows.responseParams(r),
         );
         if (rowCount) result.stored++;
@@ -168,7 +171,7 @@ export class PostgresStore implements Store {
 
   async certificatesDue(q: DueQuery): Promise<CertificateRecord[]> {
     const { rows: found } = await this.pool.query<rows.CertificateRow>(
-      `SELECT c.* FROM certificates c WHERE ${DUE_WHERE} AND c.serial > $6 ORDER BY c.serial LIMIT $7`,
+      `SELECT c.* FROM certificates c WHERE ${DUE_WHERE} AND c.serial > $7 ORDER BY c.serial LIMIT $8`,
       [...dueParams(q), q.after, q.limit],
     );
     return found.map(rows.fromCertificateRow);
@@ -280,5 +283,5 @@ function responseLockKeys(responses: StoredResponse[]): number[] {
 }
 
 function dueParams(q: Omit<DueQuery, 'after' | 'limit'>): unknown[] {
-  return [q.ca, rows.iso(q.notExpiredAt), q.hash, q.needFinal, rows.iso(q.refreshBefore)];
+  return [q.ca, rows.iso(q.notExpiredAt), q.hash, q.needFinal, rows.iso(q.refreshBefore), q.signer];
 }

@@ -28,6 +28,7 @@ export interface ResponseRow {
   der: Buffer;
   profile: string | null;
   status_seq: string;
+  signer: string;
 }
 
 export interface ChangeRow {
@@ -70,7 +71,7 @@ export function fromCertificateRow(row: CertificateRow): CertificateRecord {
 
 /** Column values in the order of the responses table. */
 export function responseParams(r: StoredResponse): unknown[] {
-  return [r.ca, r.serial, r.hash, iso(r.producedAt), iso(r.thisUpdate), iso(r.nextUpdate), r.final, r.certIdDer, r.der, r.profile ?? null, r.statusVersion];
+  return [r.ca, r.serial, r.hash, iso(r.producedAt), iso(r.thisUpdate), iso(r.nextUpdate), r.final, r.certIdDer, r.der, r.profile ?? null, r.statusVersion, r.signer];
 }
 
 export function fromResponseRow(row: ResponseRow): StoredResponse {
@@ -86,6 +87,7 @@ export function fromResponseRow(row: ResponseRow): StoredResponse {
     final: row.final,
     ...(row.profile !== null ? { profile: row.profile } : {}),
     statusVersion: Number(row.status_seq),
+    signer: row.signer,
   };
 }
 

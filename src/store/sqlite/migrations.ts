@@ -50,4 +50,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // the one a response was made from. 0 for what was written before (no backfill: any later change moves it on).
   `ALTER TABLE certificates ADD COLUMN status_seq INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE responses ADD COLUMN status_seq INTEGER NOT NULL DEFAULT 0;`,
+  // Who signed each response (hex SHA-256 of the signer certificate): a rotated signer's responses are re-signed.
+  `ALTER TABLE responses ADD COLUMN signer TEXT NOT NULL DEFAULT ''`,
 ];

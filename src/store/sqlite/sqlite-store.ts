@@ -46,11 +46,13 @@ interface ResponseRow {
   der: Buffer;
   profile: string | null;
   status_seq: number;
+  signer: string;
 }
 
 // A certificate is due unless its latest usable response is fresh enough (or final, which is never refreshed).
+// A response by another signer (a rotation) never counts.
 const DUE_WHERE = `c.ca = @ca AND (@not_expired IS NULL OR c.not_after IS NULL OR c.not_after >= @not_expired)
-  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = @hash
+  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = @hash AND r.signer = @signer
     AND (r.final = 1 OR (@need_final = 0 AND r.this_update > @refresh_before)))`;
 
 export class SqliteStore implements Store {
@@ -61,6 +63,7 @@ export class SqliteStore implements Store {
   private readonly deleteResponsesOf: Database.Statement;
   private readonly selectResponse: Database.Statement<[string, string, string], ResponseRow>;
   private readonly insertResponse: Database.Statement;
+  private readonly deleteOtherSigners: Database.Statement<[string, string, string, string]>;
   private readonly dataVersion: Database.Statement<[], number>;
   private lastDataVersion: number;
   private readonly watchers = new Set<() => void>();
@@ -101,10 +104,11 @@ export class SqliteStore implements Store {
     // A final response blocks anything newer for the same certificate and hash (seed: "no new responses").
     this.selectVersion = this.db.prepare('SELECT status_seq FROM certificates WHERE ca = ? AND serial = ?').pluck() as Database.Statement<[string, string], number>;
     this.insertResponse = this.db.prepare(
-      `INSERT OR REPLACE INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile, status_seq)
-       SELECT @ca, @serial, @hash, @produced_at, @this_update, @next_update, @final, @cert_id, @der, @profile, @status_seq
-       WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = @ca AND serial = @serial AND hash = @hash AND final = 1)`,
+      `INSERT OR REPLACE INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile, status_seq, signer)
+       SELECT @ca, @serial, @hash, @produced_at, @this_update, @next_update, @final, @cert_id, @der, @profile, @status_seq, @signer
+       WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = @ca AND serial = @serial AND hash = @hash AND final = 1 AND signer = @signer)`,
     );
+    this.deleteOtherSigners = this.db.prepare('DELETE FROM responses WHERE ca = ? AND serial = ? AND hash = ? AND signer <> ?');
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
     this.lastDataVersion = this.dataVersion.get()!;
   }
@@ -199,8 +203,11 @@ export class SqliteStore implements Store {
       for (const r of responses) {
         // Compare-and-set: the status it was signed from must still be the certificate's latest.
         if (this.selectVersion.get(r.ca, r.serial) !== r.statusVersion) result.stale++;
-        else if (this.insertResponse.run(toResponseRow(r)).changes > 0) result.stored++;
-        else result.skippedFinal++;
+        else if (this.insertResponse.run(toResponseRow(r)).changes > 0) {
+          result.stored++;
+          // A retired signer's responses (a rotation) go once the current signer's is in: none is served again.
+          this.deleteOtherSigners.run(r.ca, r.serial, r.hash, r.signer);
+        } else result.skippedFinal++;
       }
       return result;
     });
@@ -312,6 +319,7 @@ function dueParams(q: Omit<DueQuery, 'after' | 'limit'>) {
     hash: q.hash,
     refresh_before: q.refreshBefore.getTime(),
     need_final: q.needFinal ? 1 : 0,
+    signer: q.signer,
     not_expired: q.notExpiredAt?.getTime() ?? null,
   };
 }
@@ -363,6 +371,7 @@ function toResponseRow(r: StoredResponse): ResponseRow {
     der: r.der,
     profile: r.profile ?? null,
     status_seq: r.statusVersion,
+    signer: r.signer,
   };
 }
 
@@ -379,5 +388,6 @@ function fromResponseRow(row: ResponseRow): StoredResponse {
     final: row.final === 1,
     ...(row.profile !== null ? { profile: row.profile } : {}),
     statusVersion: row.status_seq,
+    signer: row.signer,
   };
 }
