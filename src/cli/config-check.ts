@@ -5,7 +5,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { Clock } from '../clock';
 import { ConfigError, LoadedConfig, loadConfig } from '../config/load';
 import { finalizeModules } from '../hsm/module';
-import { validityOf, validityProblem } from '../pki/validity';
+import { expiresWithin, validityProblem } from '../pki/validity';
 import { readBearerToken } from '../publish/auth';
 import { publishingTls } from '../publish/server';
 import { CheckReport } from './check-report';
@@ -79,10 +79,10 @@ function checkCertificates(loaded: LoadedConfig, clock: Clock, report: CheckRepo
 function checkValidity(x509: X509Certificate, field: string, nowMs: number, warnMs: number, report: CheckReport): void {
   const problem = validityProblem(x509, nowMs);
   if (problem) return report.problem(`${field}: ${problem}`);
-  const { notAfter } = validityOf(x509);
-  if (notAfter - nowMs <= warnMs) {
-    const days = Math.floor((notAfter - nowMs) / 86_400_000);
-    report.warning(`${field}: certificate expires at ${new Date(notAfter).toISOString()} (in ${days} day${days === 1 ? '' : 's'}; certificates.expiryWarning)`);
+  const left = expiresWithin(x509, nowMs, warnMs);
+  if (left !== undefined) {
+    const days = Math.floor(left / 86_400_000);
+    report.warning(`${field}: certificate expires at ${new Date(nowMs + left).toISOString()} (in ${days} day${days === 1 ? '' : 's'}; certificates.expiryWarning)`);
   }
 }
 
