@@ -48,6 +48,10 @@ const DAEMON_METRICS: Record<string, MetricType> = {
   ocsp_status_change_apply_failures_total: 'counter',
   ocsp_status_change_production_failures_total: 'counter',
   ocsp_change_feed_lag_seconds: 'gauge',
+  ocsp_index_imports_total: 'counter',
+  ocsp_index_last_import_timestamp_seconds: 'gauge',
+  ocsp_index_import_failing: 'gauge',
+  ocsp_index_kept_revoked_entries: 'gauge',
   ocsp_signer_certificate_expiry_seconds: 'gauge',
   ocsp_ca_certificate_expiry_seconds: 'gauge',
   ocsp_signer_usable: 'gauge',
@@ -155,6 +159,10 @@ describe('deployment files', () => {
         ['OcspStoredResponsesDuePilingUp', 'ocsp_stored_responses_due'],
         ['OcspHsmTokenNotReady', 'ocsp_hsm_token_ready'],
         ['OcspPreSignerNotRunning', 'ocsp_presigner_last_run_timestamp_seconds'],
+        ['OcspIndexImportFailing', 'ocsp_index_import_failing'],
+        ['OcspSignerCertificateUnusable', 'ocsp_signer_usable'],
+        ['OcspSignerCertificateExpiringSoon', 'ocsp_signer_certificate_expiry_seconds'],
+        ['OcspCaCertificateExpiringSoon', 'ocsp_ca_certificate_expiry_seconds'],
       ]) {
         assert.ok(byName.get(alert!)?.expr.includes(metric), `${alert} reads ${metric}`);
       }

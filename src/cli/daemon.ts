@@ -15,6 +15,7 @@ import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
 import { HttpMetrics } from '../metrics/http-metrics';
 import { ChangeMetrics } from '../metrics/change-metrics';
+import { IndexMetrics } from '../metrics/index-metrics';
 import { PreSignerMetrics } from '../metrics/presign-metrics';
 import { instrumentStore } from '../metrics/store-metrics';
 import { Publisher } from '../publish/publisher';
@@ -46,6 +47,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   const hsmMetrics = new HsmMetrics(registry);
   const preSignerMetrics = new PreSignerMetrics(registry, clock);
   const changeMetrics = new ChangeMetrics(registry);
+  const indexMetrics = new IndexMetrics(registry);
   let store: Store | undefined;
   let signing: Signing | undefined;
   let serving: Serving | undefined;
@@ -65,7 +67,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics };
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
     serving = await buildServing(loaded, openedSigning, shared);
     let current = serving;
     // The cache and the memo are rebuilt by a reload: the gauges ask whichever is current.

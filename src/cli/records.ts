@@ -4,10 +4,10 @@ import type { LoadedConfig } from '../config/load';
 import { parseReason, ReasonName } from '../ocsp/reasons';
 import { parseSerial } from '../ocsp/serial';
 import { applyCrls, describeCrl, fullBeforeDelta, VerifiedCrl } from '../ingest/crl-apply';
+import { readIndexFile } from '../ingest/index-import';
 import { readCertificate, readCertificates } from '../pki/certificate';
 import { issuedBy } from '../pki/chain';
 import { crlBlocks, readCrl } from '../pki/crl';
-import { parseOpensslIndex } from '../pki/openssl-index';
 import type { CertificateRecord, ImportResult } from '../store/status-store';
 import type { Clock } from '../clock';
 import type { Store } from '../store/response-store';
@@ -48,15 +48,9 @@ function report(ctx: RecordsContext, r: ImportResult): void {
 export async function importIndex(ctx: RecordsContext, caName: string | undefined, files: string[]): Promise<void> {
   const ca = caConfig(ctx, caName);
   if (files.length !== 1) throw new UsageError('import index takes exactly one index.txt file');
-  const file = files[0]!;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  const records = parseOpensslIndex(text, ca.name, file);
-  await withStore(ctx, async (s) => report(ctx, await s.putCertificates(records)));
+  // Read and checked before the store is opened: a bad file touches nothing.
+  const index = readIndexFile(files[0]!, ca.name);
+  await withStore(ctx, async (s) => report(ctx, await s.putCertificates(index.records)));
 }
 
 export async function importCerts(ctx: RecordsContext, caName: string | undefined, files: string[], profile?: string): Promise<void> {

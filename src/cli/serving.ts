@@ -1,13 +1,15 @@
 // The serving part of the daemon, built from the CA bindings of a config: the source chain (issuer filter ->
 // memory cache -> store -> single-flight -> live signer), the request memo, the change follower and the
-// schedules (pre-signer, stored-response health, cleanup, CRL downloads). A reload builds a new one and closes
-// the old; tokens, store and listeners stay.
+// schedules (pre-signer, stored-response health, cleanup, CRL downloads, index.txt following). A reload builds a
+// new one and closes the old; tokens, store and listeners stay.
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import { crlDownloadJob, CrlDownloadService } from '../ingest/crl-download';
+import { IndexFollower } from '../ingest/index-follow';
 import { RequestMemo } from '../http/request-memo';
 import type { ChangeMetrics } from '../metrics/change-metrics';
+import type { IndexMetrics } from '../metrics/index-metrics';
 import type { PreSignerMetrics } from '../metrics/presign-metrics';
 import type { OcspRequest } from '../ocsp/request';
 import type { LoadedCertificate } from '../pki/certificate';
@@ -50,6 +52,7 @@ export interface SharedParts {
   logger: Logger;
   preSignerMetrics: PreSignerMetrics;
   changeMetrics: ChangeMetrics;
+  indexMetrics: IndexMetrics;
 }
 
 /** store.maxStaleness, or for SQLite (every commit is seen at once) a bound that is never reached in practice. */
@@ -61,7 +64,7 @@ function maxStalenessMs(loaded: LoadedConfig): number {
 export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
-  { store, clock, logger, preSignerMetrics, changeMetrics }: SharedParts,
+  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics }: SharedParts,
 ): Promise<Serving> {
   const { config } = loaded;
   const { authorities } = bindings;
@@ -107,16 +110,25 @@ export async function buildServing(
       ),
     );
   }
+  // This process's own writes are not seen by its SQLite change check: the follower is told.
+  const onApplied = () => void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
   const crlCas = crlDownloadCas(loaded);
   if (crlCas.length > 0) {
-    // This process's own writes are not seen by its SQLite change check: the follower is told.
-    const onApplied = () => void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
     const crls = new CrlDownloadService({ store, cas: crlCas, clock, log: logger, onApplied });
     for (const ca of crlCas) {
       // First check right after startup: a CA known only from CRLs has nothing to answer with until then.
       schedules.push(every(clock, ca.crl.interval, crlDownloadJob(crls, [ca.name]), (e) => logger.warn({ ca: ca.name, err: e.message }, 'CRL download failed'), 0));
     }
   }
+  const indexFollowers: IndexFollower[] = [];
+  for (const c of config.cas) {
+    if (!c.index) continue;
+    const f = new IndexFollower({ store, ca: { name: c.name, file: loaded.path(c.index.file) }, clock, log: logger, onApplied, count: (ca, r) => indexMetrics.count(ca, r) });
+    indexFollowers.push(f);
+    // Imported right after startup (and after a reload): a new certificate is answered without waiting an interval.
+    schedules.push(every(clock, c.index.interval, () => f.poll(), (e) => logger.warn({ ca: c.name, err: e.message }, 'index.txt check failed'), 0));
+  }
+  indexMetrics.states = () => indexFollowers.map((f) => f.state());
   const validity = new SignerValidity(authorities, clock, logger);
   validity.problems(); // logs, now rather than at the first request, every signer that cannot be used
   warnOfExpiry(authorities, clock.now().getTime(), config.certificates.expiryWarning, logger);
@@ -129,6 +141,8 @@ export async function buildServing(
     follower,
     close: async () => {
       for (const s of schedules) s.stop();
+      // An import in progress commits (and tells the follower) before the follower closes.
+      await Promise.all(indexFollowers.map((f) => f.settled()));
       await preSigner?.stop();
       follower.close();
     },

@@ -134,6 +134,21 @@ const crlDownload = z
   })
   .strict();
 
+/** The CA's OpenSSL index.txt, imported whenever it changes (README "Following index.txt"); a path alone is { file: PATH }. */
+const indexFollow = z.preprocess(
+  (v) => (typeof v === 'string' ? { file: v } : v),
+  z
+    .object(
+      {
+        file: z.string().min(1),
+        /** How often the file is checked for a change (inode, size, modification time). */
+        interval: duration.default('10s'),
+      },
+      { invalid_type_error: 'a path to index.txt, or { file: PATH, interval: 10s }' },
+    )
+    .strict(),
+);
+
 const ca = z
   .object({
     name,
@@ -148,6 +163,7 @@ const ca = z
     responderId: z.enum(['byKey', 'byName']).optional(),
     preProduction: preProduction.optional(),
     crl: crlDownload.optional(),
+    index: indexFollow.optional(),
     includeSignerCert: z.boolean().optional(),
     includeCertChain: z.boolean().optional(),
     nonIssued: nonIssued.optional(),
@@ -354,3 +370,4 @@ export type KeyRef = CaConfig['signer']['key'];
 export type LimitsConfig = TokenConfig['limits'];
 export type PublishingConfig = NonNullable<Config['publishing']>;
 export type CrlDownloadConfig = NonNullable<CaConfig['crl']>;
+export type IndexFollowConfig = NonNullable<CaConfig['index']>;
