@@ -61,8 +61,11 @@ function checkCertificates(loaded: LoadedConfig, clock: Clock, report: CheckRepo
       report.skipped(`${keyField}: not checked without a usable certificate to prove it against`);
       continue;
     }
-    checkValidity(resolved.caCert.x509, `${binding.field}.certificate`, nowMs, warnMs, report);
-    if (resolved.signerCert !== resolved.caCert) checkValidity(resolved.signerCert.x509, resolved.certField, nowMs, warnMs, report);
+    // Only the signer's validity decides whether the binding answers: a CA certificate that expired (a previous
+    // key, a CA past its end with final responses) is still answered for, so it is a warning.
+    const delegated = resolved.signerCert !== resolved.caCert;
+    checkValidity(resolved.caCert.x509, `${binding.field}.certificate`, nowMs, warnMs, report, delegated);
+    if (delegated) checkValidity(resolved.signerCert.x509, resolved.certField, nowMs, warnMs, report);
     keys.push({ field: keyField, spec: resolved.keySpec, token: binding.signer.token });
   }
   config.chainCertificates.forEach((f, i) => {
@@ -75,10 +78,11 @@ function checkCertificates(loaded: LoadedConfig, clock: Clock, report: CheckRepo
   return keys;
 }
 
-/** Outside its validity period: a problem (the daemon will not sign with it). Expiring soon: a warning. */
-function checkValidity(x509: X509Certificate, field: string, nowMs: number, warnMs: number, report: CheckReport): void {
+/** A signer outside its validity period: a problem (the daemon will not sign with it). Expiring soon: a warning. */
+function checkValidity(x509: X509Certificate, field: string, nowMs: number, warnMs: number, report: CheckReport, onlyWarn = false): void {
   const problem = validityProblem(x509, nowMs);
-  if (problem) return report.problem(`${field}: ${problem}`);
+  if (problem && onlyWarn) return report.warning(`${field}: ${problem} (its signer still answers for it)`);
+  if (problem) return report.problem(`${field}: ${problem} (its requests would get tryLater)`);
   const left = expiresWithin(x509, nowMs, warnMs);
   if (left !== undefined) {
     const days = Math.floor(left / 86_400_000);
