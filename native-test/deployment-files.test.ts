@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parse, stringify } from 'yaml';
+import { EXIT_PIN_LOCKED, EXIT_PIN_REFUSED, EXIT_USAGE } from '../src/cli/exit-codes';
 import { tempDir } from '../test/support/temp';
 import { createTestPki, opensslQuery, ROOT, Responder, startResponder, TestCa, TestPki, variantConfig } from './support/harness';
 import { grafanaVariableMetricNames, promqlMetricNames } from './support/promql-names';
@@ -273,6 +274,14 @@ describe('deployment files', () => {
         assert.deepEqual(directives(key!), [value], key);
       }
       assert.deepEqual(directives('MemoryDenyWriteExecute'), [], "V8's JIT needs executable memory");
+    });
+
+    it('never restarts after bad arguments or a refused or locked PIN: the CLI\'s exit codes, parsed by verify', () => {
+      const codes = directives('RestartPreventExitStatus').flatMap((v) => v.split(/\s+/)).map(Number);
+      assert.deepEqual(codes.sort(), [EXIT_USAGE, EXIT_PIN_REFUSED, EXIT_PIN_LOCKED].sort());
+      // verify reads the directive: a value it cannot parse is reported (and would be ignored by systemd).
+      const broken = verify(unit.replace(/^RestartPreventExitStatus=.*$/m, 'RestartPreventExitStatus=2 PIN 4'));
+      assert.match(broken.err, /Failed to parse value, ignoring: PIN/);
     });
 
     it('hands the PIN over as a systemd credential, which the example config reads', () => {

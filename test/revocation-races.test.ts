@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import * as pkijs from 'pkijs';
 import { FakeClock } from '../src/clock';
-import type { Signer } from '../src/hsm/signer';
 import { parseOcspRequest } from '../src/ocsp/request';
 import { PreSigner } from '../src/presign/pre-signer';
 import { Authority, makeAuthority } from '../src/source/authority';
 import type { Store } from '../src/store/response-store';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
+import { GateSigner } from './support/gate-signer';
 import { opensslRequest } from './support/openssl';
 import { buildChain, quiet, TestChain } from './support/serving-chain';
 import { softwarePki, SoftwarePki } from './support/software-pki';
@@ -21,37 +21,6 @@ const ctx = { lane: 'live' as const };
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
 /** Signs when released: while held, every signature waits. */
-class GateSigner implements Signer {
-  waiting = 0;
-  private gate: Promise<void> | undefined;
-  private open: (() => void) | undefined;
-  constructor(private readonly inner: Signer) {}
-  get algorithm() {
-    return this.inner.algorithm;
-  }
-  hold(): void {
-    this.gate = new Promise((r) => (this.open = r));
-  }
-  release(): void {
-    this.gate = undefined;
-    this.open?.();
-  }
-  async sign(data: Buffer): Promise<Buffer> {
-    if (this.gate) {
-      this.waiting++;
-      await this.gate;
-      this.waiting--;
-    }
-    return this.inner.sign(data);
-  }
-  async until(n: number): Promise<void> {
-    const deadline = Date.now() + 10_000; // a bound, not a timing: the pre-signer first counts in a worker thread
-    while (this.waiting < n) {
-      if (Date.now() > deadline) throw new Error(`only ${this.waiting} signatures waiting, expected ${n}`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
-  }
-}
 
 /** A store whose chosen method calls can be held after they read, and made to fail. */
 function controllable(inner: Store) {

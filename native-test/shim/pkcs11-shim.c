@@ -8,6 +8,10 @@
  *   4  int32 close_all       set to 1: the next call closes every real session (sessions invalidated)
  *   8  int64 signs_ok        successful C_Sign calls (the HSM's own count of signatures)
  *   16 int64 sign_calls      every C_Sign call
+ *   24 int64 login_calls     every C_Login call
+ *   32 int32 lock_after      > 0: emulate a real HSM's PIN retry counter: after this many wrong user PINs in a
+ *                            row, every user C_Login answers CKR_PIN_LOCKED (SoftHSM2 never locks)
+ *   36 int32 wrong_pins      wrong user PINs in a row so far (a correct one resets it, as on real tokens)
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -32,6 +36,9 @@ struct control {
   volatile int32_t close_all;
   volatile int64_t signs_ok;
   volatile int64_t sign_calls;
+  volatile int64_t login_calls;
+  volatile int32_t lock_after;
+  volatile int32_t wrong_pins;
 };
 
 static CK_FUNCTION_LIST shim;
@@ -70,7 +77,16 @@ static CK_RV shim_OpenSession(CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR a, CK_NOTIFY
   return real->C_OpenSession(s, f, a, n, h);
 }
 static CK_RV shim_GetSessionInfo(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR i) { GUARD(); return real->C_GetSessionInfo(h, i); }
-static CK_RV shim_Login(CK_SESSION_HANDLE h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l) { GUARD(); return real->C_Login(h, u, p, l); }
+static CK_RV shim_Login(CK_SESSION_HANDLE h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l) {
+  __atomic_add_fetch(&ctl->login_calls, 1, __ATOMIC_RELAXED);
+  GUARD();
+  int counting = u == CKU_USER && ctl->lock_after > 0;
+  if (counting && ctl->wrong_pins >= ctl->lock_after) return CKR_PIN_LOCKED;
+  CK_RV rv = real->C_Login(h, u, p, l);
+  if (counting && rv == CKR_PIN_INCORRECT) __atomic_add_fetch(&ctl->wrong_pins, 1, __ATOMIC_RELAXED);
+  else if (counting && (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)) ctl->wrong_pins = 0;
+  return rv;
+}
 static CK_RV shim_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n) { GUARD(); return real->C_FindObjectsInit(h, t, n); }
 static CK_RV shim_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) { GUARD(); return real->C_SignInit(h, m, k); }
 

@@ -37,6 +37,16 @@ export class Shim {
     this.write(4, int32(1));
   }
 
+  /** Every C_Login call the shim saw (PIN attempts, each counting toward a real HSM's lock when wrong). */
+  loginCalls(): number {
+    return Number(this.read(24).readBigInt64LE(0));
+  }
+
+  /** Emulates a PIN retry counter: locked after `after` wrong user PINs in a row, `wrongSoFar` of them already made. */
+  emulatePinLock(after: number, wrongSoFar = 0): void {
+    this.write(32, Buffer.concat([int32(after), int32(wrongSoFar)]));
+  }
+
   /** Successful C_Sign calls seen by the shim: signatures the HSM really made. */
   signsOk(): number {
     return Number(this.read(8).readBigInt64LE(0));

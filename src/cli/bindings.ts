@@ -4,17 +4,16 @@ import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import type { CaConfig } from '../config/schema';
 import { Pkcs11Signer } from '../hsm/pkcs11-signer';
-import { algorithmForPublicKey, Signer } from '../hsm/signer';
+import type { Signer } from '../hsm/signer';
 import type { SigningLimiter } from '../hsm/signing-limiter';
 import type { HsmToken, TokenKey } from '../hsm/token';
 import type { HsmMetrics } from '../metrics/hsm-metrics';
-import { OID } from '../ocsp/oids';
 import { buildChain } from '../pki/chain';
-import { readCertificate, LoadedCertificate } from '../pki/certificate';
+import type { LoadedCertificate } from '../pki/certificate';
 import { Authority, makeAuthority, PreProduction } from '../source/authority';
 import { IssuerRevocations } from '../source/issuer-revocations';
 import { makeLimiter } from './limiter';
-import { StartupError } from './startup-error';
+import { BindingInput, bindingInputs, certificateAt, resolveSigner } from './signer-binding';
 
 export interface Bindings {
   authorities: Authority[];
@@ -31,23 +30,9 @@ export function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, lim
   const keys = new Map<HsmToken, Set<TokenKey>>();
   const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys, reload };
   // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
-  const authorities = [
-    ...config.cas.map((ca, i) => bindAuthority(loaded, ca, { caCertPath: ca.certificate, signer: ca.signer, field: `cas[${i}]`, previous: false }, ctx)),
-    ...config.cas.flatMap((ca, i) =>
-      ca.previousKeys.map((k, j) => bindAuthority(loaded, ca, { caCertPath: k.certificate, signer: k.signer, field: `cas[${i}].previousKeys[${j}]`, previous: true }, ctx)),
-    ),
-  ];
+  const authorities = bindingInputs(config).map(({ ca, binding }) => bindAuthority(loaded, ca, binding, ctx));
   revocations.watch(authorities);
   return { authorities, issuerRevocations: revocations, keys };
-}
-
-/** One binding: a CA certificate (the current one, or one of previousKeys) and the key that answers for it. */
-interface BindingInput {
-  caCertPath: string;
-  signer: CaConfig['signer'];
-  /** Config path of the binding, for messages: cas[0] or cas[0].previousKeys[1]. */
-  field: string;
-  previous: boolean;
 }
 
 function bindAuthority(
@@ -61,24 +46,7 @@ function bindAuthority(
 ): Authority {
   const { field } = b;
   const token = ctx.tokens.get(b.signer.token)!;
-  const caCert = certificateAt(loaded, b.caCertPath, `${field}.certificate`);
-  const certField = b.signer.certificate ? `${field}.signer.certificate` : `${field}.certificate`;
-  const signerCert = b.signer.certificate ? certificateAt(loaded, b.signer.certificate, certField) : caCert;
-  if (signerCert !== caCert) checkDelegatedResponder(caCert, signerCert, certField);
-  let algorithm;
-  try {
-    algorithm = algorithmForPublicKey(signerCert.x509.publicKey);
-  } catch (e) {
-    throw new StartupError(`CA "${ca.name}": ${certField}: ${(e as Error).message}`);
-  }
-  const keyName = 'label' in b.signer.key ? `label "${b.signer.key.label}"` : `id ${b.signer.key.id}`;
-  const spec = {
-    ref: b.signer.key,
-    publicKey: signerCert.x509.publicKey,
-    algorithm,
-    describe: `CA "${ca.name}": ${field}.signer.key (${keyName} on token "${token.name}")`,
-    certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
-  };
+  const { caCert, signerCert, keySpec: spec } = resolveSigner(loaded, ca.name, b);
   if (!ctx.keys.has(token)) ctx.keys.set(token, new Set());
   const key = ctx.reload ? token.candidateKey(spec, ctx.keys.get(token)!) : token.addKey(spec);
   ctx.keys.get(token)!.add(key);
@@ -131,24 +99,6 @@ function chainCandidates(loaded: LoadedConfig): LoadedCertificate[] {
     ]),
     ...config.chainCertificates.map((f, i) => certificateAt(loaded, f, `chainCertificates[${i}]`)),
   ];
-}
-
-function certificateAt(loaded: LoadedConfig, p: string, field: string): LoadedCertificate {
-  try {
-    return readCertificate(loaded.path(p));
-  } catch (e) {
-    throw new StartupError(`${field}: ${(e as Error).message}`);
-  }
-}
-
-// RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
-function checkDelegatedResponder(ca: LoadedCertificate, responder: LoadedCertificate, field: string): void {
-  if (!responder.x509.checkIssued(ca.x509) || !responder.x509.verify(ca.x509.publicKey)) {
-    throw new StartupError(`${field}: responder certificate was not issued by the CA certificate`);
-  }
-  if (!(responder.x509.keyUsage ?? []).includes(OID.kpOcspSigning)) {
-    throw new StartupError(`${field}: responder certificate lacks extended key usage id-kp-OCSPSigning`);
-  }
 }
 
 function preProductionOf(loaded: LoadedConfig, ca: CaConfig): PreProduction {

@@ -25,6 +25,7 @@ import { buildServing, caCertificatesByName, Serving } from './serving';
 import { openSigning, rebind, Signing, SigningDeps, StartupError } from './signing';
 import type { Clock } from '../clock';
 import { openStore } from './store';
+import { assertListenable } from './listen-check';
 
 export { StartupError };
 
@@ -62,6 +63,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     await store?.close();
   };
   try {
+    await assertListenable(config);
     const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();

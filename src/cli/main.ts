@@ -1,9 +1,10 @@
-// Entry point of the `ocsp-hsm` command: parses argv and dispatches; exit 2 for usage errors, 1 for failures.
+// Entry point of the `ocsp-hsm` command: parses argv and dispatches; exit codes in exit-codes.ts (2: usage).
 import { parseArgs } from 'node:util';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
 import { bench, BENCH_OPTIONS } from './bench';
 import { check } from './check';
+import { configCheck } from './config-check';
 import { crlDownload } from './crl-download';
 import { csr } from './csr';
 import { demo } from './demo';
@@ -12,6 +13,7 @@ import { keysGenerate, keysList } from './keys';
 import { importCerts, importCrl, importIndex, revoke, status } from './records';
 import { serve } from './serve';
 import { failure, USAGE, UsageError } from './usage';
+import { packageVersion } from './version';
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -32,6 +34,7 @@ async function main(argv: string[]): Promise<void> {
       against: { type: 'string' },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
       token: { type: 'string' },
       label: { type: 'string' },
       id: { type: 'string' },
@@ -43,18 +46,27 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   const [command, ...rest] = positionals;
-  if (values.help || !command) {
+  const out = (line: string) => void process.stdout.write(line + '\n');
+  // Neither needs a config file.
+  if (values.version) return out(packageVersion());
+  if (values.help || command === 'help' || !command) {
     process.stdout.write(USAGE);
     if (!command && !values.help) process.exitCode = 2;
     return;
   }
-  const out = (line: string) => process.stdout.write(line + '\n');
+  const configFile = values.config ?? process.env.OCSP_HSM_CONFIG ?? 'ocsp-hsm.yaml';
+  if (command === 'config') {
+    if (rest[0] !== 'check' || rest.length > 1) throw new UsageError('config needs a subcommand: "config check"');
+    // Problems are the report, not a failure of the command: printed on stdout, then exit 1.
+    if (!(await configCheck(configFile, { clock: systemClock, out }))) process.exitCode = 1;
+    return;
+  }
   const port = values.port === undefined ? undefined : parsePort(values.port);
   if (command === 'demo') {
     sizeThreadPool(4);
     return demo({ dir: values.dir ?? 'demo', port: port ?? 8080, setupOnly: !!values['setup-only'], out });
   }
-  const loaded = loadConfig(values.config ?? process.env.OCSP_HSM_CONFIG ?? 'ocsp-hsm.yaml');
+  const loaded = loadConfig(configFile);
   if (command === 'serve' || command === 'presign') sizeThreadPool(loaded.config.tokens.reduce((n, t) => n + t.sessions, 0));
   const ctx = { loaded, clock: systemClock, out };
   switch (command) {

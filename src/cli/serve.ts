@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { systemClock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import { Daemon, startDaemon } from './daemon';
+import { exitCodeFor } from './exit-codes';
 import { createLogger } from './logger';
 
 // After a full GC V8 lets the heap grow to up to 4x what survived before collecting again. The daemon's heap is
@@ -30,13 +31,25 @@ export async function serve(loaded: LoadedConfig, overrides: { port?: number } =
       (e: Error) => logger.error({ err: e.message }, 'reload failed: still serving the previous configuration'),
     );
   });
-  const fatal = (message: string) => {
+  let exitAfterStartup: (() => void) | undefined;
+  const fatal = (message: string, cause: unknown) => {
+    if (stopping) return;
     logger.error({ reason: message }, 'cannot continue');
     process.stderr.write(`ocsp-hsm: ${message}\n`);
     stopping = true;
-    daemon.close().finally(() => process.exit(1));
+    const exit = () => process.exit(exitCodeFor(cause));
+    // A token given waitForToken can fail (a refused PIN) while startup is still under way: exit once it is over.
+    if (started) void started.close().finally(exit);
+    else exitAfterStartup = exit;
   };
-  const daemon = (started = await startDaemon(loaded, { logger, clock: systemClock, onFatal: (m) => fatal(m) }));
+  let daemon: Daemon;
+  try {
+    daemon = started = await startDaemon(loaded, { logger, clock: systemClock, onFatal: (m, e) => fatal(m, e) });
+  } catch (e) {
+    if (exitAfterStartup) return exitAfterStartup();
+    throw e;
+  }
+  if (exitAfterStartup) return void daemon.close().finally(exitAfterStartup);
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;

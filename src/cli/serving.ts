@@ -27,7 +27,7 @@ import { SingleFlight } from '../source/single-flight';
 import type { Source } from '../source/source';
 import { StoredResponses } from '../source/stored-responses';
 import type { Store } from '../store/response-store';
-import { validityOf } from '../pki/validity';
+import { expiresWithin } from '../pki/validity';
 import { SignerValidity, SignerValidityGate } from '../source/signer-validity';
 import { crlDownloadCas } from './crl-download';
 
@@ -158,10 +158,10 @@ function warnOfExpiry(authorities: readonly Authority[], nowMs: number, warnMs: 
       { which: 'CA', cert: a.caCert },
     ];
     for (const { which, cert } of certs) {
-      const notAfter = validityOf(cert.x509).notAfter;
-      const left = notAfter - nowMs;
+      const left = expiresWithin(cert.x509, nowMs, warnMs);
       const key = `${which}\0${cert.x509.fingerprint256}`;
-      if (left < 0 || left > warnMs || seen.has(key)) continue;
+      if (left === undefined || seen.has(key)) continue;
+      const notAfter = nowMs + left;
       seen.add(key);
       logger.warn(
         { ca: a.name, binding: a.binding, certificate: which, subject: cert.x509.subject.replace(/\n/g, ', '), notAfter: new Date(notAfter).toISOString(), daysLeft: Math.floor(left / 86_400_000) },

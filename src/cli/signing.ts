@@ -21,8 +21,11 @@ export { StartupError };
 export interface SigningDeps {
   logger: Logger;
   clock: Clock;
-  /** Called when a token given `waitForToken` did not come up in time: the daemon cannot do its job. */
-  onFatal?: (message: string) => void;
+  /**
+   * Called when a token given `waitForToken` did not come up in time, or refused its PIN: the daemon cannot do
+   * its job. `cause` decides the exit code (exit-codes.ts).
+   */
+  onFatal?: (message: string, cause?: unknown) => void;
   /** No live traffic in this process (one-shot presign): pre-signing may use every concurrent slot. */
   presignOnly?: boolean;
 }
@@ -126,7 +129,7 @@ async function activateTokens(configs: TokenConfig[], tokens: Map<string, HsmTok
     deps.logger.info({ token: t.name, waitMs: t.waitForToken }, 'waiting for token in the background');
     token.activateWithin(t.waitForToken).then(
       () => deps.logger.info({ token: t.name, tokenLabel: t.tokenLabel, sessions: t.sessions }, 'token activated; signing keys verified'),
-      (e: Error) => deps.onFatal?.(e.message),
+      (e: Error) => deps.onFatal?.(e.message, e),
     );
   }
 }

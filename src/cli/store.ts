@@ -18,11 +18,20 @@ export async function openStore(loaded: LoadedConfig, clock: Clock, warn?: (mess
       return await PostgresStore.open({ url: cfg.url, poolSize: cfg.poolSize, clock, writeTimeoutMs: cfg.writeTimeout, ...(warn ? { warn } : {}) });
     } catch (e) {
       // No `cause`: the message says it all and a driver error object is not ours to vouch for.
-      throw new Error(`store.url (${redactUrl(cfg.url)}): cannot open the PostgreSQL store: ${scrubPassword(cfg.url, describeError(e))}`);
+      throw new Error(postgresOpenProblem(cfg.url, e));
     }
   }
-  const dataDir = loaded.path(loaded.config.dataDir);
-  return new SqliteStore(isAbsolute(cfg.path) ? cfg.path : join(dataDir, cfg.path), clock, { timeoutMs: cfg.writeTimeout });
+  return new SqliteStore(sqliteFile(loaded, cfg.path), clock, { timeoutMs: cfg.writeTimeout });
+}
+
+/** The SQLite store's file: store.path, relative to dataDir (itself relative to the config file). */
+export function sqliteFile(loaded: LoadedConfig, path: string): string {
+  return isAbsolute(path) ? path : join(loaded.path(loaded.config.dataDir), path);
+}
+
+/** Why a PostgreSQL store could not be opened, naming store.url with its password redacted. */
+export function postgresOpenProblem(url: string, e: unknown): string {
+  return `store.url (${redactUrl(url)}): cannot open the PostgreSQL store: ${scrubPassword(url, describeError(e))}`;
 }
 
 // A refused connection to a name with several addresses is an AggregateError whose own message is empty.

@@ -1,25 +1,29 @@
 // Command-line usage text and the error type for bad arguments (exit code 2).
+import { EXIT_USAGE, exitCodeFor } from './exit-codes';
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
 /**
- * What the command prints and exits with for an error it could not handle: 2 for bad arguments, 1 otherwise.
+ * What the command prints and exits with for an error it could not handle: 2 for bad arguments, 3 or 4 for a
+ * PIN the token refused or has locked (exit-codes.ts), 1 otherwise.
  * `code` is not always a string (PKCS#11 errors carry the CKR number), so it is checked before use.
  */
-export function failure(e: unknown): { message: string; exitCode: 1 | 2 } {
+export function failure(e: unknown): { message: string; exitCode: number } {
   const err: Error & { code?: unknown } = e instanceof Error ? e : new Error(String(e));
   const usage = err instanceof UsageError || (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS'));
   return usage
-    ? { message: `ocsp-hsm: ${err.message}\nRun "ocsp-hsm --help" for usage.\n`, exitCode: 2 }
-    : { message: `ocsp-hsm: ${err.message}\n`, exitCode: 1 };
+    ? { message: `ocsp-hsm: ${err.message}\nRun "ocsp-hsm --help" for usage.\n`, exitCode: EXIT_USAGE }
+    : { message: `ocsp-hsm: ${err.message}\n`, exitCode: exitCodeFor(e) };
 }
 
 export const USAGE = `usage: ocsp-hsm <command> [options]
 
 commands:
   serve                              run the OCSP responder
+  config check                       check the config as serve would (files, certificates, store, ports,
+                                     tokens, PINs, keys) without serving; one line per problem, exit 1 if any
   demo [--dir DIR] [--port N] [--setup-only]
                                      create a demo token, CA and certificates (once), then serve them
   import index --ca NAME FILE        import an OpenSSL index.txt
@@ -51,6 +55,12 @@ commands:
                                      a certificate request for a delegated OCSP responder, signed in the token
                                      (the PIN always comes from the token's configured pin source)
 
+  help, --help, -h                   this text (also after a command: ocsp-hsm serve --help)
+  --version                          the version of ocsp-hsm
+
 options for every command but demo:
   --config FILE                      config file (default: $OCSP_HSM_CONFIG, else ./ocsp-hsm.yaml)
+
+exit codes: 0 success, 1 failure (config check: problems found), 2 bad arguments,
+            3 the token refused the PIN, 4 the token's PIN is locked or expired
 `;

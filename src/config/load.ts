@@ -6,6 +6,12 @@ import { Config, configSchema } from './schema';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  /** One line per problem (one per schema issue, field first), for `config check`. */
+  readonly problems: string[];
+  constructor(message: string, problems: string[] = [message]) {
+    super(message);
+    this.problems = problems;
+  }
 }
 
 export interface LoadedConfig {
@@ -34,8 +40,8 @@ export function loadConfig(file: string): LoadedConfig {
 export function validateConfig(raw: unknown, file: string): LoadedConfig {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
-    throw new ConfigError(`${file}: invalid configuration:\n${lines.join('\n')}`);
+    const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+    throw new ConfigError(`${file}: invalid configuration:\n${problems.map((l) => `  ${l}`).join('\n')}`, problems);
   }
   const base = dirname(resolve(file));
   return { config: result.data, file, path: (p) => resolve(base, p) };

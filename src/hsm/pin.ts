@@ -1,9 +1,28 @@
 // Reads a token PIN from an environment variable, a file or a terminal prompt; never logs or echoes it.
 import { readFileSync, statSync } from 'node:fs';
+import * as pkcs11js from 'pkcs11js';
 import type { PinSource } from '../config/schema';
+import { pkcs11Code } from './pkcs11-errors';
 
 export class PinError extends Error {
   override name = 'PinError';
+}
+
+/**
+ * How a token turned a PIN down: `refused` (wrong or malformed: the operator fixes the PIN source) or `locked`
+ * (locked or expired: only the token's security officer can help). Either way a retry is never useful, and a
+ * wrong PIN tried again counts toward the lock (PKCS#11 v2.40 section 5.6, C_Login).
+ */
+export type PinRejection = 'refused' | 'locked';
+
+const REFUSED = new Set([pkcs11js.CKR_PIN_INCORRECT, pkcs11js.CKR_PIN_INVALID, pkcs11js.CKR_PIN_LEN_RANGE]);
+const LOCKED = new Set([pkcs11js.CKR_PIN_LOCKED, pkcs11js.CKR_PIN_EXPIRED]);
+
+/** The rejection a PKCS#11 error (from C_Login) stands for, if it is one. */
+export function pinRejection(e: unknown): PinRejection | undefined {
+  const code = pkcs11Code(e);
+  if (code === undefined) return undefined;
+  return REFUSED.has(code) ? 'refused' : LOCKED.has(code) ? 'locked' : undefined;
 }
 
 export interface PinContext {

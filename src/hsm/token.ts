@@ -7,6 +7,7 @@ import { faultKind, FaultKind, SignerUnavailableError, SignTimeoutError } from '
 import { Handle, Pkcs11Module } from './module';
 import { ckrName, describePkcs11Error, pkcs11Code } from './pkcs11-errors';
 import { findSigningKey, KeyNotFoundError, KeyTypeMismatchError } from './keys';
+import { PinRejection, pinRejection } from './pin';
 import { PooledSession, SessionCounts, SessionPool } from './session-pool';
 import type { SignatureAlgorithm } from './signer';
 
@@ -77,6 +78,14 @@ export class ReloadRefusedError extends Error {
 /** Activation failed in a way retrying cannot fix (wrong PIN, wrong key, unloadable module). */
 export class TokenFatalError extends Error {
   override name = 'TokenFatalError';
+}
+
+/** The token refused the PIN at login, or has it locked: fatal, and the CLI exits with a code of its own. */
+export class PinRejectedError extends TokenFatalError {
+  override name = 'PinRejectedError';
+  constructor(message: string, readonly rejection: PinRejection) {
+    super(message);
+  }
 }
 
 export class HsmToken {
@@ -325,6 +334,8 @@ export class HsmToken {
       } catch (e) {
         if (pkcs11Code(e) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
           const msg = `${what}: login failed: ${describePkcs11Error(e)}`;
+          const rejection = pinRejection(e);
+          if (rejection) throw new PinRejectedError(msg, rejection);
           throw faultKind(e) === 'fatal' ? new TokenFatalError(msg) : new Error(msg);
         }
       }

@@ -17,3 +17,12 @@ export function validityProblem(x509: X509Certificate, nowMs: number): string | 
   if (nowMs < notBefore) return `certificate is not valid before ${new Date(notBefore).toISOString()}`;
   return undefined;
 }
+
+/**
+ * Milliseconds left when the certificate is still valid at `nowMs` but expires within `warnMs` (the
+ * certificates.expiryWarning of startup, reload and config check), else undefined.
+ */
+export function expiresWithin(x509: X509Certificate, nowMs: number, warnMs: number): number | undefined {
+  const left = validityOf(x509).notAfter - nowMs;
+  return left >= 0 && left <= warnMs ? left : undefined;
+}

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PublishingConfig } from '../config/schema';
 import { createPublishingApp } from './app';
@@ -31,15 +32,9 @@ export async function startPublishing(cfg: PublishingConfig, deps: PublishingDep
     const token = readBearerToken(deps.path(cfg.auth.tokenFile), 'publishing.auth.tokenFile', (m) => logger.warn(m));
     server = createHttpServer(createPublishingApp({ publisher: deps.publisher, authenticate: bearerAuth(token, refused), bodyLimit: cfg.bodyLimit, logger }));
   } else {
-    const { mtls } = cfg.auth;
-    const file = (key: 'ca' | 'cert' | 'key') => readTlsFile(deps.path(mtls[key]), `publishing.auth.mtls.${key}`);
+    const tls = publishingTls(cfg.auth.mtls, deps.path);
     const app = createPublishingApp({ publisher: deps.publisher, authenticate: clientCertificateAuth(refused), bodyLimit: cfg.bodyLimit, logger });
-    try {
-      server = createHttpsServer({ ca: file('ca'), cert: file('cert'), key: file('key'), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, app);
-    } catch (e) {
-      if (e instanceof PublishingStartupError) throw e;
-      throw new PublishingStartupError(`publishing.auth.mtls: cannot set up TLS with these files: ${(e as Error).message}`);
-    }
+    server = createHttpsServer({ ...tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, app);
     // Refused handshakes (no certificate, one from another CA) are the clients' business: noted, not raised.
     server.on('tlsClientError', (e) => logger.info({ reason: e.message }, 'publishing TLS handshake refused'));
   }
@@ -55,6 +50,21 @@ export async function startPublishing(cfg: PublishingConfig, deps: PublishingDep
       server.closeAllConnections();
     },
   };
+}
+
+/**
+ * The listener's CA bundle, certificate and key from publishing.auth.mtls, refused (naming the field) when a file
+ * cannot be read or TLS cannot use them together. Also run by `config check`.
+ */
+export function publishingTls(mtls: { ca: string; cert: string; key: string }, path: (p: string) => string): { ca: Buffer; cert: Buffer; key: Buffer } {
+  const file = (key: 'ca' | 'cert' | 'key') => readTlsFile(path(mtls[key]), `publishing.auth.mtls.${key}`);
+  const tls = { ca: file('ca'), cert: file('cert'), key: file('key') };
+  try {
+    createSecureContext(tls);
+  } catch (e) {
+    throw new PublishingStartupError(`publishing.auth.mtls: cannot set up TLS with these files: ${(e as Error).message}`);
+  }
+  return tls;
 }
 
 function readTlsFile(file: string, field: string): Buffer {

@@ -1,7 +1,6 @@
 // A signer outside its certificate's validity makes every answer of its binding one clients reject ("certificate
 // has expired"): such a binding neither signs nor serves what it signed before. Its requests get tryLater, the
 // pre-signer skips it, readiness names it, and the log says so when it starts and stops.
-import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import { TryLaterError } from '../ocsp/errors';
 import type { Authority } from './authority';
@@ -26,7 +25,7 @@ export class SignerValidity {
   constructor(
     private readonly authorities: readonly Authority[],
     private readonly clock: Clock,
-    private readonly log: Pick<Logger, 'info' | 'error'>,
+    private readonly log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void },
   ) {}
 
   /** Checked on every request: two comparisons, and a log line only when the answer changes. */
