@@ -164,15 +164,29 @@ describe('keys generate, keys list, csr', () => {
     assert.match(r.stdout, /k-rsa-3072 /);
   });
 
-  it('keys list with a wrong PIN: says so, shows the public objects, exit 1', () => {
+  it('keys list with a wrong PIN: says so, shows the public objects, exits 3 (the PIN was refused)', () => {
     const cfg = writeConfig('wrong-pin', { env: 'TEST_KEYS_PIN' });
     const wrong = 'wrong-pin-0815';
     const r = cli(['keys', 'list', '--token', 'main'], cfg, { ...t.env, TEST_KEYS_PIN: wrong });
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 3);
     assert.match(r.stdout, /not logged in: token "main" \(tokens\[0\], tokenLabel "keys-\d+"\): login failed: CKR_PIN_INCORRECT; showing public objects only/);
     assert.match(r.stdout, /k-ec-p256 +[0-9a-f]{16} +EC P-256 +public only +cas\[0\]\.signer\.key/);
     assert.doesNotMatch(r.stdout, /missing:/, 'without login no private key can be said to be missing');
     assert.ok(!(r.stdout + r.stderr).includes(wrong));
+  });
+
+  it('keys generate and csr with a wrong PIN: exit 3 naming the token, nothing created', () => {
+    const cfg = writeConfig('wrong-pin-2', { env: 'TEST_KEYS_PIN' });
+    const env = { ...t.env, TEST_KEYS_PIN: 'wrong-pin-4711' };
+    const count = () => onToken(t, (p11, s) => findObjects(p11, s, []).length);
+    const before = count();
+    for (const args of [['keys', 'generate', '--token', 'main', '--label', 'never', '--type', 'ec-p256'], ['csr', '--token', 'main', '--label', 'k-ec-p256', '--subject', '/CN=x']]) {
+      const r = cli(args, cfg, env);
+      assert.equal(r.status, 3, r.stderr);
+      assert.match(r.stderr, /^ocsp-hsm: token "main" \(tokens\[0\], tokenLabel "keys-\d+"\): login failed: CKR_PIN_INCORRECT$/m);
+      assert.ok(!(r.stdout + r.stderr).includes('wrong-pin-4711'));
+    }
+    assert.equal(count(), before);
   });
 
   for (const type of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {

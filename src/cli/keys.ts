@@ -12,6 +12,7 @@ import { describePublicKey, describeKeyRef } from '../hsm/keys';
 import { finalizeModules } from '../hsm/module';
 import { describePkcs11Error } from '../hsm/pkcs11-errors';
 import { configuredToken, openTokenModule, pinOf, withTokenSession } from './token-session';
+import { EXIT_FAILURE, EXIT_OK, exitCodeFor } from './exit-codes';
 import { UsageError } from './usage';
 
 export interface KeysContext {
@@ -51,13 +52,15 @@ export function parseHexId(text: string, option: string): Buffer {
 
 /**
  * Every token of every module the config names; key pairs of configured tokens (logged in), or what a token shows
- * without login. Returns false when a configured token could not be opened or logged in to (exit 1 after the list).
+ * without login. Returns the exit code: 1 when a configured token could not be found or opened, the PIN codes
+ * (3, 4) when a token turned its PIN down, else 0; the whole list is printed either way.
  */
-export async function keysList(ctx: KeysContext, tokenName?: string): Promise<boolean> {
+export async function keysList(ctx: KeysContext, tokenName?: string): Promise<number> {
   const { config } = ctx.loaded;
   const only = tokenName === undefined ? undefined : configuredToken(ctx.loaded, tokenName);
   const modules = only ? [only.config.module] : [...new Set(config.tokens.map((t) => t.module))];
-  let ok = true;
+  let code = EXIT_OK;
+  const failed = (c: number) => (code = Math.max(code, c));
   try {
     for (const path of modules) {
       ctx.out(`module ${path}`);
@@ -67,7 +70,7 @@ export async function keysList(ctx: KeysContext, tokenName?: string): Promise<bo
         module = openTokenModule(configuredToken(ctx.loaded, configured[0]!.name));
       } catch (e) {
         ctx.out(`  cannot load: ${(e as Error).message}`);
-        ok = false;
+        failed(EXIT_FAILURE);
         continue;
       }
       const slots = slotsOf(module);
@@ -75,12 +78,12 @@ export async function keysList(ctx: KeysContext, tokenName?: string): Promise<bo
         const t = s.initialized ? configured.find((c) => c.tokenLabel === s.label) : undefined;
         const state = s.initialized ? 'initialized' : 'not initialized';
         ctx.out(`  slot ${s.slotId}: token "${s.label}", serial ${s.serial || '-'}, ${state}${t ? `, configured as "${t.name}"` : only ? '' : ', not configured'}`);
-        if (s.initialized && !(await listSlot(ctx, s.slot, s.label, t?.name))) ok = false;
+        if (s.initialized) failed(await listSlot(ctx, s.slot, s.label, t?.name));
       }
       for (const t of configured) {
         if (slots.some((s) => s.initialized && s.label === t.tokenLabel)) continue;
         ctx.out(`  token "${t.name}" (tokenLabel "${t.tokenLabel}") is configured but no initialized token has this label`);
-        ok = false;
+        failed(EXIT_FAILURE);
       }
     }
   } catch (e) {
@@ -88,28 +91,28 @@ export async function keysList(ctx: KeysContext, tokenName?: string): Promise<bo
   } finally {
     finalizeModules();
   }
-  return ok;
+  return code;
 }
 
-/** The key pairs of one token: logged in when it is configured (false when that failed), else what it shows. */
-async function listSlot(ctx: KeysContext, slot: SlotEntry['slot'], label: string, configuredName: string | undefined): Promise<boolean> {
+/** The key pairs of one token: logged in when it is configured (the exit code says if that failed), else what it shows. */
+async function listSlot(ctx: KeysContext, slot: SlotEntry['slot'], label: string, configuredName: string | undefined): Promise<number> {
   const configuredAs = configuredName === undefined ? undefined : configuredToken(ctx.loaded, configuredName);
   const session = AdminSession.open(slot, configuredAs?.what ?? `token "${label}"`, false);
-  let ok = true;
+  let code = EXIT_OK;
   try {
     if (configuredAs) {
       try {
         session.login(await pinOf(ctx.loaded, configuredAs));
       } catch (e) {
         ctx.out(`    not logged in: ${(e as Error).message}; showing public objects only`);
-        ok = false;
+        code = exitCodeFor(e);
       }
     }
     printKeyPairs(ctx, listKeyPairs(session.session), configuredName, session.isLoggedIn);
   } finally {
     session.close();
   }
-  return ok;
+  return code;
 }
 
 function printKeyPairs(ctx: KeysContext, pairs: KeyPairEntry[], tokenName: string | undefined, loggedIn: boolean): void {

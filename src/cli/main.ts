@@ -95,9 +95,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'keys':
       if (rest[0] === 'generate') return keysGenerate(ctx, values);
-      // Like check: the listing is printed either way; a configured token that could not be listed is exit 1.
+      // Like check: the listing is printed either way; a configured token that could not be listed sets the exit code.
       if (rest[0] === 'list') {
-        if (!(await keysList(ctx, values.token))) process.exitCode = 1;
+        const code = await keysList(ctx, values.token);
+        if (code !== 0) process.exitCode = code;
         return;
       }
       throw new UsageError('keys needs a subcommand: "keys generate" or "keys list"');

@@ -73,12 +73,12 @@ export class AdminSession {
     return this.loggedIn;
   }
 
-  /** Logs the user in; the error names the CKR code, never the PIN. */
+  /** Logs the user in; the error names the CKR code, never the PIN (its cause carries the code for exit codes). */
   login(pin: string): void {
     try {
       this.session.login(pin, graphene.UserType.USER);
     } catch (e) {
-      if (pkcs11Code(e) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw new AdminError(`${this.what}: login failed: ${describePkcs11Error(e)}`);
+      if (pkcs11Code(e) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw new AdminError(`${this.what}: login failed: ${describePkcs11Error(e)}`, { cause: e });
     }
     this.loggedIn = true;
   }
