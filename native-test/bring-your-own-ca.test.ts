@@ -1,5 +1,6 @@
 // README "Bring your own CA", step by step: an empty SoftHSM2 token, keys generate, csr, an `openssl ca` CA signs the
-// responder certificate, import index, serve, and `openssl ocsp -CAfile` verifies good, revoked and unknown answers.
+// responder certificate, import index, config check, serve, and `openssl ocsp -CAfile` verifies good, revoked and
+// unknown answers.
 // The config names token and key by PKCS#11 URI (RFC 7512).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -83,7 +84,7 @@ describe('bring your own CA: from an empty token to openssl ocsp "Response verif
   });
 
   it('3. openssl ca signs it as a delegated OCSP responder; it issues and revokes certificates as always', () => {
-    openssl(['ca', '-batch', '-config', ca.cnf, '-extensions', 'ocsp_responder', '-days', '30', '-in', join(t.dir, 'responder.csr'), '-out', join(t.dir, 'responder.pem')]);
+    openssl(['ca', '-batch', '-config', ca.cnf, '-extensions', 'ocsp_responder', '-days', '365', '-in', join(t.dir, 'responder.csr'), '-out', join(t.dir, 'responder.pem')]);
     for (const name of ['good', 'revoked'] as const) {
       const csr = join(ca.dir, `${name}.csr`);
       openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(ca.dir, `${name}.key`), '-out', csr, '-subj', `/CN=${name}.example`]);
@@ -102,9 +103,9 @@ describe('bring your own CA: from an empty token to openssl ocsp "Response verif
     assert.match(cli('import', 'index', '--ca', 'issuing', join(ca.dir, 'index.txt')), /inserted 3, updated 0, unchanged 0/);
   });
 
-  it('5. config check', () => {
-    // TODO(issue 13, point 2): `ocsp-hsm config check` is being built on another branch; once it is on main, run it
-    // here: cli('config', 'check') must exit 0 and print no problem.
+  it('5. config check: everything serve checks, the responder key proved against its certificate', () => {
+    const out = cli('config', 'check');
+    assert.match(out, /^config check: no problems in .*ocsp-hsm\.yaml \(1 key proved\)$/m);
   });
 
   it('6. serve, and openssl ocsp -CAfile verifies good, revoked and unknown', async () => {
