@@ -1,15 +1,17 @@
 // Fault injection against real SoftHSM2 under load, through the PKCS#11 shim: the daemon keeps answering
 // (tryLater while it cannot sign), readiness flips and comes back, and afterwards every answer verifies.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, renameSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
 import {
   createTestPki, metric, nonceTemplate, opensslQuery, readyz, Responder, runLoadProcess, startResponder, TestCa, TestPki,
   variantConfig, waitFor,
 } from './support/harness';
 import type { LoadSpec } from './support/load';
 import { Shim, SHIM_MODE } from './support/shim';
+import { tokenExtras } from './support/token-extras';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -19,12 +21,19 @@ describe('HSM faults under load', () => {
   let shim: Shim;
   let responder: Responder;
   let spec: Omit<LoadSpec, 'durationMs'>;
+  let config: string;
+  let nextCert: string;
 
   before(async () => {
     pki = createTestPki([{ name: 'flt', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
     ca = pki.cas[0]!;
     shim = Shim.build(pki.dir);
-    const config = variantConfig(pki, 'faults', (c) => {
+    // A second responder key and certificate on the token, for the reload during a fault (last test).
+    const extras = tokenExtras(pki);
+    const now = Date.now();
+    nextCert = await extras.issueResponder(ca, await extras.generate('flt-next', 'ec-p256'), new Date(now - 86_400_000), new Date(now + 30 * 86_400_000), 'flt-next');
+    extras.close();
+    config = variantConfig(pki, 'faults', (c) => {
       c.tokens[0].module = shim.library;
       c.tokens[0].sessions = 4;
       c.tokens[0].signTimeout = '500ms';
@@ -114,5 +123,28 @@ describe('HSM faults under load', () => {
     const away = join(pki.dir, 'token-away');
     await faultCycle(() => renameSync(join(tokens, dir!), away), () => renameSync(away, join(tokens, dir!)), 1500, '503');
     assert.match(responder.output(), /"code":"CKR_OBJECT_HANDLE_INVALID"|"code":"CKR_GENERAL_ERROR"/);
+  });
+
+  it('a reload while the device is gone cannot prove a new key: refused, and the configuration in force recovers; the same reload then succeeds', async () => {
+    shim.setMode(SHIM_MODE.deviceRemoved);
+    try {
+      assert.ok(await waitFor(async () => (await readyz(responder.url)) === 503, 10_000), 'not ready while the device is gone');
+      const c = parse(readFileSync(config, 'utf8')) as Record<string, any>;
+      c.cas[0].signer = { ...c.cas[0].signer, key: { label: 'flt-next' }, certificate: nextCert };
+      writeFileSync(config, JSON.stringify(c));
+      responder.proc.kill('SIGHUP');
+      assert.ok(await waitFor(() => /is not ready, so the new key cannot be proved[^\n]*"msg":"reload failed/.test(responder.output()), 10_000), responder.output().slice(-2000));
+    } finally {
+      shim.setMode(SHIM_MODE.pass);
+    }
+    assert.ok(await waitFor(async () => (await readyz(responder.url)) === 200, 15_000), 'the keys in force came back');
+    assert.doesNotMatch(responder.output(), /token recovery stopped/);
+    assert.match(opensslQuery(ca, responder.url, [ca.good.file], ['-VAfile', ca.responderCertFile!]), /Response verify OK/, 'still the old signer');
+    const reloads = (responder.output().match(/"msg":"reloaded"/g) ?? []).length;
+    responder.proc.kill('SIGHUP');
+    assert.ok(await waitFor(() => (responder.output().match(/"msg":"reloaded"/g) ?? []).length > reloads, 10_000), responder.output().slice(-2000));
+    const out = opensslQuery(ca, responder.url, [ca.good.file], ['-VAfile', nextCert]);
+    assert.match(out, /Response verify OK/);
+    assert.match(out, /: good/);
   });
 });
