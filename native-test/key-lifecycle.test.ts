@@ -155,7 +155,8 @@ describe('keys and certificates over a responder\'s life', () => {
       assert.doesNotMatch(out, /token not ready|token recovery|HSM fault/);
       const refusals = out.split('\n').filter((line) => line.includes('"msg":"reload failed')).map((line) => (JSON.parse(line) as { err: string }).err);
       assert.equal(refusals.length, 3);
-      assert.match(refusals[1]!, /not-on-the-token/, 'the missing key is named');
+      assert.match(refusals[0]!, /cas\[0\]\.signer\.key .* is an RSA 2048 key but the certificate .* holds an EC P-256 public key/, 'the type mismatch is named');
+      assert.match(refusals[1]!, /not-on-the-token.*one-rsa/, 'the missing key is named, with the keys the token has');
       assert.match(refusals[2]!, /does not match the certificate/);
       // Still the original signer, proved by a client that did not come from here.
       assert.match(opensslQuery(one, responder.url, [one.good.file]), VERIFIED_GOOD);

@@ -46,6 +46,10 @@ export function generateKeyPair(p11: Pkcs11, session: Handle, spec: KeySpec, lab
     { type: pkcs11js.CKA_SENSITIVE, value: true },
     { type: pkcs11js.CKA_EXTRACTABLE, value: false },
     { type: pkcs11js.CKA_SIGN, value: true },
+    // Sign only, as `ocsp-hsm keys generate` makes them: a responder key has no other use.
+    { type: pkcs11js.CKA_DECRYPT, value: false },
+    { type: pkcs11js.CKA_UNWRAP, value: false },
+    { type: pkcs11js.CKA_DERIVE, value: false },
   ];
   if (spec.startsWith('ec-')) {
     const curve = spec === 'ec-p256' ? OID.p256 : OID.p384;
