@@ -1,9 +1,10 @@
 // Checks one stored response: signed by the CA binding's signer, for this certificate, saying what the store says.
+import { verify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { decodeBasicResponse } from '../ocsp/basic-response';
+import { splitBasicResponse, SplitBasicResponse } from '../ocsp/basic-response';
 import { toBuffer } from '../ocsp/der';
-import { HASH_BY_OID } from '../ocsp/oids';
+import { HASH_BY_OID, OID } from '../ocsp/oids';
 import { REASONS, ReasonName } from '../ocsp/reasons';
 import { serialFromIntegerBytes } from '../ocsp/serial';
 import { issuerHashes, LoadedCertificate, responderKeyHash } from '../pki/certificate';
@@ -27,23 +28,19 @@ const REASON_BY_CODE = new Map<number, ReasonName>(Object.entries(REASONS).map((
 
 /** What is wrong with `stored` (empty when nothing); `cert` is the store's record for its serial, if any. */
 export async function responseProblems(stored: StoredResponse, cert: CertificateRecord | undefined, binding: Binding): Promise<string[]> {
-  let basic: pkijs.BasicOCSPResponse;
+  let basic: SplitBasicResponse;
   try {
-    basic = decodeBasicResponse(stored.der);
+    basic = splitBasicResponse(stored.der);
   } catch (e) {
     return [`not a successful basic OCSP response (${(e as Error).message})`];
   }
   const problems: string[] = [];
-  const data = basic.tbsResponseData;
-  const verified = await pkijs
-    .getCrypto(true)
-    .verifyWithPublicKey(data.tbsView, basic.signature, binding.signerCert.cert.subjectPublicKeyInfo, basic.signatureAlgorithm)
-    .catch(() => false);
-  if (!verified) problems.push(`signature does not verify with the signer certificate (${binding.signerCert.x509.subject.replace(/\n/g, ', ')})`);
+  const data = basic.data;
+  if (!verifies(basic, binding.signerCert)) problems.push(`signature does not verify with the signer certificate (${binding.signerCert.x509.subject.replace(/\n/g, ', ')})`);
   if (!namesSigner(data.responderID, binding.signerCert)) problems.push('responderID does not name the signer');
   // Clients verify with the signer certificate the response carries (includeSignerCert): when it carries any, the
   // signer's must be there byte for byte (a re-encoding of what was parsed could hide a change).
-  if ((basic.certs ?? []).length > 0 && !stored.der.includes(binding.signerCert.der)) {
+  if (basic.certs > 0 && !stored.der.includes(binding.signerCert.der)) {
     problems.push('does not carry the signer certificate unchanged');
   }
   if (data.responses.length !== 1) return [...problems, `${data.responses.length} SingleResponses instead of one`];
@@ -62,6 +59,21 @@ export async function responseProblems(stored: StoredResponse, cert: Certificate
     }
   }
   return problems;
+}
+
+// The signature algorithms responders use; verified with node:crypto and the certificate's key object (no
+// per-response key import: a check reads every stored response).
+const VERIFY_HASH = new Map<string, string>([[OID.ecdsaWithSha256, 'sha256'], [OID.ecdsaWithSha384, 'sha384'], [OID.ecdsaWithSha512, 'sha512'], [OID.sha256WithRsa, 'sha256']]);
+
+function verifies(basic: SplitBasicResponse, signer: LoadedCertificate): boolean {
+  const hash = VERIFY_HASH.get(basic.signatureAlgorithm);
+  if (!hash) return false;
+  const key = signer.x509.publicKey;
+  try {
+    return verify(hash, basic.tbsDer, key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key, basic.signature);
+  } catch {
+    return false;
+  }
 }
 
 // RFC 6960 section 4.2.1: byKey is the SHA-1 of the signer's public key bits, byName its subject.
