@@ -1,7 +1,8 @@
 // Config validation: defaults, units, and errors that name the offending field.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, validateConfig } from '../src/config/load';
+import { availableParallelism } from 'node:os';
+import { ConfigError, loadConfig, loadedConfigOf, validateConfig } from '../src/config/load';
 import { parseDuration, parseSize } from '../src/config/units';
 import { writeTemp } from './support/openssl';
 
@@ -43,6 +44,7 @@ describe('config validation', () => {
     assert.equal(config.server.host, '127.0.0.1');
     assert.equal(config.server.port, 8080);
     assert.equal(config.server.bodyLimit, 65_536);
+    assert.equal(config.server.workers, availableParallelism());
     assert.equal(config.defaults.validity, 86_400_000);
     assert.equal(config.defaults.responderId, 'byKey');
     assert.equal(config.tokens[0]!.sessions, 4);
@@ -60,6 +62,26 @@ describe('config validation', () => {
     const loaded = validateConfig(minimal(), '/etc/ocsp-hsm/config.yaml');
     assert.equal(loaded.path('ca.pem'), '/etc/ocsp-hsm/ca.pem');
     assert.equal(loaded.path('/abs/x.pem'), '/abs/x.pem');
+  });
+
+  it('server.workers: a whole number from 1, errors naming the field', () => {
+    assert.equal(validateConfig({ ...minimal(), server: { workers: 1 } }, 't.yaml').config.server.workers, 1);
+    assert.equal(validateConfig({ ...minimal(), server: { workers: 8 } }, 't.yaml').config.server.workers, 8);
+    invalid({ ...minimal(), server: { workers: 0 } }, 'server.workers', /at least 1/);
+    invalid({ ...minimal(), server: { workers: 1.5 } }, 'server.workers', /a whole number of processes/);
+    invalid({ ...minimal(), server: { workers: 'all' } }, 'server.workers', /a whole number of processes/);
+    invalid({ ...minimal(), server: { workers: 1000 } }, 'server.workers', /at most 256/);
+  });
+
+  it('a validated config survives the trip to a serving process (structured clone) unchanged', () => {
+    const full = {
+      ...minimal(), server: { workers: 2, trustedProxies: ['10.0.0.0/8'] }, cleanup: { every: '1d' }, profiles: { tls: { validity: '12h' } },
+      cas: [{ ...minimal().cas[0], previousKeys: [{ certificate: 'old.pem', signer: { token: 'hsm', key: 'pkcs11:object=old;id=%01' } }] }],
+    };
+    const loaded = validateConfig(full, '/etc/ocsp-hsm/config.yaml');
+    const copy = loadedConfigOf(structuredClone(loaded.config), loaded.file);
+    assert.deepEqual(copy.config, loaded.config);
+    assert.equal(copy.path('ca.pem'), '/etc/ocsp-hsm/ca.pem');
   });
 
   it('names the field of each error', () => {

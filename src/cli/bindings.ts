@@ -13,7 +13,7 @@ import type { LoadedCertificate } from '../pki/certificate';
 import { Authority, makeAuthority, PreProduction } from '../source/authority';
 import { IssuerRevocations } from '../source/issuer-revocations';
 import { makeLimiter } from './limiter';
-import { BindingInput, bindingInputs, certificateAt, resolveSigner } from './signer-binding';
+import { BindingInput, bindingInputs, certificateAt, ResolvedSigner, resolveSigner } from './signer-binding';
 
 export interface Bindings {
   authorities: Authority[];
@@ -22,62 +22,87 @@ export interface Bindings {
   keys: Map<HsmToken, Set<TokenKey>>;
 }
 
+/** One binding as read from the config, before it has a signer. */
+export interface BindingSpec {
+  ca: CaConfig;
+  input: BindingInput;
+  resolved: ResolvedSigner;
+  /** "current" or "previousKeys[N]". */
+  binding: string;
+}
+
+/**
+ * Where a binding's signatures are made: on a token of this process, or in the primary process (a serving process
+ * of several; cluster/remote-signer.ts). `limiters` are the permits taken before signing (empty when the process
+ * that signs takes them itself).
+ */
+export type SignerFactory = (b: BindingSpec) => { signer: Signer; limiters: readonly SigningLimiter[] };
+
 /** Every CA binding of the config on the given tokens (current keys first, then previous keys). */
 /** `reload`: new keys are candidates, put in use only by the token's prepareKeys commit (signing.ts rebind). */
 export function bindAll(loaded: LoadedConfig, tokens: Map<string, HsmToken>, limiters: Map<string, SigningLimiter>, clock: Clock, metrics: HsmMetrics, reload = false): Bindings {
+  const keys = new Map<HsmToken, Set<TokenKey>>();
+  const onToken: SignerFactory = ({ ca, input, resolved }) => {
+    const token = tokens.get(input.signer.token)!;
+    if (!keys.has(token)) keys.set(token, new Set());
+    const key = reload ? token.candidateKey(resolved.keySpec, keys.get(token)!) : token.addKey(resolved.keySpec);
+    keys.get(token)!.add(key);
+    const chain: SigningLimiter[] = [];
+    if (input.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, input.signer.limits, Infinity, clock, metrics));
+    chain.push(limiters.get(token.name)!);
+    return { signer: new Pkcs11Signer(token, key), limiters: chain };
+  };
+  return { ...bindAuthorities(loaded, onToken), keys };
+}
+
+/** Every CA binding of the config, each signing through `signerFor`; current keys first, then previous keys. */
+export function bindAuthorities(loaded: LoadedConfig, signerFor: SignerFactory): Omit<Bindings, 'keys'> {
   const { config } = loaded;
   const revocations = new IssuerRevocations();
-  const keys = new Map<HsmToken, Set<TokenKey>>();
-  const ctx = { tokens, limiters, clock, metrics, chainCandidates: chainCandidates(loaded), revocations, keys, reload };
+  const candidates = chainCandidates(loaded);
   // Current keys first: lookups by CA name (pre-signer, change follower) find the binding that pre-produces.
-  const authorities = bindingInputs(config).map(({ ca, binding }) => bindAuthority(loaded, ca, binding, ctx));
+  const authorities = bindingInputs(config).map(({ ca, binding }) => bindAuthority(loaded, ca, binding, signerFor, candidates, revocations));
   revocations.watch(authorities);
-  return { authorities, issuerRevocations: revocations, keys };
+  return { authorities, issuerRevocations: revocations };
 }
 
 function bindAuthority(
   loaded: LoadedConfig,
   ca: CaConfig,
   b: BindingInput,
-  ctx: {
-    tokens: Map<string, HsmToken>; limiters: Map<string, SigningLimiter>; clock: Clock; metrics: HsmMetrics; chainCandidates: LoadedCertificate[];
-    revocations: IssuerRevocations; keys: Map<HsmToken, Set<TokenKey>>; reload: boolean;
-  },
+  signerFor: SignerFactory,
+  chainCandidates: LoadedCertificate[],
+  revocations: IssuerRevocations,
 ): Authority {
   const { field } = b;
-  const token = ctx.tokens.get(b.signer.token)!;
-  const { caCert, signerCert, keySpec: spec } = resolveSigner(loaded, ca.name, b);
-  if (!ctx.keys.has(token)) ctx.keys.set(token, new Set());
-  const key = ctx.reload ? token.candidateKey(spec, ctx.keys.get(token)!) : token.addKey(spec);
-  ctx.keys.get(token)!.add(key);
-  const chain: SigningLimiter[] = [];
-  if (b.signer.limits) chain.push(makeLimiter(`${token.name}/${ca.name}`, b.signer.limits, Infinity, ctx.clock, ctx.metrics));
-  chain.push(ctx.limiters.get(token.name)!);
-  const signer: Signer = new Pkcs11Signer(token, key);
+  const resolved = resolveSigner(loaded, ca.name, b);
+  const { caCert, signerCert } = resolved;
+  const binding = b.previous ? field.slice(field.indexOf('previousKeys')) : 'current';
+  const { signer, limiters } = signerFor({ ca, input: b, resolved, binding });
   const d = loaded.config.defaults;
   const validityMs = ca.validity ?? d.validity;
   const archiveCutoffMs = ca.archiveCutoff ?? d.archiveCutoff;
   return makeAuthority({
     name: ca.name,
-    binding: b.previous ? field.slice(field.indexOf('previousKeys')) : 'current',
+    binding,
     caCert,
     signerCert,
     signer,
-    limiters: chain,
+    limiters,
     responderId: ca.responderId ?? d.responderId,
     validityMs,
     // Stored responses are keyed by CA and serial: only the current key pre-produces.
     preProduction: b.previous ? { ...preProductionOf(loaded, ca), enabled: false } : preProductionOf(loaded, ca),
     includeSignerCert: ca.includeSignerCert ?? d.includeSignerCert,
     includeCertChain: ca.includeCertChain ?? d.includeCertChain,
-    signerChain: buildChain(signerCert, [caCert, ...ctx.chainCandidates]),
+    signerChain: buildChain(signerCert, [caCert, ...chainCandidates]),
     policy: {
       nonIssued: ca.nonIssued ?? d.nonIssued,
       archiveCutoffMs,
       profileValidityMs: profileSettings(loaded, 'validity'),
       maxAgeMs: ca.maxAge ?? d.maxAge,
       profileMaxAgeMs: profileSettings(loaded, 'maxAge'),
-      issuerRevokedAt: () => ctx.revocations.at(caCert),
+      issuerRevokedAt: () => revocations.at(caCert),
     },
   });
 }

@@ -1,19 +1,15 @@
 // Builds the object graph from a validated config and starts serving; the only place that wires components.
 // What a reload (SIGHUP) rebuilds is the serving part (serving.ts): bindings, cache, follower, schedules.
-import { createServer, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { LoadedConfig } from '../config/load';
 import { loadConfig } from '../config/load';
-import { createApp } from '../http/app';
-import { createOcspHandler } from '../http/ocsp-handler';
-import { createHttpServer } from '../http/server';
-import { trustedProxyList } from '../http/client-address';
-import { registerCacheMetrics } from '../metrics/cache-metrics';
+import type { Config } from '../config/schema';
 import { registerCertificateMetrics } from '../metrics/certificate-metrics';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createRegistry } from '../metrics/registry';
-import { HttpMetrics } from '../metrics/http-metrics';
 import { ChangeMetrics } from '../metrics/change-metrics';
 import { IndexMetrics } from '../metrics/index-metrics';
 import { PreSignerMetrics } from '../metrics/presign-metrics';
@@ -23,9 +19,9 @@ import { PublishingListener, startPublishing } from '../publish/server';
 import type { Store } from '../store/response-store';
 import { buildServing, caCertificatesByName, Serving } from './serving';
 import { openSigning, rebind, Signing, SigningDeps, StartupError } from './signing';
-import type { Clock } from '../clock';
 import { openStore } from './store';
 import { assertListenable } from './listen-check';
+import { drain, listen, ocspServer, startMetricsListener } from './ocsp-listener';
 
 export { StartupError };
 
@@ -70,14 +66,6 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
     serving = await buildServing(loaded, openedSigning, shared);
     let current = serving;
-    // The cache and the memo are rebuilt by a reload: the gauges ask whichever is current.
-    if (config.cache.maxSize > 0) {
-      registerCacheMetrics(
-        registry,
-        { get size() { return current.cache?.size ?? { entries: 0, bytes: 0 }; }, get stats() { return current.cache?.stats ?? { hits: 0, misses: 0 }; } },
-        { get size() { return current.memo?.size ?? { entries: 0, bytes: 0 }; } },
-      );
-    }
     registerCertificateMetrics(registry, () => current.authorities, clock);
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(current.authorities);
@@ -91,44 +79,18 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       });
       publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
     }
-    const ocsp = createOcspHandler({
-      source: current.source,
-      clock,
-      limits: { maxCertIds: config.server.maxCertIdsPerRequest },
-      bodyLimit: config.server.bodyLimit,
-      ...(config.server.pathPrefix ? { pathPrefix: config.server.pathPrefix } : {}),
-      responseTimeoutMs: config.server.responseTimeout,
-      trustedProxies: trustedProxyList(config.server.trustedProxies),
-      httpMetrics: new HttpMetrics(registry, clock),
-      logSampleRate: config.log.requestSampleRate,
-      ...(current.memo ? { memo: current.memo } : {}),
-      logger,
-    });
-    const { tokens } = openedSigning;
-    const ready = async (): Promise<string[]> => [
-      ...[...tokens.values()].filter((t) => !t.ready).map((t) => `token "${t.name}": no working session`),
-      ...(await openedStore.ping().then(() => [], (e: Error) => [`store: ${e.message}`])),
-      ...current.validity.problems(),
-    ];
+    const ready = () => readinessProblems(openedSigning, openedStore, current);
     // With a metrics listener of its own, /metrics is served there only.
-    const app = createApp({ ready, ...(config.metrics ? {} : { metrics: registry }), logger });
-    if (config.metrics) {
-      metricsServer = await listen(createServer(createApp({ ready, metrics: registry, logger })), config.metrics.host, config.metrics.port);
-      logger.info({ host: config.metrics.host, port: (metricsServer.address() as AddressInfo).port }, 'metrics listening');
-    }
-    const server = await listen(createHttpServer(ocsp, app), config.server.host, config.server.port);
-    server.requestTimeout = config.server.requestTimeout;
-    server.headersTimeout = config.server.requestTimeout;
+    metricsServer = await startMetricsListener(loaded, ready, registry, logger);
+    const { server: ocspServerInstance, ocsp } = ocspServer(loaded, () => current, { registry, clock, logger, ready, metrics: config.metrics ? undefined : registry });
+    const server = await listen(ocspServerInstance, config.server.host, config.server.port);
     const port = (server.address() as AddressInfo).port;
     logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/' }, 'listening');
 
     let reloading: Promise<void> | undefined;
     const reloadOnce = async () => {
       const next = loadConfig(loaded.file);
-      const fixed = (c: typeof config) => JSON.stringify([c.server, c.store, c.dataDir, c.publishing, c.metrics, c.cache, c.log]);
-      if (fixed(next.config) !== fixed(config)) {
-        logger.warn('reload: server, store, dataDir, publishing, metrics, cache and log settings apply only after a restart');
-      }
+      warnOfFixedSettings(config, next.config, logger);
       const bindings = await rebind(openedSigning, next, clock, hsmMetrics);
       const fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared);
       try {
@@ -161,39 +123,19 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   }
 }
 
-/**
- * Stops accepting connections and closes idle keep-alive ones as they become idle, so that every request
- * already received gets its answer; after `timeoutMs` the remaining connections are closed.
- */
-async function drain(server: Server, clock: Clock, timeoutMs: number, onTimeout: () => void): Promise<void> {
-  let done = false;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => (done = true));
-  // A keep-alive connection turns idle once its answer is written: close it then, not at the timeout.
-  const sweep = () => {
-    if (done) return;
-    server.closeIdleConnections();
-    sweepTimer = clock.setTimer(sweep, 25);
-  };
-  let sweepTimer = clock.setTimer(sweep, 0);
-  let timeout: { cancel(): void } | undefined;
-  const timedOut = new Promise<boolean>((resolve) => (timeout = clock.setTimer(() => resolve(true), timeoutMs)));
-  try {
-    if (await Promise.race([closed.then(() => false), timedOut])) {
-      onTimeout();
-      server.closeAllConnections();
-      await closed;
-    }
-  } finally {
-    done = true;
-    sweepTimer.cancel();
-    timeout?.cancel();
-  }
+/** Readiness: every token has a working session, the store answers, every signer certificate may be used. */
+export async function readinessProblems(signing: Pick<Signing, 'tokens'>, store: Pick<Store, 'ping'>, current: Pick<Serving, 'validity'>): Promise<string[]> {
+  return [
+    ...[...signing.tokens.values()].filter((t) => !t.ready).map((t) => `token "${t.name}": no working session`),
+    ...(await store.ping().then(() => [], (e: Error) => [`store: ${e.message}`])),
+    ...current.validity.problems(),
+  ];
 }
 
-function listen(server: Server, host: string, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    server.listen(port, host);
-    server.once('listening', () => resolve(server));
-    server.once('error', (e) => reject(new StartupError(`cannot listen on ${host}:${port}: ${(e as Error).message}`)));
-  });
+/** What a reload cannot change is kept, and said so. */
+export function warnOfFixedSettings(running: Config, next: Config, logger: Logger): void {
+  const fixed = (c: Config) => JSON.stringify([c.server, c.store, c.dataDir, c.publishing, c.metrics, c.cache, c.log]);
+  if (fixed(next) !== fixed(running)) {
+    logger.warn('reload: server, store, dataDir, publishing, metrics, cache and log settings apply only after a restart');
+  }
 }

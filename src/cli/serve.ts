@@ -1,24 +1,18 @@
 // `ocsp-hsm serve`: start the daemon, reload it on SIGHUP and stop it cleanly on SIGTERM/SIGINT.
-import { setFlagsFromString } from 'node:v8';
 import { systemClock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import { Daemon, startDaemon } from './daemon';
 import { exitCodeFor } from './exit-codes';
+import { boundHeapGrowth } from './heap';
 import { createLogger } from './logger';
-
-// After a full GC V8 lets the heap grow to up to 4x what survived before collecting again. The daemon's heap is
-// mostly its bounded cache, so that slack was the largest part of its RSS: 1.5x keeps a 100 MiB cache's daemon
-// under 400 MB (bench/memory.ts). V8 reads this flag at each GC, so setting it at startup takes effect; an
-// operator's own `node --heap-growing-percent=N` wins.
-const HEAP_GROWING_PERCENT = 50;
+import { startPrimary } from './primary';
 
 export async function serve(loaded: LoadedConfig, overrides: { port?: number } = {}): Promise<void> {
   if (overrides.port !== undefined) loaded.config.server.port = overrides.port;
-  if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent') || a.startsWith('--heap_growing_percent'))) {
-    setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  }
+  boundHeapGrowth();
   const logger = createLogger(loaded.config.log.level);
-  logger.info({ config: loaded.file, pid: process.pid }, 'starting');
+  const { workers } = loaded.config.server;
+  logger.info({ config: loaded.file, pid: process.pid, workers }, 'starting');
   let stopping = false;
   let started: Daemon | undefined;
   // Registered before startup: SIGHUP's default action would end the process (a reload sent while starting).
@@ -44,7 +38,9 @@ export async function serve(loaded: LoadedConfig, overrides: { port?: number } =
   };
   let daemon: Daemon;
   try {
-    daemon = started = await startDaemon(loaded, { logger, clock: systemClock, onFatal: (m, e) => fatal(m, e) });
+    // One process, as before workers existed; or a primary holding the tokens and `workers` serving processes.
+    const start = workers > 1 ? startPrimary : startDaemon;
+    daemon = started = await start(loaded, { logger, clock: systemClock, onFatal: (m, e) => fatal(m, e) });
   } catch (e) {
     if (exitAfterStartup) return exitAfterStartup();
     throw e;

@@ -1,7 +1,8 @@
 // The serving part of the daemon, built from the CA bindings of a config: the source chain (issuer filter ->
 // memory cache -> store -> single-flight -> live signer), the request memo, the change follower and the
 // schedules (pre-signer, stored-response health, cleanup, CRL downloads, index.txt following). A reload builds a
-// new one and closes the old; tokens, store and listeners stay.
+// new one and closes the old; tokens, store and listeners stay. With server.workers > 1 the primary builds the
+// services (schedules, production upon change) and each serving process the answers (README "Architecture").
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
@@ -55,6 +56,13 @@ export interface SharedParts {
   indexMetrics: IndexMetrics;
 }
 
+/**
+ * What this process does with its serving part: `all` (one process), `answers` (a serving process: source chain,
+ * cache and memo, a follower that only keeps memory current) or `services` (the primary of several: schedules and
+ * production upon change, no memory cache).
+ */
+export type ServingRole = 'all' | 'answers' | 'services';
+
 /** store.maxStaleness, or for SQLite (every commit is seen at once) a bound that is never reached in practice. */
 function maxStalenessMs(loaded: LoadedConfig): number {
   const s = loaded.config.store;
@@ -65,20 +73,22 @@ export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
   { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics }: SharedParts,
+  role: ServingRole = 'all',
 ): Promise<Serving> {
   const { config } = loaded;
   const { authorities } = bindings;
   const producer = new ResponseProducer(clock, store);
   // The first binding of a name is the CA's current key (openSigning's order): the one that pre-produces.
+  // Production upon a change happens once, in the process that runs the services.
   const byName = new Map<string, Authority>();
-  for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
+  if (role !== 'answers') for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
   const follower = new ChangeFollower(store, byName, producer, clock, logger, { maxStalenessMs: maxStalenessMs(loaded) }, bindings.issuerRevocations, changeMetrics);
   // Every step that keeps or shares an answer checks it against the changes the follower applied.
   let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, logger, follower);
   // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
   const memoBytes = Math.floor(config.cache.maxSize / 10);
   const cacheOptions = { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes };
-  const cache = config.cache.maxSize > 0 ? new MemoryCache(chain, clock, cacheOptions, follower) : undefined;
+  const cache = config.cache.maxSize > 0 && role !== 'services' ? new MemoryCache(chain, clock, cacheOptions, follower) : undefined;
   const memo = cache && memoBytes > 0 ? new RequestMemo(memoBytes) : undefined;
   if (cache) {
     chain = cache;
@@ -90,7 +100,8 @@ export async function buildServing(
   const schedules: Schedule[] = [];
   let preSigner: PreSigner | undefined;
   const { preSigner: ps } = config;
-  if (authorities.some((a) => a.preProduction.enabled)) {
+  const services = role !== 'answers';
+  if (services && authorities.some((a) => a.preProduction.enabled)) {
     const p = (preSigner = new PreSigner(store, authorities, producer, clock, ps, logger, preSignerMetrics));
     if (ps.interval !== undefined) {
       schedules.push(
@@ -103,7 +114,7 @@ export async function buildServing(
     // The freshness figures (responses due, earliest nextUpdate) for /metrics, also when only the CLI pre-signs.
     schedules.push(every(clock, HEALTH_CHECK_MS, () => p.health(), (e) => logger.warn({ err: e.message }, 'stored response check failed'), 0));
   }
-  if (config.cleanup.every !== undefined) {
+  if (services && config.cleanup.every !== undefined) {
     schedules.push(
       every(clock, config.cleanup.every, async () => logger.info(await cleanup(store, clock), 'response cleanup done'), (e) =>
         logger.warn({ err: e.message }, 'response cleanup failed'),
@@ -112,7 +123,7 @@ export async function buildServing(
   }
   // This process's own writes are not seen by its SQLite change check: the follower is told.
   const onApplied = () => void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
-  const crlCas = crlDownloadCas(loaded);
+  const crlCas = services ? crlDownloadCas(loaded) : [];
   if (crlCas.length > 0) {
     const crls = new CrlDownloadService({ store, cas: crlCas, clock, log: logger, onApplied });
     for (const ca of crlCas) {
@@ -121,17 +132,19 @@ export async function buildServing(
     }
   }
   const indexFollowers: IndexFollower[] = [];
-  for (const c of config.cas) {
+  for (const c of services ? config.cas : []) {
     if (!c.index) continue;
     const f = new IndexFollower({ store, ca: { name: c.name, file: loaded.path(c.index.file) }, clock, log: logger, onApplied, count: (ca, r) => indexMetrics.count(ca, r) });
     indexFollowers.push(f);
     // Imported right after startup (and after a reload): a new certificate is answered without waiting an interval.
     schedules.push(every(clock, c.index.interval, () => f.poll(), (e) => logger.warn({ ca: c.name, err: e.message }, 'index.txt check failed'), 0));
   }
-  indexMetrics.states = () => indexFollowers.map((f) => f.state());
+  if (services) indexMetrics.states = () => indexFollowers.map((f) => f.state());
   const validity = new SignerValidity(authorities, clock, logger);
-  validity.problems(); // logs, now rather than at the first request, every signer that cannot be used
-  warnOfExpiry(authorities, clock.now().getTime(), config.certificates.expiryWarning, logger);
+  if (services) {
+    validity.problems(); // logs, now rather than at the first request, every signer that cannot be used
+    warnOfExpiry(authorities, clock.now().getTime(), config.certificates.expiryWarning, logger);
+  }
   return {
     authorities,
     validity,

@@ -43,8 +43,13 @@ export function validateConfig(raw: unknown, file: string): LoadedConfig {
     const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
     throw new ConfigError(`${file}: invalid configuration:\n${problems.map((l) => `  ${l}`).join('\n')}`, problems);
   }
+  return loadedConfigOf(result.data, file);
+}
+
+/** A config validated elsewhere (a serving process gets its primary's), with paths resolved against `file`'s directory. */
+export function loadedConfigOf(config: Config, file: string): LoadedConfig {
   const base = dirname(resolve(file));
-  return { config: result.data, file, path: (p) => resolve(base, p) };
+  return { config, file, path: (p) => resolve(base, p) };
 }
 
 function formatPath(path: (string | number)[]): string {

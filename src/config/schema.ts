@@ -81,6 +81,9 @@ const keyRef = z
 /** Two sessions per core: measured on SoftHSM2, more sessions than that only add contention. */
 export const DEFAULT_SESSIONS = Math.max(2, 2 * availableParallelism());
 
+/** One serving process per core: each answers on its own core, the primary keeps the HSM (README "Architecture"). */
+export const DEFAULT_WORKERS = availableParallelism();
+
 const limits = z
   .object({
     /** Signatures per second; 0 = no rate ceiling. */
@@ -292,6 +295,13 @@ export const configSchema = z
         responseTimeout: duration.default('5s'),
         /** SIGTERM: requests in flight get this long to finish before their connections are closed. */
         shutdownTimeout: duration.default('10s'),
+        /** Processes serving the OCSP port; 1: the daemon is one process, as before workers existed. */
+        workers: z
+          .number({ invalid_type_error: 'a whole number of processes, e.g. 2' })
+          .int('a whole number of processes, e.g. 2')
+          .min(1, 'at least 1 (1: one process serves everything)')
+          .max(256, 'at most 256')
+          .default(DEFAULT_WORKERS),
       })
       .strict()
       .default({}),

@@ -2,8 +2,13 @@
 // anything else. OCSP itself is served by ocsp-handler.ts; server.ts dispatches between the two.
 import express, { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { send } from './ocsp-handler';
+
+/** What /metrics serves: a prom-client Registry, or the merged figures of several processes. */
+export interface MetricsText {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
 
 export interface AppOptions {
   /**
@@ -11,7 +16,7 @@ export interface AppOptions {
    * used. Resolves to what stands in the way, one line each (false or a non-empty list: not ready).
    */
   ready: () => Promise<boolean | readonly string[]>;
-  metrics?: Registry;
+  metrics?: MetricsText;
   logger: Logger;
 }
 
@@ -39,7 +44,10 @@ export function createApp(o: AppOptions): express.Express {
   if (o.metrics) {
     const registry = o.metrics;
     app.get('/metrics', (_req, res) => {
-      registry.metrics().then((text) => res.type(registry.contentType).send(text));
+      registry.metrics().then(
+        (text) => res.type(registry.contentType).send(text),
+        (e: Error) => res.status(503).type('text/plain').send(`metrics unavailable: ${e.message}\n`),
+      );
     });
   }
   // Everything else that reaches express is a method OCSP does not use.

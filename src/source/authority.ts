@@ -127,8 +127,13 @@ export function makeAuthority(o: AuthorityOptions): Authority {
     caNotAfter: new Date(o.caCert.x509.validTo),
     signerValidity: validityOf(o.signerCert.x509),
     binding: o.binding ?? 'current',
-    signerId: createHash('sha256').update(o.signerCert.der).digest('hex'),
+    signerId: signerIdOf(o.signerCert),
   };
+}
+
+/** Names a signer by its certificate (hex SHA-256 of the DER), in stored responses and across processes. */
+export function signerIdOf(cert: LoadedCertificate): string {
+  return createHash('sha256').update(cert.der).digest('hex');
 }
 
 /** Finds the authority for a CertID by issuerNameHash + issuerKeyHash under any supported hash. */

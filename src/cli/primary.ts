@@ -1,0 +1,176 @@
+// The daemon as a primary and `server.workers` serving processes (node:cluster). The primary keeps the tokens, the
+// signing limiters (so the HSM's ceiling, queue and fairness are global by construction), the pre-signer and the
+// other schedules, the publishing API and the metrics listener; it signs for the serving processes
+// (cluster/sign-service.ts), tells them of reloads and revocations, starts again one that dies, and stops them
+// before it closes the tokens. Each serving process is cli/worker.ts. README "Architecture".
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { LoadedConfig } from '../config/load';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import type { MetricsText } from '../http/app';
+import { registerCertificateMetrics } from '../metrics/certificate-metrics';
+import { ChangeMetrics } from '../metrics/change-metrics';
+import { mergeMetrics, MetricsJson, WorkerMetrics } from '../metrics/cluster-metrics';
+import { HsmMetrics } from '../metrics/hsm-metrics';
+import { IndexMetrics } from '../metrics/index-metrics';
+import { PreSignerMetrics } from '../metrics/presign-metrics';
+import { createRegistry } from '../metrics/registry';
+import { instrumentStore } from '../metrics/store-metrics';
+import { Publisher } from '../publish/publisher';
+import { PublishingListener, startPublishing } from '../publish/server';
+import type { Store } from '../store/response-store';
+import { InitReply, ServingConfig, TO_PRIMARY, TO_WORKER } from '../cluster/protocol';
+import { SIGN_OP } from '../cluster/remote-signer';
+import { SignService } from '../cluster/sign-service';
+import { PoolWorker, WorkerPool } from '../cluster/worker-pool';
+import type { Daemon, DaemonDeps } from './daemon';
+import { readinessProblems, warnOfFixedSettings } from './daemon';
+import { assertListenable } from './listen-check';
+import { startMetricsListener } from './ocsp-listener';
+import { buildServing, caCertificatesByName, Serving } from './serving';
+import { openSigning, rebind, ReloadError, Signing } from './signing';
+import { openStore } from './store';
+
+/** How long a serving process may take to build a reloaded configuration (it reads certificates, starts following). */
+const RELOAD_STEP_MS = 60_000;
+/** How long the primary waits for a serving process's metrics at a scrape. */
+const METRICS_WAIT_MS = 2_000;
+
+export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Promise<Daemon> {
+  const { config } = loaded;
+  const { logger, clock } = deps;
+  const registry = createRegistry();
+  const hsmMetrics = new HsmMetrics(registry);
+  const preSignerMetrics = new PreSignerMetrics(registry, clock);
+  const changeMetrics = new ChangeMetrics(registry);
+  const indexMetrics = new IndexMetrics(registry);
+  let store: Store | undefined;
+  let signing: Signing | undefined;
+  let services: Serving | undefined;
+  let publishing: PublishingListener | undefined;
+  let metricsServer: Server | undefined;
+  let pool: WorkerPool | undefined;
+  const closeAll = async () => {
+    await pool?.stop(config.server.shutdownTimeout);
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
+    // No published event may arrive once the follower and the store are gone.
+    await publishing?.close();
+    await services?.close();
+    signing?.close();
+    await store?.close();
+  };
+  try {
+    await assertListenable(config);
+    const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
+    const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
+    await openedSigning.activate();
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
+    services = await buildServing(loaded, openedSigning, shared, 'services');
+    let current = services;
+    registerCertificateMetrics(registry, () => current.authorities, clock);
+
+    const signService = new SignService(clock);
+    let serving: ServingConfig = { generation: 1, file: loaded.file, config };
+    signService.publish(serving.generation, openedSigning.authorities);
+    const ready = () => readinessProblems(openedSigning, openedStore, current);
+    const metrics = mergedMetrics(registry, () => pool!);
+    const workerMetrics = new WorkerMetrics(registry, () => pool?.listening().length ?? 0, config.server.workers);
+    const started = (pool = new WorkerPool({
+      exec: join(__dirname, 'worker-main.js'),
+      size: config.server.workers,
+      clock,
+      logger,
+      handlers: { [SIGN_OP]: signService.sign, [TO_PRIMARY.ready]: ready, [TO_PRIMARY.metrics]: () => metrics.metrics() },
+      initFor: () => serving,
+      onListening: (w: PoolWorker, reply: InitReply) => {
+        // Started while a reload went on: it serves the configuration in force now, like the others.
+        if (reply.generation < serving.generation) void w.channel.request(TO_WORKER.commit, serving, RELOAD_STEP_MS).catch(() => undefined);
+      },
+      onRestart: (slot) => workerMetrics.restarted(slot),
+    }));
+    // A revocation is applied in every serving process before the write is acknowledged (bounded: one that does
+    // not answer still follows the store by itself, within store.maxStaleness).
+    const applyEverywhere = async () => {
+      await current.follower.apply();
+      await started.broadcast(TO_WORKER.apply, null, applyWaitMs(config));
+    };
+    // Updated in place by a reload: the publisher always checks against the CAs being served.
+    const publisherCas = caCertificatesByName(current.authorities);
+    if (config.publishing) {
+      const publisher = new Publisher({ store: openedStore, cas: publisherCas, clock, afterWrite: applyEverywhere, warn: (fields, m) => logger.warn(fields, m) });
+      publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
+    }
+    metricsServer = await startMetricsListener(loaded, ready, metrics, logger);
+    const port = await started.start();
+    logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/', workers: config.server.workers }, 'listening');
+
+    let reloading: Promise<void> | undefined;
+    const reloadOnce = async () => {
+      const next = loadConfig(loaded.file);
+      warnOfFixedSettings(config, next.config, logger);
+      const bindings = await rebind(openedSigning, next, clock, hsmMetrics);
+      const fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared, 'services');
+      const nextServing: ServingConfig = { generation: serving.generation + 1, file: next.file, config: keepFixed(config, next.config) };
+      // Every serving process builds the new configuration before anything is swapped anywhere: a refusal
+      // (a certificate file one of them cannot read, say) changes nothing.
+      const refused = (await started.broadcast(TO_WORKER.prepare, nextServing, RELOAD_STEP_MS)).find((r) => !r.ok);
+      try {
+        if (refused) throw new ReloadError(`serving process ${refused.slot}: ${refused.error?.message}`);
+        bindings.commit();
+      } catch (e) {
+        await started.broadcast(TO_WORKER.abort, { generation: nextServing.generation }, RELOAD_STEP_MS);
+        await fresh.close();
+        throw e;
+      }
+      signService.publish(nextServing.generation, fresh.authorities);
+      serving = nextServing;
+      const old = current;
+      services = current = fresh;
+      publisherCas.clear();
+      for (const [name, certs] of caCertificatesByName(fresh.authorities)) publisherCas.set(name, certs);
+      await old.close();
+      for (const r of await started.broadcast(TO_WORKER.commit, nextServing, RELOAD_STEP_MS)) {
+        // It exits and is started again on the new configuration.
+        if (!r.ok) logger.error({ worker: r.slot, err: r.error?.message }, 'a serving process could not switch to the reloaded configuration');
+      }
+      // Processes still on an older configuration are gone or being replaced.
+      for (const g of signService.published) if (g < nextServing.generation - 1) signService.retire(g);
+      logger.info({ cas: [...new Set(fresh.authorities.map((a) => a.name))] }, 'reloaded');
+    };
+    return {
+      port,
+      registry,
+      reload: () => (reloading ??= reloadOnce().finally(() => (reloading = undefined))),
+      close: closeAll,
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+/** The primary's own series and every serving process's, labelled worker="N" (metrics/cluster-metrics.ts). */
+function mergedMetrics(registry: Registry, pool: () => WorkerPool): MetricsText {
+  return {
+    contentType: registry.contentType,
+    async metrics() {
+      const [own, workers] = await Promise.all([registry.getMetricsAsJSON(), pool().broadcast<MetricsJson>(TO_WORKER.metrics, null, METRICS_WAIT_MS)]);
+      // A process that did not answer in time is left out of this scrape rather than failing it.
+      const answered = workers.flatMap((w) => (w.value ? [{ worker: w.slot, metrics: w.value }] : []));
+      return mergeMetrics(own, answered).metrics();
+    },
+  };
+}
+
+/** What a reload does not change (warnOfFixedSettings) stays as the serving processes were started with it. */
+function keepFixed(running: Config, next: Config): Config {
+  return { ...next, server: running.server, store: running.store, dataDir: running.dataDir, cache: running.cache, log: running.log, metrics: running.metrics, publishing: running.publishing };
+}
+
+/** A revocation's acknowledgement waits at most this long for the serving processes to apply it. */
+function applyWaitMs(config: Config): number {
+  return config.store.type === 'postgres' ? config.store.maxStaleness : 2_000;
+}

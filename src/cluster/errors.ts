@@ -1,0 +1,42 @@
+// Errors across the IPC channel keep their type: a refusal made in the primary (limiter, token down, timeout) is
+// the same error in the serving process, so http/ocsp-status.ts maps it to the same OCSP status as in one process.
+import { SignerUnavailableError, SignTimeoutError } from '../hsm/faults';
+import { LimiterRejectedError, RejectReason } from '../hsm/signing-limiter';
+import { MalformedRequestError, TryLaterError, UnauthorizedError } from '../ocsp/errors';
+
+export interface EncodedError {
+  /** One of KINDS, or "other". */
+  kind: string;
+  message: string;
+  reason?: RejectReason;
+}
+
+const KINDS: Record<string, new (message: string) => Error> = {
+  SignerUnavailableError,
+  SignTimeoutError,
+  TryLaterError,
+  MalformedRequestError,
+  UnauthorizedError,
+};
+
+export function encodeError(e: unknown): EncodedError {
+  if (e instanceof LimiterRejectedError) return { kind: 'LimiterRejectedError', message: e.message, reason: e.reason };
+  for (const [kind, type] of Object.entries(KINDS)) if (e instanceof type) return { kind, message: (e as Error).message };
+  return { kind: 'other', message: e instanceof Error ? e.message : String(e) };
+}
+
+// Refusals come back by the thousand under overload: one shared object per reason, as the limiter does.
+const REFUSED = new Map<string, LimiterRejectedError>();
+
+export function decodeError(e: EncodedError): Error {
+  if (e.kind === 'LimiterRejectedError' && e.reason) {
+    const key = `${e.reason}\0${e.message}`;
+    let refused = REFUSED.get(key);
+    if (refused) return refused;
+    refused = new LimiterRejectedError(e.reason, e.message);
+    if (REFUSED.size < 32) REFUSED.set(key, refused);
+    return refused;
+  }
+  const type = KINDS[e.kind];
+  return type ? new type(e.message) : new Error(e.message);
+}
