@@ -16,7 +16,9 @@ async function main(): Promise<void> {
   const pki = await buildPki(dir!, `test-${process.pid}`, specs);
   finalizeModules();
   const configFile = join(dir!, 'config.yaml');
-  writeFileSync(configFile, stringify(pkiConfig(pki, { port: 0, pathPrefix: '/ocsp' })));
+  // One process: these tests read that process's metrics, memory and logs. The daemon of several serving processes
+  // (the default, one per core) is tested in workers.test.ts, and by the demo's tests and bring-your-own-ca.
+  writeFileSync(configFile, stringify(pkiConfig(pki, { port: 0, pathPrefix: '/ocsp', workers: 1 })));
   const store = await openStore(loadConfig(configFile), systemClock);
   const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
   for (const ca of pki.cas) {

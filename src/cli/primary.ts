@@ -67,7 +67,8 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
+    // CRL downloads and index following write here: the serving processes are told at once, as for the API.
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite: () => void pool?.broadcast(TO_WORKER.apply, null, applyWaitMs(config)) };
     services = await buildServing(loaded, openedSigning, shared, 'services');
     let current = services;
     registerCertificateMetrics(registry, () => current.authorities, clock);
@@ -94,8 +95,11 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     // A revocation is applied in every serving process before the write is acknowledged (bounded: one that does
     // not answer still follows the store by itself, within store.maxStaleness).
     const applyEverywhere = async () => {
-      await current.follower.apply();
-      await started.broadcast(TO_WORKER.apply, null, applyWaitMs(config));
+      const [own, workers] = await Promise.allSettled([current.follower.apply(), started.broadcast(TO_WORKER.apply, null, applyWaitMs(config))]);
+      if (workers.status === 'fulfilled') {
+        for (const w of workers.value) if (!w.ok) logger.warn({ worker: w.slot, err: w.error?.message }, 'a serving process did not confirm applying a status change: it follows the store by itself');
+      }
+      if (own.status === 'rejected') throw own.reason;
     };
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(current.authorities);

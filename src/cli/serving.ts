@@ -54,6 +54,8 @@ export interface SharedParts {
   preSignerMetrics: PreSignerMetrics;
   changeMetrics: ChangeMetrics;
   indexMetrics: IndexMetrics;
+  /** After this process wrote status changes itself (CRL downloads, index.txt): other processes may want to know. */
+  onOwnWrite?: () => void;
 }
 
 /**
@@ -72,7 +74,7 @@ function maxStalenessMs(loaded: LoadedConfig): number {
 export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
-  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics }: SharedParts,
+  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite }: SharedParts,
   role: ServingRole = 'all',
 ): Promise<Serving> {
   const { config } = loaded;
@@ -122,7 +124,10 @@ export async function buildServing(
     );
   }
   // This process's own writes are not seen by its SQLite change check: the follower is told.
-  const onApplied = () => void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
+  const onApplied = () => {
+    void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
+    onOwnWrite?.();
+  };
   const crlCas = services ? crlDownloadCas(loaded) : [];
   if (crlCas.length > 0) {
     const crls = new CrlDownloadService({ store, cas: crlCas, clock, log: logger, onApplied });

@@ -5,7 +5,8 @@ import { decodeError, EncodedError, encodeError } from './errors';
 
 /** The IPC side of a process (`process` in a serving process) or of a child (`cluster.Worker` in the primary). */
 export interface IpcEndpoint {
-  send(message: unknown): boolean;
+  /** With a callback, a closed channel is reported to it instead of as an 'error' event (which would crash us). */
+  send(message: unknown, callback: (error: Error | null) => void): boolean;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   off(event: 'message', listener: (message: unknown) => void): unknown;
 }
@@ -97,11 +98,12 @@ export class Channel {
     if (this.queue.length === 0 || this.closed) return;
     const frames = this.queue;
     this.queue = [];
+    // The channel closed under us (the other process died): whoever waits hears it now, not at a timeout.
+    const lost = (e: Error) => this.close(new ChannelClosedError(`IPC channel closed: ${e.message}`));
     try {
-      this.endpoint.send({ [TAG]: frames });
+      this.endpoint.send({ [TAG]: frames }, (e) => e && lost(e));
     } catch (e) {
-      // The channel closed under us (the other process died): whoever waits hears it now, not at a timeout.
-      this.close(new ChannelClosedError(`IPC channel closed: ${(e as Error).message}`));
+      lost(e as Error);
     }
   }
 

@@ -113,6 +113,8 @@ export class WorkerPool {
     s.worker = w;
     s.startedAt = this.o.clock.monotonicMs();
     handle.once('exit', (code, signal) => this.exited(w, code, signal));
+    // Sending to a process that just died: the channel reports it to its waiters; nothing else to do.
+    handle.on('error', (e) => this.o.logger.debug({ worker: slot, err: e.message }, 'serving process channel error'));
     handle.once('disconnect', () => channel.close(new ChannelClosedError(`worker ${slot} disconnected`)));
     return channel.request<InitReply>(TO_WORKER.init, this.o.initFor(slot), INIT_TIMEOUT_MS).then(
       (reply) => {

@@ -162,7 +162,7 @@ async function buildCa(dir: string, k: GeneratedKeys, caSigner: Pkcs11Signer, no
 }
 
 /** A config object (written as YAML into pki.dir) that serves a built PKI; paths are relative to pki.dir. */
-export function pkiConfig(pki: BuiltPki, server: { port: number; pathPrefix?: string }): Record<string, unknown> {
+export function pkiConfig(pki: BuiltPki, server: { port: number; pathPrefix?: string; workers?: number }): Record<string, unknown> {
   const rel = (p: string) => relative(pki.dir, p);
   return {
     server: { host: '127.0.0.1', ...server },

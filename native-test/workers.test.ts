@@ -1,0 +1,232 @@
+// server.workers: 2 on real SoftHSM2 (through the PKCS#11 shim that counts C_Sign): both serving processes answer,
+// the HSM stays under the one ceiling whatever process a request reaches, a revocation is answered "revoked" by both
+// as soon as it is acknowledged, a reload reaches both, a serving process killed with SIGKILL loses only what was in
+// flight on it and is started again, /metrics shows every process and passes promtool, SIGTERM stops them all.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import {
+  childEnv, createTestPki, nonceTemplate, opensslQuery, publishingPort, readyz, Responder, runCliAsync, runLoadProcess, startResponder, TestCa, TestPki,
+  variantConfig, waitFor,
+} from './support/harness';
+import type { LoadSpec } from './support/load';
+import { Shim } from './support/shim';
+
+const TOKEN = 'c0ffee00'.repeat(8);
+const RATE = 200;
+const BURST = 20;
+
+/** Every sample of a scrape: `name{labels}` (labels as printed) -> value. */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(url + '/metrics', { signal: AbortSignal.timeout(10_000) })).text();
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    m.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return m;
+}
+
+/** OCSP requests each serving process has answered so far, by worker slot. */
+async function answeredByWorker(url: string): Promise<Map<string, number>> {
+  const by = new Map<string, number>();
+  for (const [k, v] of await scrape(url)) {
+    const w = /^ocsp_requests_total\{.*worker="(\d+)"\}$/.exec(k)?.[1];
+    if (w) by.set(w, (by.get(w) ?? 0) + v);
+  }
+  return by;
+}
+
+/** The pid of each serving process, from its latest "serving process listening" line. */
+function workerPids(r: Responder): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const m of r.output().matchAll(/"worker":(\d+),"pid":(\d+),"port":\d+,"msg":"serving process listening"/g)) pids.set(Number(m[1]), Number(m[2]));
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function post(base: string, path: string, body: unknown) {
+  const r = await fetch(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+}
+
+describe('server.workers: 2 on real SoftHSM2', () => {
+  let pki: TestPki;
+  let live: TestCa;
+  let shim: Shim;
+  let config: string;
+  let responder: Responder;
+  let spec: Omit<LoadSpec, 'url' | 'durationMs' | 'concurrency'>;
+  /** Asks `n` times, each over a connection of its own (so both serving processes answer); returns openssl's outputs. */
+  const askFresh = (ca: TestCa, cert: string, n: number, extra: string[] = []) => Array.from({ length: n }, () => opensslQuery(ca, responder.url, [cert], extra));
+  /** Asks `n` times over fresh connections and checks that both serving processes answered some of them. */
+  const askBoth = async (ca: TestCa, cert: string, n: number, extra: string[] = []) => {
+    const before = await answeredByWorker(responder.url);
+    const outs = askFresh(ca, cert, n, extra);
+    const after = await answeredByWorker(responder.url);
+    for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} answered none of ${n} requests: ${JSON.stringify([...after])}`);
+    return outs;
+  };
+
+  before(async () => {
+    pki = createTestPki([
+      { name: 'live', caKey: 'ec-p256', responderKey: 'ec-p256' },
+      { name: 'pre1', caKey: 'ec-p256', responderKey: 'ec-p256' },
+      { name: 'pre2', caKey: 'ec-p256', responderKey: 'ec-p256' },
+    ]);
+    live = pki.cas[0]!;
+    shim = Shim.build(pki.dir);
+    writeFileSync(join(pki.dir, 'publish.token'), TOKEN + '\n', { mode: 0o600 });
+    config = variantConfig(pki, 'workers', (c) => {
+      c.server.workers = 2;
+      c.tokens[0].module = shim.library;
+      c.tokens[0].limits = { rate: RATE, burst: BURST, maxQueue: 64, queueTimeout: '250ms' };
+      c.defaults = { validity: '1d' };
+      c.publishing = { host: '127.0.0.1', port: 0, auth: { tokenFile: 'publish.token' } };
+      // Pre-produced (and so cached in memory) for the revocation tests; the live CA signs every request.
+      for (const ca of c.cas.slice(1)) ca.preProduction = { enabled: true, hashes: ['sha1'] };
+    });
+    const t = nonceTemplate(live, live.good.file);
+    spec = {
+      templateBase64: t.der.toString('base64'), nonceOffset: t.nonceOffset, expectStatusTag: 0, hash: 'sha256',
+      responderPublicKeyPem: readFileSync(live.responderCertFile!, 'utf8'),
+    };
+    responder = await startResponder(pki, { config, env: shim.env(pki.modulePath) });
+  });
+  after(async () => {
+    const pids = [...workerPids(responder).values()];
+    assert.equal(await responder.stop(), 0, responder.output());
+    assert.match(responder.output(), /"msg":"stopped"/);
+    for (const pid of pids) assert.ok(!alive(pid), `serving process ${pid} still runs after the daemon stopped`);
+  });
+
+  it('answers from both serving processes, is ready, and /metrics shows every process and passes promtool', async () => {
+    assert.equal(workerPids(responder).size, 2, responder.output());
+    assert.equal(await readyz(responder.url), 200);
+    for (const out of await askBoth(live, live.good.file, 10)) {
+      assert.match(out, /Response verify OK/);
+      assert.match(out, /: good/);
+    }
+    const text = await (await fetch(responder.url + '/metrics', { signal: AbortSignal.timeout(10_000) })).text();
+    assert.match(text, /^ocsp_hsm_token_ready\{token="main"\} 1$/m, 'the primary\'s HSM series, unlabelled');
+    assert.match(text, /^ocsp_workers\{state="listening"\} 2$/m);
+    assert.match(text, /^process_resident_memory_bytes\{worker="2"\} \d+$/m);
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.error, undefined, 'promtool runs (Debian package prometheus; npm test installs it)');
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  });
+
+  it('a revocation acknowledged by the publishing API or the CLI is answered "revoked" by both processes at once', async () => {
+    const [, pre1, pre2] = pki.cas as [TestCa, TestCa, TestCa];
+    // Both processes hold the "good" answers in memory first.
+    for (const ca of [pre1, pre2]) for (const out of await askBoth(ca, ca.good.file, 8)) assert.match(out, /: good/);
+    const r = await post(`http://127.0.0.1:${publishingPort(responder)}`, `/v1/cas/${pre1.name}/revocations`, {
+      serial: pre1.good.serial, revokedAt: new Date().toISOString(), reason: 'keyCompromise',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    for (const out of await askBoth(pre1, pre1.good.file, 8)) {
+      assert.match(out, /Response verify OK/);
+      assert.match(out, /: revoked/);
+    }
+    const cli = await runCliAsync(['revoke', '--ca', pre2.name, '--serial', pre2.good.serial, '--reason', 'keyCompromise', '--config', config], childEnv(pki));
+    assert.equal(cli.status, 0, cli.stderr);
+    for (const out of await askBoth(pre2, pre2.good.file, 8)) {
+      assert.match(out, /Response verify OK/);
+      assert.match(out, /: revoked/);
+    }
+  });
+
+  it('a reload reaches both processes; a refused one changes nothing anywhere', async () => {
+    const validityOf = (out: string) => {
+      const thisUpdate = /This Update: (.+)/.exec(out)?.[1];
+      const nextUpdate = /Next Update: (.+)/.exec(out)?.[1];
+      return (Date.parse(nextUpdate!) - Date.parse(thisUpdate!)) / 3_600_000;
+    };
+    const reload = async (edit: (c: Record<string, any>) => void, done: RegExp) => {
+      const cfg = parse(readFileSync(config, 'utf8')) as Record<string, any>;
+      edit(cfg);
+      writeFileSync(config, stringify(cfg));
+      const seen = responder.output().length;
+      responder.proc.kill('SIGHUP');
+      assert.ok(await waitFor(() => done.test(responder.output().slice(seen)), 30_000), responder.output().slice(seen));
+    };
+    await reload((c) => (c.cas[0].certificate = 'no-such-ca.pem'), /reload failed/);
+    for (const out of await askBoth(live, live.good.file, 6, ['-resp_text'])) assert.equal(validityOf(out), 24);
+    await reload((c) => {
+      c.cas[0].certificate = parse(readFileSync(pki.configFile, 'utf8')).cas[0].certificate;
+      c.cas[0].validity = '2h';
+    }, /"msg":"reloaded"/);
+    for (const out of await askBoth(live, live.good.file, 6, ['-resp_text'])) {
+      assert.match(out, /Response verify OK/);
+      assert.equal(validityOf(out), 2);
+    }
+  });
+
+  it('keeps the HSM under the one ceiling with a burst far above it spread over both processes', async () => {
+    const s0 = shim.signsOk();
+    const t0 = performance.now();
+    const load = runLoadProcess({ ...spec, url: responder.url, durationMs: 10_000, concurrency: 64 });
+    let settled = false;
+    void load.then(() => (settled = true), () => (settled = true));
+    const samples: { n: number; ms: number }[] = [];
+    while (!settled) {
+      await new Promise((r) => setTimeout(r, 500));
+      samples.push({ n: shim.signsOk() - s0, ms: performance.now() - t0 });
+    }
+    const result = await load;
+    samples.push({ n: shim.signsOk() - s0, ms: performance.now() - t0 });
+    const last = samples[samples.length - 1]!;
+    const metrics = await scrape(responder.url);
+    const tryLaterByWorker = ['1', '2'].map((w) => metrics.get(`ocsp_request_duration_seconds_count{method="POST",status="tryLater",worker="${w}"}`) ?? 0);
+    console.log(JSON.stringify({
+      offeredPerSecond: Math.round(result.sent / (result.elapsedMs / 1000)), hsmSignaturesPerSecond: Math.round(last.n / (last.ms / 1000)),
+      ceiling: RATE, tryLaterByWorker, ...result,
+    }));
+    for (const x of samples) {
+      assert.ok(x.n <= BURST + (RATE * x.ms) / 1000, `${x.n} signatures at the HSM in ${Math.round(x.ms)} ms: above ${RATE}/s plus the burst of ${BURST}`);
+    }
+    assert.ok(tryLaterByWorker.every((n) => n > 0), `both processes refused part of the overload: ${tryLaterByWorker}`);
+    assert.ok((result.byStatus['0'] ?? 0) <= last.n, 'every signed answer was signed at the HSM');
+    assert.equal(result.wrongAnswers, 0, 'every signed answer echoes its nonce, says good and verifies');
+    assert.equal(result.transportErrors, 0);
+    assert.deepEqual(Object.keys(result.byStatus).sort(), ['0', '3'], 'only successful and tryLater answers');
+  });
+
+  it('a serving process killed with SIGKILL loses only what was in flight on it, and is started again', async () => {
+    const concurrency = 16;
+    const before = workerPids(responder);
+    const victim = before.get(1)!;
+    const load = runLoadProcess({ ...spec, url: responder.url, durationMs: 6_000, concurrency });
+    await new Promise((r) => setTimeout(r, 2_000));
+    process.kill(victim, 'SIGKILL');
+    const result = await load;
+    console.log(JSON.stringify({ killed: victim, ...result }));
+    // At most one request in flight per connection of the killed process.
+    assert.ok(result.transportErrors <= concurrency, `${result.transportErrors} requests failed`);
+    assert.equal(result.wrongAnswers, 0);
+    assert.ok((result.byStatus['0'] ?? 0) > 0, 'the other process kept answering');
+    assert.ok(await waitFor(() => /"msg":"serving process restarted"/.test(responder.output()) && workerPids(responder).get(1) !== victim, 20_000), responder.output());
+    assert.match(responder.output(), new RegExp(`"worker":1,"pid":${victim},"code":null,"signal":"SIGKILL".*serving process exited`));
+    assert.ok(!alive(victim));
+    const metrics = await scrape(responder.url);
+    assert.equal(metrics.get('ocsp_worker_restarts_total{worker="1"}'), 1);
+    for (const out of await askBoth(live, live.good.file, 10)) assert.match(out, /: good/);
+  });
+});
