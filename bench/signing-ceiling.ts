@@ -8,8 +8,9 @@
 //   verifying load  the daemon loaded by the native test's generator (64 concurrent, every answer decoded with
 //                   pkijs and its signature verified), which competes with the daemon for the same two cores.
 // The machine is shared and noisy: medians of several runs. --hogs N adds N busy loops for the run, as on a loaded CI
-// machine.
-// usage: npm run bench -- signing-ceiling [--runs N] [--seconds S] [--hogs N]
+// machine. --workers N runs the daemon with server.workers: N (default 1): the ceiling is the primary's, whichever
+// serving process a request reaches.
+// usage: npm run bench -- signing-ceiling [--runs N] [--seconds S] [--hogs N] [--workers N]
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,10 +21,11 @@ import { createTestPki, metric, nonceTemplate, ROOT, runLoadProcess, startRespon
 import { Shim } from '../native-test/support/shim';
 import { machine, median } from './machine';
 
-const { values } = parseArgs({ options: { runs: { type: 'string' }, seconds: { type: 'string' }, hogs: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, seconds: { type: 'string' }, hogs: { type: 'string' }, workers: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 5);
 const SECONDS = Number(values.seconds ?? 10);
 const HOGS = Number(values.hogs ?? 0);
+const WORKERS = Number(values.workers ?? 1);
 const RATE = 200;
 const LIMITS = { rate: RATE, burst: 20, maxQueue: 64, queueTimeout: '250ms' };
 const SESSIONS = 4;
@@ -37,9 +39,21 @@ const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** di
 /** Signatures (permits, for the limiter alone) per second and as a ratio of the ceiling; the load offered. */
 interface Figure { perSecond: number; ratio: number; offeredPerSecond?: number; tryLaterWithin50ms?: number }
 
+/** A sample summed over the daemon's serving processes (their series carry worker="N"; one process's none). */
+async function summed(url: string, sample: string): Promise<number> {
+  if (WORKERS === 1) return metric(url, sample);
+  const text = await (await fetch(url + '/metrics', { signal: AbortSignal.timeout(10_000) })).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const unlabelled = line.replace(/,worker="\d+"\}/, '}');
+    if (unlabelled.startsWith(sample + ' ')) n += Number(unlabelled.slice(sample.length + 1));
+  }
+  return n;
+}
+
 /** The daemon's count of tryLater answers to POSTs: all of them, and those it gave within 50 ms. */
 async function tryLaterCounts(url: string): Promise<{ all: number; within50: number }> {
-  const bucket = (le: string) => metric(url, `ocsp_request_duration_seconds_bucket{le="${le}",method="POST",status="tryLater"}`);
+  const bucket = (le: string) => summed(url, `ocsp_request_duration_seconds_bucket{le="${le}",method="POST",status="tryLater"}`);
   return { all: await bucket('+Inf'), within50: await bucket('0.05') };
 }
 
@@ -100,6 +114,7 @@ async function main(): Promise<void> {
     c.tokens[0].module = shim.library;
     c.tokens[0].sessions = SESSIONS;
     c.tokens[0].limits = LIMITS;
+    c.server.workers = WORKERS;
   });
   const responder = await startResponder(pki, { config, env: shim.env(pki.modulePath) });
   const t = nonceTemplate(ca, ca.good.file);
@@ -133,7 +148,7 @@ async function main(): Promise<void> {
   });
   const report = {
     benchmark: 'signing-ceiling',
-    method: `token limits ${JSON.stringify(LIMITS)}, ${SESSIONS} sessions, SoftHSM2 EC P-256 behind the counting shim; ${CONCURRENCY} concurrent requests with a fresh nonce each; HSM signatures counted for ${SECONDS} s from ${SETTLE_MS} ms into each load; ${RUNS} runs, medians; ${HOGS} CPU hogs`,
+    method: `token limits ${JSON.stringify(LIMITS)}, ${SESSIONS} sessions, SoftHSM2 EC P-256 behind the counting shim; ${CONCURRENCY} concurrent requests with a fresh nonce each; HSM signatures counted for ${SECONDS} s from ${SETTLE_MS} ms into each load; ${RUNS} runs, medians; ${HOGS} CPU hogs; server.workers ${WORKERS}`,
     machine: machine(),
     ceilingPerSecond: RATE,
     limiterAlone: summary('limiterAlone'),
@@ -141,7 +156,7 @@ async function main(): Promise<void> {
     verifyingLoad: summary('verifyingLoad'),
     runs,
   };
-  const file = HOGS > 0 ? `signing-ceiling-hogs-${HOGS}.json` : 'signing-ceiling.json';
+  const file = `signing-ceiling${HOGS > 0 ? `-hogs-${HOGS}` : ''}${WORKERS > 1 ? `-workers-${WORKERS}` : ''}.json`;
   writeFileSync(join(ROOT, 'bench/results', file), JSON.stringify(report, null, 2) + '\n');
   for (const k of ['limiterAlone', 'wrk', 'verifyingLoad'] as const) {
     const s = report[k];

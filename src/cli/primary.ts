@@ -116,17 +116,19 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
       const next = loadConfig(loaded.file);
       warnOfFixedSettings(config, next.config, logger);
       const bindings = await rebind(openedSigning, next, clock, hsmMetrics);
-      const fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared, 'services');
       const nextServing: ServingConfig = { generation: serving.generation + 1, file: next.file, config: keepFixed(config, next.config) };
-      // Every serving process builds the new configuration before anything is swapped anywhere: a refusal
-      // (a certificate file one of them cannot read, say) changes nothing.
-      const refused = (await started.broadcast(TO_WORKER.prepare, nextServing, RELOAD_STEP_MS)).find((r) => !r.ok);
+      let fresh: Serving | undefined;
       try {
+        // Every serving process builds the new configuration before anything is swapped anywhere: a refusal
+        // (a certificate file one of them cannot read, say) changes nothing. The primary's part is built last, so
+        // its schedules (a CRL download at once) start only once nothing can refuse but the keys' commit.
+        const refused = (await started.broadcast(TO_WORKER.prepare, nextServing, RELOAD_STEP_MS)).find((r) => !r.ok);
         if (refused) throw new ReloadError(`serving process ${refused.slot}: ${refused.error?.message}`);
+        fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared, 'services');
         bindings.commit();
       } catch (e) {
         await started.broadcast(TO_WORKER.abort, { generation: nextServing.generation }, RELOAD_STEP_MS);
-        await fresh.close();
+        await fresh?.close();
         throw e;
       }
       signService.publish(nextServing.generation, fresh.authorities);
