@@ -29,7 +29,8 @@ import type { Daemon, DaemonDeps } from './daemon';
 import { readinessProblems, warnOfFixedSettings } from './daemon';
 import { assertListenable } from './listen-check';
 import { startMetricsListener } from './ocsp-listener';
-import { buildServing, caCertificatesByName, Serving } from './serving';
+import type { LoadedCertificate } from '../pki/certificate';
+import { buildServing, caCertificatesByName, Serving, SharedParts } from './serving';
 import { openSigning, rebind, ReloadError, Signing } from './signing';
 import { openStore } from './store';
 
@@ -48,7 +49,7 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
   const indexMetrics = new IndexMetrics(registry);
   let store: Store | undefined;
   let signing: Signing | undefined;
-  let services: Serving | undefined;
+  let running: InForce | undefined;
   let publishing: PublishingListener | undefined;
   let metricsServer: Server | undefined;
   let pool: WorkerPool | undefined;
@@ -58,7 +59,7 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     metricsServer?.closeAllConnections();
     // No published event may arrive once the follower and the store are gone.
     await publishing?.close();
-    await services?.close();
+    await running?.services.close();
     signing?.close();
     await store?.close();
   };
@@ -69,14 +70,13 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     await openedSigning.activate();
     // CRL downloads and index following write here: the serving processes are told at once, as for the API.
     const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite: () => void pool?.broadcast(TO_WORKER.apply, null, applyWaitMs(config)) };
-    services = await buildServing(loaded, openedSigning, shared, 'services');
-    let current = services;
-    registerCertificateMetrics(registry, () => current.authorities, clock);
+    const inForce: InForce = { serving: { generation: 1, file: loaded.file, config }, services: await buildServing(loaded, openedSigning, shared, 'services') };
+    running = inForce;
+    registerCertificateMetrics(registry, () => inForce.services.authorities, clock);
 
     const signService = new SignService(clock);
-    let serving: ServingConfig = { generation: 1, file: loaded.file, config };
-    signService.publish(serving.generation, openedSigning.authorities);
-    const ready = () => readinessProblems(openedSigning, openedStore, current);
+    signService.publish(inForce.serving.generation, openedSigning.authorities);
+    const ready = () => readinessProblems(openedSigning, openedStore, inForce.services);
     const metrics = mergedMetrics(registry, () => pool!);
     const workerMetrics = new WorkerMetrics(registry, () => pool?.listening().length ?? 0, config.server.workers);
     const started = (pool = new WorkerPool({
@@ -85,9 +85,10 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
       clock,
       logger,
       handlers: { [SIGN_OP]: signService.sign, [TO_PRIMARY.ready]: ready, [TO_PRIMARY.metrics]: () => metrics.metrics() },
-      initFor: () => serving,
+      initFor: () => inForce.serving,
       onListening: (w: PoolWorker, reply: InitReply) => {
         // Started while a reload went on: it serves the configuration in force now, like the others.
+        const { serving } = inForce;
         if (reply.generation < serving.generation) void w.channel.request(TO_WORKER.commit, serving, RELOAD_STEP_MS).catch(() => undefined);
       },
       onRestart: (slot) => workerMetrics.restarted(slot),
@@ -95,14 +96,14 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     // A revocation is applied in every serving process before the write is acknowledged (bounded: one that does
     // not answer still follows the store by itself, within store.maxStaleness).
     const applyEverywhere = async () => {
-      const [own, workers] = await Promise.allSettled([current.follower.apply(), started.broadcast(TO_WORKER.apply, null, applyWaitMs(config))]);
+      const [own, workers] = await Promise.allSettled([inForce.services.follower.apply(), started.broadcast(TO_WORKER.apply, null, applyWaitMs(config))]);
       if (workers.status === 'fulfilled') {
         for (const w of workers.value) if (!w.ok) logger.warn({ worker: w.slot, err: w.error?.message }, 'a serving process did not confirm applying a status change: it follows the store by itself');
       }
       if (own.status === 'rejected') throw own.reason;
     };
     // Updated in place by a reload: the publisher always checks against the CAs being served.
-    const publisherCas = caCertificatesByName(current.authorities);
+    const publisherCas = caCertificatesByName(inForce.services.authorities);
     if (config.publishing) {
       const publisher = new Publisher({ store: openedStore, cas: publisherCas, clock, afterWrite: applyEverywhere, warn: (fields, m) => logger.warn(fields, m) });
       publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
@@ -112,40 +113,8 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/', workers: config.server.workers }, 'listening');
 
     let reloading: Promise<void> | undefined;
-    const reloadOnce = async () => {
-      const next = loadConfig(loaded.file);
-      warnOfFixedSettings(config, next.config, logger);
-      const bindings = await rebind(openedSigning, next, clock, hsmMetrics);
-      const nextServing: ServingConfig = { generation: serving.generation + 1, file: next.file, config: keepFixed(config, next.config) };
-      let fresh: Serving | undefined;
-      try {
-        // Every serving process builds the new configuration before anything is swapped anywhere: a refusal
-        // (a certificate file one of them cannot read, say) changes nothing. The primary's part is built last, so
-        // its schedules (a CRL download at once) start only once nothing can refuse but the keys' commit.
-        const refused = (await started.broadcast(TO_WORKER.prepare, nextServing, RELOAD_STEP_MS)).find((r) => !r.ok);
-        if (refused) throw new ReloadError(`serving process ${refused.slot}: ${refused.error?.message}`);
-        fresh = await buildServing(next, { ...openedSigning, ...bindings }, shared, 'services');
-        bindings.commit();
-      } catch (e) {
-        await started.broadcast(TO_WORKER.abort, { generation: nextServing.generation }, RELOAD_STEP_MS);
-        await fresh?.close();
-        throw e;
-      }
-      signService.publish(nextServing.generation, fresh.authorities);
-      serving = nextServing;
-      const old = current;
-      services = current = fresh;
-      publisherCas.clear();
-      for (const [name, certs] of caCertificatesByName(fresh.authorities)) publisherCas.set(name, certs);
-      await old.close();
-      for (const r of await started.broadcast(TO_WORKER.commit, nextServing, RELOAD_STEP_MS)) {
-        // It exits and is started again on the new configuration.
-        if (!r.ok) logger.error({ worker: r.slot, err: r.error?.message }, 'a serving process could not switch to the reloaded configuration');
-      }
-      // Processes still on an older configuration are gone or being replaced.
-      for (const g of signService.published) if (g < nextServing.generation - 1) signService.retire(g);
-      logger.info({ cas: [...new Set(fresh.authorities.map((a) => a.name))] }, 'reloaded');
-    };
+    const reloadCtx: ReloadContext = { loaded, signing: openedSigning, shared, pool: started, signService, publisherCas, hsmMetrics, inForce };
+    const reloadOnce = () => reloadAll(reloadCtx);
     return {
       port,
       registry,
@@ -156,6 +125,65 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     await closeAll();
     throw e;
   }
+}
+
+/** What a reload swaps: the configuration the serving processes serve, and the primary's own part. */
+interface InForce {
+  serving: ServingConfig;
+  services: Serving;
+}
+
+interface ReloadContext {
+  loaded: LoadedConfig;
+  signing: Signing;
+  shared: SharedParts;
+  pool: WorkerPool;
+  signService: SignService;
+  /** The publishing API's CAs, updated in place. */
+  publisherCas: Map<string, LoadedCertificate[]>;
+  hsmMetrics: HsmMetrics;
+  inForce: InForce;
+}
+
+/**
+ * SIGHUP: the primary proves the new keys, every serving process builds the new configuration, and only when all
+ * have does anything switch; a refusal anywhere changes nothing anywhere.
+ */
+async function reloadAll(c: ReloadContext): Promise<void> {
+  const { config } = c.loaded;
+  const { logger, clock } = c.shared;
+  const next = loadConfig(c.loaded.file);
+  warnOfFixedSettings(config, next.config, logger);
+  const bindings = await rebind(c.signing, next, clock, c.hsmMetrics);
+  const nextServing: ServingConfig = { generation: c.inForce.serving.generation + 1, file: next.file, config: keepFixed(config, next.config) };
+  let fresh: Serving | undefined;
+  try {
+    // A certificate file one serving process cannot read, say, is refused before anything is swapped. The primary's
+    // part is built last, so its schedules (a CRL download at once) start only once nothing but the keys' commit
+    // can refuse.
+    const refused = (await c.pool.broadcast(TO_WORKER.prepare, nextServing, RELOAD_STEP_MS)).find((r) => !r.ok);
+    if (refused) throw new ReloadError(`serving process ${refused.slot}: ${refused.error?.message}`);
+    fresh = await buildServing(next, { ...c.signing, ...bindings }, c.shared, 'services');
+    bindings.commit();
+  } catch (e) {
+    await c.pool.broadcast(TO_WORKER.abort, { generation: nextServing.generation }, RELOAD_STEP_MS);
+    await fresh?.close();
+    throw e;
+  }
+  c.signService.publish(nextServing.generation, fresh.authorities);
+  const old = c.inForce.services;
+  c.inForce.serving = nextServing;
+  c.inForce.services = fresh;
+  c.publisherCas.clear();
+  for (const [name, certs] of caCertificatesByName(fresh.authorities)) c.publisherCas.set(name, certs);
+  await old.close();
+  for (const r of await c.pool.broadcast(TO_WORKER.commit, nextServing, RELOAD_STEP_MS)) {
+    // It exits and is started again on the new configuration.
+    if (!r.ok) logger.error({ worker: r.slot, err: r.error?.message }, 'a serving process could not switch to the reloaded configuration');
+  }
+  // Processes still on an older configuration are gone or being replaced.
+  for (const g of c.signService.published) if (g < nextServing.generation - 1) c.signService.retire(g);
+  logger.info({ cas: [...new Set(fresh.authorities.map((a) => a.name))] }, 'reloaded');
 }
 
 /** The primary's own series and every serving process's, labelled worker="N" (metrics/cluster-metrics.ts). */
