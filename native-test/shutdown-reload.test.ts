@@ -1,4 +1,5 @@
-// SIGTERM under load: no request the daemon had received fails, and it exits 0 within its shutdown timeout.
+// SIGTERM under load: no request the daemon had received fails, and it exits 0 within its shutdown timeout (one
+// process, and two serving processes).
 // SIGHUP: a CA added to the config is served without a restart, over a connection opened before the reload; a
 // broken config leaves the running one in place.
 import assert from 'node:assert/strict';
@@ -42,13 +43,15 @@ function post(url: string, body: Buffer): Promise<Outcome> {
   });
 }
 
-describe('graceful shutdown (SIGTERM) under load', () => {
+// One process, and a primary with two serving processes (which drain, signed for by the primary, before it stops).
+for (const workers of [1, 2]) describe(`graceful shutdown (SIGTERM) under load, server.workers: ${workers}`, () => {
   let pki: TestPki;
   let responder: Responder;
 
   before(async () => {
     pki = createTestPki([{ name: 'one', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
     const config = variantConfig(pki, 'shutdown', (c) => {
+      c.server.workers = workers;
       // Slow signing on purpose: requests queue at the limiter, so many are in flight at the signal.
       c.tokens[0].limits = { rate: 150, burst: 10, maxQueue: 1000, queueTimeout: '5s' };
       c.server = { ...c.server, responseTimeout: '8s', shutdownTimeout: '10s' };
