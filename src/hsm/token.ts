@@ -325,6 +325,7 @@ export class HsmToken {
     const handles = await this.findKeys(this.keys, false);
     this.keys.forEach((k, i) => (k.handle = handles[i]));
     for (const key of this.keys) await this.proveKey(key);
+    if (this.phase === 'closed') throw new Error(`${what} was closed while coming up`);
     this.pool.release();
     this.phase = 'up';
     this.attempt = 0;
@@ -364,6 +365,7 @@ export class HsmToken {
    * A candidate's (a reload's new key's) failure is the key's, not the session's.
    */
   private async callOn<T>(s: PooledSession, req: Request, candidate = false): Promise<T> {
+    if (this.phase === 'closed' && req.op !== 'close' && req.op !== 'finalize') throw new Error(`${this.o.describe} is closed`);
     const call = this.calls.track(s.thread.call<T>(req));
     call.then(
       () => {
@@ -389,6 +391,8 @@ export class HsmToken {
         this.pool.mark(s, 'stuck');
         this.noteReadiness();
         this.o.log.warn({ token: this.name, call: req.op, timeoutMs: this.callTimeoutMs }, 'HSM call timed out; session set aside');
+        // Signatures queued behind this session are refused if no other session can take them.
+        this.signing.dispatch();
         reject(new CallTimeoutError(`${req.op} did not return within ${this.callTimeoutMs} ms`));
       }, this.callTimeoutMs);
     });
