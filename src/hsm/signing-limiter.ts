@@ -80,6 +80,8 @@ export class SigningLimiter {
   private readonly watchers = new Set<SigningLimiter>();
   /** As a gate: live requests waiting (in a watcher's queue) for a permit of this one, per client. */
   private readonly gatedLive = new Map<string, number>();
+  /** Waiters here that need a gate's permit too: while none, the queue's head is all that can start. */
+  private gated = 0;
 
   constructor(private readonly o: LimiterOptions) {
     this.bucket = new TokenBucket(o.ratePerSecond, o.burst, o.clock);
@@ -198,6 +200,7 @@ export class SigningLimiter {
   }
 
   private enqueue(w: Waiter): void {
+    if (w.gates.length > 0) this.gated++;
     for (const g of w.gates) {
       g.watchers.add(this);
       if (w.lane === 'live') count(g.gatedLive, w.client, 1);
@@ -208,6 +211,7 @@ export class SigningLimiter {
 
   /** A waiter is off the queue (started or refused). */
   private left(w: Waiter): void {
+    if (w.gates.length > 0) this.gated--;
     if (w.lane === 'live') for (const g of w.gates) count(g.gatedLive, w.client, -1);
   }
 
@@ -244,7 +248,10 @@ export class SigningLimiter {
    */
   private armRefill(): void {
     let soonest = Infinity;
-    for (const q of this.live.values()) soonest = Math.min(soonest, this.soonestMs('live', q));
+    for (const q of this.live.values()) {
+      soonest = Math.min(soonest, this.soonestMs('live', q));
+      if (this.gated === 0) break; // every client's head could start as soon as the token can
+    }
     if (this.presign.length > 0) soonest = Math.min(soonest, this.soonestMs('presign', this.presign));
     if (soonest === Infinity) return;
     const now = this.o.clock.monotonicMs();
@@ -262,7 +269,7 @@ export class SigningLimiter {
 
   private soonestMs(lane: Lane, waiters: readonly Waiter[]): number {
     const own = this.waitMs(lane);
-    if (own === Infinity) return Infinity;
+    if (own === Infinity || this.gated === 0) return own;
     let soonest = Infinity;
     for (const w of waiters) {
       soonest = Math.min(soonest, Math.max(own, this.gatesWaitMs(w)));
