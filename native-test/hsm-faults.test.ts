@@ -32,7 +32,7 @@ describe('HSM faults under load', () => {
     const extras = tokenExtras(pki);
     const now = Date.now();
     nextCert = await extras.issueResponder(ca, await extras.generate('flt-next', 'ec-p256'), new Date(now - 86_400_000), new Date(now + 30 * 86_400_000), 'flt-next');
-    extras.close();
+    await extras.close();
     config = variantConfig(pki, 'faults', (c) => {
       c.tokens[0].module = shim.library;
       c.tokens[0].sessions = 4;

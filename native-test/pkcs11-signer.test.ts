@@ -67,8 +67,8 @@ function adminSession() {
 
 describe('keys generated in the token', () => {
   before(() => activated);
-  after(() => {
-    token.close();
+  after(async () => {
+    await token.close();
     finalizeModules();
   });
 

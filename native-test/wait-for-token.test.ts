@@ -29,12 +29,13 @@ describe('waitForToken', () => {
       const ca = pki.cas[0]!;
       assert.equal(await readyz(responder.url), 503);
       assert.match(opensslQuery(ca, responder.url, [ca.good.file]), /Responder Error: trylater \(3\)/);
+      // The daemon has looked for the token and not found it (its session threads may take a moment to start).
+      assert.ok(await waitFor(() => /"msg":"waiting for token"/.test(responder.output()), 15_000), responder.output());
       renameSync(away, tokenDir); // the token is created
       assert.ok(await waitFor(async () => (await readyz(responder.url)) === 200, 15_000), 'ready once the token exists');
       const out = opensslQuery(ca, responder.url, [ca.good.file]);
       assert.match(out, /Response verify OK/);
       assert.match(out, /: good/);
-      assert.match(responder.output(), /"msg":"waiting for token"/);
     } finally {
       assert.equal(await responder.stop(), 0);
     }

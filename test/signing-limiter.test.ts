@@ -1,8 +1,9 @@
 // The signing limiter on a fake clock: rate and burst, concurrency, queue bounds, deadlines, lanes, fairness.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Clock, FakeClock } from '../src/clock';
+import { FakeClock } from '../src/clock';
 import { LimiterOptions, LimiterRejectedError, Permit, RejectReason, SigningLimiter } from '../src/hsm/signing-limiter';
+import { CountingClock, Demand, maxInWindow, overCeiling, saturate, steppedClock, tick } from './support/limiter-load';
 
 function limiter(o: Partial<LimiterOptions> = {}, clock = new FakeClock()) {
   const rejections: RejectReason[] = [];
@@ -13,8 +14,6 @@ function limiter(o: Partial<LimiterOptions> = {}, clock = new FakeClock()) {
   return { l, clock, rejections };
 }
 
-/** Settles pending promise callbacks. */
-const tick = () => new Promise((r) => setImmediate(r));
 
 function track(p: Promise<Permit>) {
   const t: { permit?: Permit; error?: LimiterRejectedError } = {};
@@ -115,6 +114,47 @@ describe('SigningLimiter', () => {
     assert.ok(p2.permit, 'pre-signing resumes when live traffic is gone');
   });
 
+  it('arms no timer while pre-signing waits only for the slot kept for live traffic', async () => {
+    // Only a release can free that slot: a refill timer would wake up every millisecond for nothing.
+    const clock = new CountingClock();
+    const { l } = limiter({ ratePerSecond: 200, burst: 20, maxConcurrent: 2, maxQueue: 10 }, clock);
+    const p1 = track(l.acquire({ lane: 'presign' }));
+    const p2 = track(l.acquire({ lane: 'presign' }));
+    await tick();
+    assert.ok(p1.permit);
+    assert.equal(p2.permit, undefined);
+    for (let t = 0; t < 1000; t += 1) {
+      clock.advance(1);
+      await tick();
+    }
+    assert.equal(clock.armed, 0, 'timers armed in 1 s while blocked by the reserved slot');
+    assert.equal(p2.permit, undefined);
+    p1.permit!.release();
+    await tick();
+    assert.ok(p2.permit, 'the release lets it start');
+  });
+
+  it('arms no timer while pre-signing waits for the reserved slot with an empty bucket, and one when the rate is all that blocks', async () => {
+    const clock = new CountingClock();
+    const { l } = limiter({ ratePerSecond: 10, burst: 1, maxConcurrent: 2, maxQueue: 10 }, clock);
+    const p1 = track(l.acquire({ lane: 'presign' }));
+    const p2 = track(l.acquire({ lane: 'presign' }));
+    await tick();
+    clock.advance(50);
+    await tick();
+    assert.equal(clock.armed, 0, 'a refill would not let it start: no timer');
+    p1.permit!.release(); // half a token in the bucket: now only the rate blocks
+    await tick();
+    assert.equal(clock.armed, 1);
+    clock.advance(49);
+    await tick();
+    assert.equal(p2.permit, undefined);
+    clock.advance(1);
+    await tick();
+    assert.ok(p2.permit, 'granted when the bucket has a token again, 100 ms after the last grant');
+    assert.equal(clock.armed, 1);
+  });
+
   it('gives a quiet client its turn while a flooder waits, and caps the flooder\'s queue share', async () => {
     const { l, rejections } = limiter({ maxConcurrent: 2, maxQueue: 8, clientShare: 0.5 });
     const flood = Array.from({ length: 10 }, () => track(l.acquire({ lane: 'live', client: 'flooder' })));
@@ -145,63 +185,13 @@ describe('SigningLimiter', () => {
   });
 });
 
-/**
- * A clock whose timers fire only at multiples of `stepMs`, as when the event loop gets the CPU only every
- * `stepMs` (1 ms: Node's whole-millisecond timers; tens of ms: a daemon starved of CPU).
- */
-function steppedClock(stepMs: number) {
-  const fake = new FakeClock();
-  const clock: Clock = {
-    now: () => fake.now(),
-    monotonicMs: () => fake.monotonicMs(),
-    setTimer: (fn, ms) => {
-      const now = fake.monotonicMs();
-      return fake.setTimer(fn, Math.ceil((now + Math.max(ms, 0)) / stepMs) * stepMs - now);
-    },
-  };
-  return { clock, fake };
-}
-
-/**
- * Saturating demand for `seconds`: `workers` callers each ask again as soon as they are answered (as the
- * native test's load generator does), hold a permit `holdMs`, and retry a refusal on the next step.
- * Returns when each permit was granted.
- */
-async function saturate(o: Partial<LimiterOptions>, { stepMs, seconds, workers = 64, holdMs = 2 }: { stepMs: number; seconds: number; workers?: number; holdMs?: number }) {
+/** The hsm-limits scenario's live demand, one client, on a stepped clock: when each permit was granted. */
+async function saturateLive(o: Partial<LimiterOptions>, { stepMs, seconds, workers = 64, holdMs = 2 }: { stepMs: number; seconds: number; workers?: number; holdMs?: number }) {
   const { clock, fake } = steppedClock(stepMs);
   const l = new SigningLimiter({ name: 't', ratePerSecond: 0, burst: 1, maxConcurrent: 4, maxQueue: 64, queueTimeoutMs: 250, clientShare: 0.5, ...o, clock });
-  const grants: number[] = [];
-  let stopped = false;
-  const ask = (): void => {
-    if (stopped) return;
-    l.acquire({ lane: 'live', client: '127.0.0.1' }).then(
-      (p) => {
-        grants.push(clock.monotonicMs());
-        const done = () => (p.release(), ask());
-        if (holdMs > 0) clock.setTimer(done, holdMs);
-        else done();
-      },
-      () => clock.setTimer(ask, 1),
-    );
-  };
-  for (let i = 0; i < workers; i++) ask();
-  for (let t = 0; t < seconds * 1000; t += stepMs) {
-    await tick();
-    fake.advance(stepMs);
-  }
-  stopped = true;
-  await tick();
-  return grants.filter((g) => g < seconds * 1000);
-}
-
-/** Most permits granted in any window of `ms` (windows starting at a grant). */
-function maxInWindow(grants: number[], ms: number): number {
-  let most = 0;
-  for (let i = 0, j = 0; i < grants.length; i++) {
-    while (j < grants.length && grants[j]! < grants[i]! + ms) j++;
-    most = Math.max(most, j - i);
-  }
-  return most;
+  const live: Demand = { acquire: () => l.acquire({ lane: 'live', client: '127.0.0.1' }), workers, holdMs, grants: [] };
+  await saturate(clock, fake, [live], { stepMs, seconds });
+  return live.grants;
 }
 
 describe('SigningLimiter under saturating demand (the hsm-limits scenario on a fake clock)', () => {
@@ -213,17 +203,31 @@ describe('SigningLimiter under saturating demand (the hsm-limits scenario on a f
   // concurrency ceiling, is what binds (4 slots held for a whole turn allow only 4 signatures per turn).
   for (const [rate, stepMs, maxConcurrent] of [[200, 1, 4], [300, 1, 4], [70, 1, 4], [200, 50, 100], [300, 60, 100]] as const) {
     it(`grants between 0.95·rate·N and rate·N + burst at ${rate}/s, timers firing every ${stepMs} ms, ${maxConcurrent} slots`, async () => {
-      const grants = await saturate({ ...scenario, ratePerSecond: rate, maxConcurrent }, { stepMs, seconds: N });
+      const grants = await saturateLive({ ...scenario, ratePerSecond: rate, maxConcurrent }, { stepMs, seconds: N });
       assert.ok(grants.length >= 0.95 * rate * N, `${grants.length} permits in ${N} s at ${rate}/s`);
       assert.ok(grants.length <= rate * N + scenario.burst, `${grants.length} permits in ${N} s at ${rate}/s`);
-      assert.ok(maxInWindow(grants, 1000) <= rate + scenario.burst, 'no second holds more than the rate plus the burst');
+      assert.equal(overCeiling(grants, rate, scenario.burst), undefined);
     });
   }
+
+  it('fills what live traffic leaves with pre-signing: the HSM at its ceiling, live served first', async () => {
+    // One live caller holding each permit 20 ms asks for at most 50/s; eight pre-signing callers want the rest.
+    const { clock, fake } = steppedClock(1);
+    const l = new SigningLimiter({ name: 't', ...scenario, clock });
+    const live: Demand = { acquire: () => l.acquire({ lane: 'live', client: 'a' }), workers: 1, holdMs: 20, grants: [] };
+    const presign: Demand = { acquire: () => l.acquire({ lane: 'presign' }), workers: 8, grants: [] };
+    await saturate(clock, fake, [live, presign], { stepMs: 1, seconds: N });
+    const all = [...live.grants, ...presign.grants];
+    assert.ok(all.length >= 0.95 * scenario.ratePerSecond * N, `${all.length} permits in ${N} s`);
+    assert.equal(overCeiling(all, scenario.ratePerSecond, scenario.burst), undefined);
+    // Back-to-back, the live caller asks every 20 ms; waiting behind pre-signing would show as fewer.
+    assert.ok(live.grants.length >= 0.9 * (N * 1000) / 20, `${live.grants.length} live permits in ${N} s`);
+  });
 
   it('does not make up after a stall longer than burst/rate: the ceiling holds in every second', async () => {
     // 300 ms without the CPU at 200/s would owe 60 permits; the bucket holds 20 (burst), so 20 is all that follows.
     // Making up the rest would put 60 signatures on the HSM at once.
-    const grants = await saturate({ ...scenario, maxConcurrent: 100 }, { stepMs: 300, seconds: N, holdMs: 0 });
+    const grants = await saturateLive({ ...scenario, maxConcurrent: 100 }, { stepMs: 300, seconds: N, holdMs: 0 });
     assert.ok(maxInWindow(grants, 1000) <= scenario.ratePerSecond + scenario.burst, `${maxInWindow(grants, 1000)} permits in one second`);
     assert.ok(maxInWindow(grants, 1) <= scenario.burst, `${maxInWindow(grants, 1)} permits at once after a stall`);
     const turns = Math.floor((N * 1000) / 300);

@@ -58,4 +58,13 @@ describe('SingleFlight', () => {
     await assert.rejects(sf.response(req([certId('9')]), ctx));
     assert.equal(calls, 2);
   });
+
+  it('passes an HSM failure to sharers from other clients too: only a limiter\'s refusal is one client\'s own', async () => {
+    let calls = 0;
+    const failing: Source = { response: async () => { calls++; await new Promise((r) => setTimeout(r, 10)); throw new Error('hsm down'); } };
+    const sf = new SingleFlight(failing);
+    const all = await Promise.allSettled(['a', 'b', 'c'].map((client) => sf.response(req([certId('9')]), { lane: 'live', client })));
+    assert.ok(all.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'hsm down'));
+    assert.equal(calls, 1);
+  });
 });

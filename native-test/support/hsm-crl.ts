@@ -26,7 +26,7 @@ export interface HsmCrl {
 export interface HsmCrlIssuer {
   /** Issues the CRL (thisUpdate now in whole seconds, nextUpdate an hour later) as PEM in the PKI's dir; returns the file. */
   write(name: string, crl: HsmCrl): Promise<string>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** Opens the PKI's token in this process. SoftHSM2 reads SOFTHSM2_CONF once per process: one PKI per process. */

@@ -6,6 +6,9 @@ import { ROOT } from './harness';
 
 export const SHIM_MODE = { pass: 0, deviceRemoved: 2, hang: 3 } as const;
 
+/** Calls that hang while their bit is set (setHang). */
+export const HANG = { sign: 1, signInit: 2, openSession: 4, login: 8, findObjects: 16, sessionInfo: 32 } as const;
+
 export class Shim {
   readonly control: string;
   private constructor(
@@ -45,6 +48,16 @@ export class Shim {
   /** Emulates a PIN retry counter: locked after `after` wrong user PINs in a row, `wrongSoFar` of them already made. */
   emulatePinLock(after: number, wrongSoFar = 0): void {
     this.write(32, Buffer.concat([int32(after), int32(wrongSoFar)]));
+  }
+
+  /** Holds every call named in `mask` (bits of HANG) until cleared with 0 (each call at most 30 s). */
+  setHang(mask: number): void {
+    this.write(40, int32(mask));
+  }
+
+  /** Calls the shim held because of a hang. */
+  hungCalls(): number {
+    return Number(this.read(48).readBigInt64LE(0));
   }
 
   /** Successful C_Sign calls seen by the shim: signatures the HSM really made. */

@@ -20,7 +20,7 @@ export interface TokenExtras {
   generate(label: string, spec: KeySpec): Promise<KeyObject>;
   /** A delegated responder certificate for `publicKey`, issued by the CA's own key; returns the PEM file. */
   issueResponder(ca: TestCa, publicKey: KeyObject, notBefore: Date, notAfter: Date, name: string): Promise<string>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export function tokenExtras(pki: TestPki): TokenExtras {
@@ -59,7 +59,7 @@ export function tokenExtras(pki: TestPki): TokenExtras {
       return file;
     },
     close() {
-      token.close();
+      return token.close();
     },
   };
 }

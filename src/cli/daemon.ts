@@ -55,7 +55,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     // No published event may arrive once the follower and the store are gone.
     await publishing?.close();
     await serving?.close();
-    signing?.close();
+    await signing?.close();
     await store?.close();
   };
   try {

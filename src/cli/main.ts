@@ -63,11 +63,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const port = values.port === undefined ? undefined : parsePort(values.port);
   if (command === 'demo') {
-    sizeThreadPool(4);
     return demo({ dir: values.dir ?? 'demo', port: port ?? 8080, setupOnly: !!values['setup-only'], out });
   }
   const loaded = loadConfig(configFile);
-  if (command === 'serve' || command === 'presign') sizeThreadPool(loaded.config.tokens.reduce((n, t) => n + t.sessions, 0));
   const ctx = { loaded, clock: systemClock, out };
   switch (command) {
     case 'serve':
@@ -109,15 +107,6 @@ async function main(argv: string[]): Promise<void> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
-}
-
-/**
- * PKCS#11 calls run on libuv's thread pool: one thread per session, as many again for calls stuck past
- * their deadline (the pool opens replacements up to twice its size), and a few for file I/O. libuv reads the variable when the pool is first used, which is after this.
- */
-function sizeThreadPool(sessions: number): void {
-  if (process.env.UV_THREADPOOL_SIZE) return;
-  process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, 2 * sessions + 4));
 }
 
 function parsePort(text: string): number {

@@ -44,7 +44,7 @@ export async function presign(ctx: PresignContext, o: { ca?: string; all?: boole
     );
     if (r.failed > 0) throw new Error(`${r.failed} signatures failed; first: ${r.firstError}`);
   } finally {
-    signing.close();
+    await signing.close();
     await store.close();
   }
 }

@@ -40,15 +40,15 @@ export interface Signing {
   tokenConfigs: Map<string, string>;
   /** Logs in to every token (in the background for those with waitForToken). */
   activate(): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export function openSigning(loaded: LoadedConfig, deps: SigningDeps, metrics: HsmMetrics): Signing {
   const { config } = loaded;
   const tokens = new Map<string, HsmToken>();
   const limiters = new Map<string, SigningLimiter>();
-  const close = () => {
-    for (const t of tokens.values()) t.close();
+  const close = async () => {
+    await Promise.all([...tokens.values()].map((t) => t.close()));
     finalizeModules();
   };
   try {
@@ -61,14 +61,14 @@ export function openSigning(loaded: LoadedConfig, deps: SigningDeps, metrics: Hs
       const tokenConfigs = new Map(config.tokens.map((t) => [t.name, tokenIdentity(t)]));
     return { tokens, limiters, tokenConfigs, authorities, issuerRevocations, activate: () => activateTokens(config.tokens, tokens, deps), close };
   } catch (e) {
-    close();
+    void close();
     throw e;
   }
 }
 
 /** What a reload may not change about a token. */
 function tokenIdentity(t: TokenConfig): string {
-  return JSON.stringify([t.name, t.module, t.tokenLabel, t.sessions, t.pin, t.limits, t.signTimeout, t.healthCheckInterval, t.recovery]);
+  return JSON.stringify([t.name, t.module, t.tokenLabel, t.sessions, t.pin, t.limits, t.signTimeout, t.callTimeout, t.healthCheckInterval, t.recovery]);
 }
 
 export class ReloadError extends Error {
@@ -108,6 +108,7 @@ function makeToken(loaded: LoadedConfig, t: TokenConfig, i: number, deps: Signin
     sessions: t.sessions,
     pin: () => readPin(t.pin, { what: describe, resolvePath: loaded.path, warn: (m) => deps.logger.warn(m) }),
     signTimeoutMs: t.signTimeout,
+    callTimeoutMs: t.callTimeout,
     backoff: { initialMs: t.recovery.initialBackoff, maxMs: t.recovery.maxBackoff },
     healthCheckMs: t.healthCheckInterval,
     clock: deps.clock,

@@ -57,6 +57,7 @@ export async function checkToken(loaded: LoadedConfig, t: TokenConfig, index: nu
       sessions: 1,
       pin: async () => pin,
       signTimeoutMs: t.signTimeout,
+      callTimeoutMs: t.callTimeout,
       backoff: { initialMs: t.recovery.initialBackoff, maxMs: t.recovery.maxBackoff },
       healthCheckMs: 0,
       clock,
@@ -74,7 +75,7 @@ export async function checkToken(loaded: LoadedConfig, t: TokenConfig, index: nu
     report.problem(`${field}${e instanceof PinRejectedError ? '.pin' : ''}: ${(e as Error).message}`);
     return skipKeys();
   } finally {
-    login.close();
+    await login.close();
   }
   for (const key of keys) {
     const token = open(key.spec);
@@ -84,7 +85,7 @@ export async function checkToken(loaded: LoadedConfig, t: TokenConfig, index: nu
     } catch (e) {
       report.problem((e as Error).message);
     } finally {
-      token.close();
+      await token.close();
     }
   }
 }

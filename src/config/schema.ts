@@ -109,6 +109,8 @@ const token = z
     /** Keep retrying activation this long instead of failing at once (HSMs that come up after the daemon). */
     waitForToken: duration.optional(),
     signTimeout: duration.default('2s'),
+    /** Deadline of every other PKCS#11 call (session open, login, key lookup, health probe). */
+    callTimeout: duration.default('5s'),
     healthCheckInterval: duration.default('5s'),
     recovery: z
       .object({ initialBackoff: duration.default('100ms'), maxBackoff: duration.default('30s') })

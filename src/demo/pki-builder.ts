@@ -76,7 +76,7 @@ export async function buildPki(dir: string, tokenLabel: string, cas: CaSpec[], n
     for (const [i, k] of keys.entries()) built.push(await buildCa(dir, k, signers[i]!, now));
     return { dir, softhsmConf, modulePath, tokenLabel, userPinFile, cas: built };
   } finally {
-    token.close();
+    await token.close();
   }
 }
 

@@ -1,5 +1,6 @@
 // Classifies PKCS#11 errors: which ones break a session, which the whole device, which must never be retried.
 import * as pkcs11js from 'pkcs11js';
+import { TryLaterError } from '../ocsp/errors';
 import { pkcs11Code } from './pkcs11-errors';
 
 /** The session (or the handles it saw) is unusable; reopening sessions and logging in again may fix it. */
@@ -44,12 +45,12 @@ export function faultKind(e: unknown): FaultKind | undefined {
   return undefined;
 }
 
-/** No session of the token can sign now (down, recovering, or all busy with stuck calls). */
-export class SignerUnavailableError extends Error {
+/** No session of the token can sign now (down, recovering, or all busy with stuck calls): a kind of tryLater. */
+export class SignerUnavailableError extends TryLaterError {
   override name = 'SignerUnavailableError';
 }
 
-/** The token did not finish a signature within the configured time. */
-export class SignTimeoutError extends Error {
+/** The token did not finish a signature within the configured time: a kind of tryLater. */
+export class SignTimeoutError extends TryLaterError {
   override name = 'SignTimeoutError';
 }

@@ -1,4 +1,5 @@
-// A PKCS#11 module loaded once per path, initialized for multi-threaded use, and re-initializable for recovery.
+// A PKCS#11 module loaded on the main thread, once per path, for one-shot administration (keys, csr, demo set-up,
+// config check's token listing). The daemon's tokens make every call in session threads (session-thread.ts).
 import * as pkcs11js from 'pkcs11js';
 import { describePkcs11Error, pkcs11Code } from './pkcs11-errors';
 
@@ -7,12 +8,6 @@ export type Handle = pkcs11js.Handle;
 
 export class Pkcs11Module {
   private static readonly loaded = new Map<string, Pkcs11Module>();
-  /** Bumped on every re-initialization: handles from an older generation are dead. */
-  generation = 0;
-  /** Calls in progress on any thread, across all tokens of this module. */
-  inFlight = 0;
-  private readonly resetListeners = new Set<() => void>();
-
   private constructor(
     readonly path: string,
     readonly p11: Pkcs11,
@@ -34,8 +29,8 @@ export class Pkcs11Module {
   }
 
   /**
-   * CKF_OS_LOCKING_OK is required: signing runs concurrently on libuv's thread pool, and SoftHSM2
-   * without it crashes as soon as two sessions sign at once.
+   * CKF_OS_LOCKING_OK is required: session threads call the module concurrently, and SoftHSM2 without it
+   * crashes as soon as two sessions sign at once.
    */
   private initialize(): void {
     try {
@@ -47,37 +42,14 @@ export class Pkcs11Module {
     }
   }
 
-  /**
-   * Finalizes and initializes again: the only way many modules (SoftHSM2 among them) notice a token
-   * that was removed, restored or created after they started. Every session of every token is gone after it.
-   */
-  reinitialize(): void {
-    // C_Finalize while another thread is inside the module is undefined behaviour (SoftHSM2 frees what
-    // that call is using): callers wait until inFlight is 0.
-    if (this.inFlight > 0) throw new Error(`not re-initializing ${this.path}: ${this.inFlight} call(s) still in progress`);
-    try {
-      this.p11.C_Finalize();
-    } catch {
-      // Already finalized or the device is gone: initializing again is what matters.
-    }
-    this.generation++;
-    for (const listener of this.resetListeners) listener();
-    this.initialize();
-  }
-
-  onReset(listener: () => void): void {
-    this.resetListeners.add(listener);
-  }
-
   /** Slot holding the initialized token with this label (labels are blank-padded to 32 bytes). */
   findSlot(label: string): Handle | undefined {
     return findSlotByLabel(this.p11, label);
   }
 
-  /** Finalizes every loaded module; safe to call twice. A module with calls still running is left to the OS. */
+  /** Finalizes every module loaded on this thread; safe to call twice. */
   static finalizeAll(): void {
     for (const [path, m] of Pkcs11Module.loaded) {
-      if (m.inFlight > 0) continue;
       try {
         m.p11.C_Finalize();
       } catch {

@@ -1,7 +1,10 @@
 // Bounds the load put on an HSM: a signature-rate token bucket, a concurrency ceiling, and a bounded wait
-// queue with deadlines. Live requests go first; pre-signing only gets what live traffic leaves.
+// queue with deadlines. Live requests go first; pre-signing only gets what live traffic leaves. A key's own
+// limits are checked at the instant its token would start the signature (gates), never waited at separately.
 // Overload is refused at once (the caller answers tryLater), never queued without bound.
 import type { Clock, Timer } from '../clock';
+import { ClientQueues, turnsBefore } from './client-queues';
+import { TokenBucket } from './token-bucket';
 
 export type Lane = 'live' | 'presign';
 export type RejectReason = 'queue_full' | 'deadline' | 'client_share';
@@ -52,29 +55,36 @@ export interface Permit {
   release(): void;
 }
 
+const NO_GATES: readonly SigningLimiter[] = [];
+
 interface Waiter {
+  lane: Lane;
   client: string;
   deadline: number;
   timer: Timer | undefined;
+  /** Other limiters (a key's own limits) whose permits are taken at the same instant as this one's. */
+  gates: readonly SigningLimiter[];
   resolve(p: Permit): void;
   reject(e: Error): void;
 }
 
 export class SigningLimiter {
-  private tokens: number;
-  private lastRefill: number;
+  private readonly bucket: TokenBucket;
   private inFlight = 0;
   private readonly inFlightByClient = new Map<string, number>();
-  /** Live waiters per client, served round-robin in `order`. */
-  private readonly live = new Map<string, Waiter[]>();
-  private order: string[] = [];
-  private liveCount = 0;
+  private readonly live = new ClientQueues<Waiter>();
   private readonly presign: Waiter[] = [];
   private refillTimer: Timer | undefined;
+  private refillAt = Infinity;
+  /** As a gate: the limiters whose waiters need a permit of this one too, woken when one is released. */
+  private readonly watchers = new Set<SigningLimiter>();
+  /** As a gate: live requests waiting (in a watcher's queue) for a permit of this one, per client. */
+  private readonly gatedLive = new Map<string, number>();
+  /** Waiters here that need a gate's permit too: while none, the queue's head is all that can start. */
+  private gated = 0;
 
   constructor(private readonly o: LimiterOptions) {
-    this.tokens = o.burst;
-    this.lastRefill = o.clock.monotonicMs();
+    this.bucket = new TokenBucket(o.ratePerSecond, o.burst, o.clock);
   }
 
   get name(): string {
@@ -91,112 +101,186 @@ export class SigningLimiter {
   }
 
   queueDepth(lane: Lane): number {
-    return lane === 'live' ? this.liveCount : this.presign.length;
+    return lane === 'live' ? this.live.size : this.presign.length;
   }
 
   availableTokens(): number {
-    this.refill();
-    return this.o.ratePerSecond > 0 ? Math.floor(this.tokens) : Infinity;
+    return this.bucket.available();
   }
 
-  acquire(ctx: SignContext): Promise<Permit> {
+  /**
+   * A permit of this limiter and of each of `gates` (a key's own limits on top of its token's), all taken at the
+   * instant the signature may start. The request waits in this limiter's queue only, holding nothing meanwhile.
+   */
+  acquire(ctx: SignContext, gates: readonly SigningLimiter[] = NO_GATES): Promise<Permit> {
     const now = this.o.clock.monotonicMs();
-    const client = ctx.lane === 'live' ? (ctx.client ?? '') : '';
-    if (this.idle() && this.canStart(ctx.lane)) return Promise.resolve(this.grant(client));
-    if (ctx.lane === 'presign') {
+    const lane = ctx.lane;
+    const client = lane === 'live' ? (ctx.client ?? '') : '';
+    if (this.idle() && this.startsInMs(lane, gates) === 0) return Promise.resolve(this.grant(client, gates));
+    if (lane === 'presign') {
       // Pre-signing waits as long as it must: it has no client at the other end.
       return new Promise((resolve, reject) => {
-        this.presign.push({ client, deadline: Infinity, timer: undefined, resolve, reject });
+        this.enqueue({ lane, client, deadline: Infinity, timer: undefined, gates, resolve, reject });
         this.pump();
       });
     }
     const deadline = Math.min(ctx.deadlineMs ?? Infinity, now + this.o.queueTimeoutMs);
-    if (this.liveCount >= this.o.maxQueue) return this.refuse('queue_full');
-    if ((this.live.get(client)?.length ?? 0) >= this.clientQueueCap()) return this.refuse('client_share');
-    // Refuse now what could only fail later: the expected wait at the configured rate exceeds the deadline.
-    if (deadline <= now || this.expectedWaitMs(client) > deadline - now) return this.refuse('deadline');
+    if (this.live.size >= this.o.maxQueue) return this.refuse('queue_full');
+    if (this.live.waitingFor(client) >= this.clientQueueCap()) return this.refuse('client_share');
+    // Refuse now what could only fail later: the expected wait at the configured rates exceeds the deadline.
+    if (deadline <= now || this.expectedWaitMs(client, gates) > deadline - now) return this.refuse('deadline');
     return new Promise((resolve, reject) => {
-      const w: Waiter = { client, deadline, timer: undefined, resolve, reject };
+      const w: Waiter = { lane, client, deadline, timer: undefined, gates, resolve, reject };
       w.timer = this.o.clock.setTimer(() => this.expire(w), deadline - now);
-      let q = this.live.get(client);
-      if (!q) {
-        this.live.set(client, (q = []));
-        this.order.push(client);
-      }
-      q.push(w);
-      this.liveCount++;
+      this.enqueue(w);
       this.pump();
     });
   }
 
   private idle(): boolean {
-    return this.liveCount === 0 && this.presign.length === 0;
+    return this.live.size === 0 && this.presign.length === 0;
   }
 
-  /** Pre-signing leaves one concurrency slot to live traffic, so a live request never waits behind it. */
-  private canStart(lane: Lane): boolean {
-    const reserve = lane === 'presign' && this.o.reserveLiveSlot !== false && this.o.maxConcurrent > 1;
-    const slots = reserve ? this.o.maxConcurrent - 1 : this.o.maxConcurrent;
-    if (this.inFlight >= slots) return false;
-    this.refill();
-    return this.o.ratePerSecond <= 0 || this.tokens >= 1;
+  /**
+   * When a signature of `lane` could start as far as this limiter goes: 0 now; else in how many ms the bucket
+   * will hold enough; Infinity when only a release can let it start (no slot, or only the one kept for live).
+   * Pre-signing leaves live traffic one concurrency slot and the bucket's last token, so a live request never
+   * waits behind it for either.
+   */
+  private waitMs(lane: Lane): number {
+    const keep = lane === 'presign' && this.o.reserveLiveSlot !== false;
+    const slots = keep && this.o.maxConcurrent > 1 ? this.o.maxConcurrent - 1 : this.o.maxConcurrent;
+    if (this.inFlight >= slots) return Infinity;
+    return this.bucket.msUntil(keep && this.o.burst >= 2 ? 2 : 1);
   }
 
-  private grant(client: string): Permit {
-    if (this.o.ratePerSecond > 0) this.tokens -= 1;
-    this.inFlight++;
-    this.inFlightByClient.set(client, (this.inFlightByClient.get(client) ?? 0) + 1);
+  private startsInMs(lane: Lane, gates: readonly SigningLimiter[]): number {
+    let ms = this.waitMs(lane);
+    for (const g of gates) ms = Math.max(ms, g.waitMs(lane));
+    return ms;
+  }
+
+  private gatesWaitMs(w: Waiter): number {
+    let ms = 0;
+    for (const g of w.gates) ms = Math.max(ms, g.waitMs(w.lane));
+    return ms;
+  }
+
+  private grant(client: string, gates: readonly SigningLimiter[]): Permit {
+    this.take(client);
+    for (const g of gates) g.take(client);
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
-        this.inFlight--;
-        const n = this.inFlightByClient.get(client)! - 1;
-        if (n === 0) this.inFlightByClient.delete(client);
-        else this.inFlightByClient.set(client, n);
-        this.pump();
+        this.give(client);
+        for (const g of gates) g.give(client);
+        this.wake();
+        for (const g of gates) g.wake();
       },
     };
   }
 
-  private pump(): void {
-    while (!this.idle()) {
-      const lane: Lane = this.liveCount > 0 ? 'live' : 'presign';
-      if (!this.canStart(lane)) {
-        this.scheduleRefill();
-        return;
-      }
-      const next = lane === 'live' ? this.nextLive()! : this.presign.shift()!;
-      next.timer?.cancel();
-      next.resolve(this.grant(next.client));
-    }
+  private take(client: string): void {
+    this.bucket.take();
+    this.inFlight++;
+    this.inFlightByClient.set(client, (this.inFlightByClient.get(client) ?? 0) + 1);
   }
 
-  /** Round-robin over clients; a client holding its share of in-flight signatures yields to others waiting. */
-  private nextLive(): Waiter | undefined {
-    if (this.order.length === 0) return undefined;
-    const cap = Math.max(1, Math.ceil(this.o.clientShare * this.o.maxConcurrent));
-    const eligible = this.order.findIndex((c) => (this.inFlightByClient.get(c) ?? 0) < cap);
-    const client = this.order.splice(Math.max(0, eligible), 1)[0]!;
-    const q = this.live.get(client)!;
-    const w = q.shift()!;
-    this.liveCount--;
-    if (q.length > 0) this.order.push(client);
-    else this.live.delete(client);
-    return w;
+  private give(client: string): void {
+    this.inFlight--;
+    count(this.inFlightByClient, client, -1);
+  }
+
+  /** A permit was released: waiters here, and waiters elsewhere that also need this limiter, may start. */
+  private wake(): void {
+    this.pump();
+    for (const l of this.watchers) l.pump();
+  }
+
+  private enqueue(w: Waiter): void {
+    if (w.gates.length > 0) this.gated++;
+    for (const g of w.gates) {
+      g.watchers.add(this);
+      if (w.lane === 'live') count(g.gatedLive, w.client, 1);
+    }
+    if (w.lane === 'live') this.live.push(w);
+    else this.presign.push(w);
+  }
+
+  /** A waiter is off the queue (started or refused). */
+  private left(w: Waiter): void {
+    if (w.gates.length > 0) this.gated--;
+    if (w.lane === 'live') for (const g of w.gates) count(g.gatedLive, w.client, -1);
+  }
+
+  private pump(): void {
+    for (let w = this.next(); w; w = this.next()) {
+      this.left(w);
+      w.timer?.cancel();
+      w.resolve(this.grant(w.client, w.gates));
+    }
+    this.armRefill();
+  }
+
+  /**
+   * The waiter to start now, taken off its queue. Live first, round-robin over clients, a client holding its share
+   * of in-flight signatures yielding to others; pre-signing only in what live traffic leaves. A request whose key
+   * is at its own ceiling is passed over, not waited behind.
+   */
+  private next(): Waiter | undefined {
+    if (this.live.size > 0 && this.waitMs('live') === 0) {
+      const cap = Math.max(1, Math.ceil(this.o.clientShare * this.o.maxConcurrent));
+      const w = this.live.take((c) => (this.inFlightByClient.get(c) ?? 0) < cap, (x) => this.gatesWaitMs(x) === 0);
+      if (w) return w;
+    }
+    if (this.presign.length > 0 && this.waitMs('presign') === 0) {
+      const i = this.presign.findIndex((x) => this.gatesWaitMs(x) === 0);
+      if (i >= 0) return this.presign.splice(i, 1)[0];
+    }
+    return undefined;
+  }
+
+  /**
+   * One timer, for the earliest moment a refill (here or at a waiter's key) lets a waiter start. None when only a
+   * release can: a release pumps the queue itself, and a timer would only wake up to find nothing to do.
+   */
+  private armRefill(): void {
+    let soonest = Infinity;
+    for (const q of this.live.values()) {
+      soonest = Math.min(soonest, this.soonestMs('live', q));
+      if (this.gated === 0) break; // every client's head could start as soon as the token can
+    }
+    if (this.presign.length > 0) soonest = Math.min(soonest, this.soonestMs('presign', this.presign));
+    if (soonest === Infinity) return;
+    const now = this.o.clock.monotonicMs();
+    // Whole milliseconds, as Node's timers are; a hair of float error must not cost a second turn.
+    const at = now + Math.max(1, Math.ceil(soonest - 1e-6));
+    if (this.refillTimer && this.refillAt <= at) return;
+    this.refillTimer?.cancel();
+    this.refillAt = at;
+    this.refillTimer = this.o.clock.setTimer(() => {
+      this.refillTimer = undefined;
+      this.refillAt = Infinity;
+      this.pump();
+    }, at - now);
+  }
+
+  private soonestMs(lane: Lane, waiters: readonly Waiter[]): number {
+    const own = this.waitMs(lane);
+    if (own === Infinity || this.gated === 0) return own;
+    let soonest = Infinity;
+    for (const w of waiters) {
+      soonest = Math.min(soonest, Math.max(own, this.gatesWaitMs(w)));
+      if (soonest <= own) break;
+    }
+    return soonest;
   }
 
   private expire(w: Waiter): void {
-    const q = this.live.get(w.client);
-    const i = q?.indexOf(w) ?? -1;
-    if (!q || i < 0) return;
-    q.splice(i, 1);
-    this.liveCount--;
-    if (q.length === 0) {
-      this.live.delete(w.client);
-      this.order = this.order.filter((c) => c !== w.client);
-    }
+    if (!this.live.remove(w)) return;
+    this.left(w);
     this.o.onReject?.(this.o.name, 'deadline');
     w.reject(REFUSED.deadline);
   }
@@ -210,30 +294,16 @@ export class SigningLimiter {
     return Math.max(1, Math.floor(this.o.clientShare * this.o.maxQueue));
   }
 
-  /** Wait at the configured rate for a new request of `client`: round-robin puts it behind at most one turn per other client per own queued request. */
-  private expectedWaitMs(client: string): number {
-    if (this.o.ratePerSecond <= 0) return 0;
-    this.refill();
-    const own = this.live.get(client)?.length ?? 0;
-    let ahead = own + 1;
-    for (const [c, q] of this.live) if (c !== client) ahead += Math.min(q.length, own + 1);
-    ahead -= this.tokens;
-    return ahead <= 0 ? 0 : (ahead / this.o.ratePerSecond) * 1000;
+  /** Wait at the configured rates for a new live request of `client`, here and at each of its gates. */
+  private expectedWaitMs(client: string, gates: readonly SigningLimiter[]): number {
+    let ms = this.bucket.msUntil(this.live.turnsBefore(client));
+    for (const g of gates) ms = Math.max(ms, g.bucket.msUntil(turnsBefore(client, g.gatedLive, (n) => n)));
+    return ms;
   }
+}
 
-  private refill(): void {
-    if (this.o.ratePerSecond <= 0) return;
-    const now = this.o.clock.monotonicMs();
-    this.tokens = Math.min(this.o.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.o.ratePerSecond);
-    this.lastRefill = now;
-  }
-
-  private scheduleRefill(): void {
-    if (this.refillTimer || this.o.ratePerSecond <= 0 || this.inFlight >= this.o.maxConcurrent) return;
-    const ms = Math.max(1, ((1 - this.tokens) / this.o.ratePerSecond) * 1000);
-    this.refillTimer = this.o.clock.setTimer(() => {
-      this.refillTimer = undefined;
-      this.pump();
-    }, ms);
-  }
+function count(m: Map<string, number>, key: string, by: 1 | -1): void {
+  const n = (m.get(key) ?? 0) + by;
+  if (n === 0) m.delete(key);
+  else m.set(key, n);
 }

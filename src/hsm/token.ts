@@ -1,15 +1,19 @@
-// One configured token: activation, the session pool, signing with a time limit, and recovery from faults.
+// One configured token: activation, its sessions, signing with a time limit, and recovery from faults.
 import { createHash, KeyObject, randomBytes, verify } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import type { Clock, Timer } from '../clock';
 import type { KeyRef } from '../config/schema';
-import { faultKind, FaultKind, SignerUnavailableError, SignTimeoutError } from './faults';
-import { Handle, Pkcs11Module } from './module';
+import { faultKind, FaultKind, SignerUnavailableError } from './faults';
+import { KeyNotFoundError, KeyTypeMismatchError } from './keys';
+import type { Handle } from './module';
+import { ModuleCalls } from './module-calls';
 import { ckrName, describePkcs11Error, pkcs11Code } from './pkcs11-errors';
-import { findSigningKey, KeyNotFoundError, KeyTypeMismatchError } from './keys';
 import { PinRejection, pinRejection } from './pin';
 import { PooledSession, SessionCounts, SessionPool } from './session-pool';
+import { SessionSigning } from './session-signing';
+import { SessionThreadExitedError } from './session-thread';
 import type { SignatureAlgorithm } from './signer';
+import { KeyQuery, ModuleLoadError, NoTokenError, Request } from './thread/protocol';
 
 /** Push-style hooks for counters; gauges (sessions, readiness) are read from the token when scraped. */
 export interface HsmObserver {
@@ -52,6 +56,8 @@ export interface TokenOptions {
   sessions: number;
   pin: () => Promise<string>;
   signTimeoutMs: number;
+  /** Deadline of every other PKCS#11 call (open, login, key lookup, probes); default max(5 s, signTimeout). */
+  callTimeoutMs?: number;
   backoff: { initialMs: number; maxMs: number };
   healthCheckMs: number;
   clock: Clock;
@@ -62,6 +68,11 @@ export interface TokenOptions {
 /** No session is free for administration: all are signing or stuck in calls that outlived their deadline. */
 class NoIdleSessionError extends Error {
   override name = 'NoIdleSessionError';
+}
+
+/** A PKCS#11 call other than signing did not return within callTimeout; its session waits for it, set aside. */
+export class CallTimeoutError extends Error {
+  override name = 'CallTimeoutError';
 }
 
 /** Puts a reload's keys in use: check() every token first (it throws if a handle went stale), then apply(). */
@@ -88,36 +99,75 @@ export class PinRejectedError extends TokenFatalError {
   }
 }
 
+/**
+ * The token's lifecycle, one explicit state machine on the main thread; every PKCS#11 call runs in a session
+ * thread (session-thread.ts), under a deadline kept here, so a call that hangs in the HSM never stalls the event
+ * loop. Signing on the sessions is session-signing.ts.
+ *
+ *   inactive --activate--> up --device fault, module reset--> down --recovery--> up
+ *                                                              down --wrong PIN, wrong key--> stopped
+ *   any --close--> closed
+ *
+ * While up, a session fault or a stuck call starts a recovery too (reopening sessions), without leaving up.
+ * Ready means up with at least one working session.
+ */
+export type TokenPhase = 'inactive' | 'up' | 'down' | 'stopped' | 'closed';
+
 export class HsmToken {
-  private module: Pkcs11Module | undefined;
-  private slot: Handle | undefined;
+  private readonly calls: ModuleCalls;
   private pin: string | undefined;
   private readonly pool: SessionPool;
+  private readonly signing: SessionSigning;
   private readonly keys: TokenKey[] = [];
-  private up = false;
+  private phase: TokenPhase = 'inactive';
   private lastReady = false;
   private bringingUp = false;
   private recoveryTimer: Timer | undefined;
   private healthTimer: Timer | undefined;
   private attempt = 0;
   private lastError: unknown;
-  private closed = false;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly o: TokenOptions) {
     this.pool = new SessionPool(o.sessions);
+    this.calls = ModuleCalls.for(o.modulePath);
+    this.unsubscribe = this.calls.attach(() => this.onModuleReset());
+    this.signing = new SessionSigning({
+      name: o.name,
+      pool: this.pool,
+      clock: o.clock,
+      signTimeoutMs: o.signTimeoutMs,
+      track: (c) => this.calls.track(c),
+      signed: (key, mech, outcome, seconds) => o.observer.signed(o.name, key, mech, outcome, seconds),
+      fault: (kind, e) => this.onFault(kind, e),
+      stuck: () => {
+        this.noteReadiness();
+        o.log.warn({ token: o.name, timeoutMs: o.signTimeoutMs }, 'HSM sign call timed out; session set aside');
+        this.scheduleRecovery();
+      },
+      changed: () => this.noteReadiness(),
+    });
   }
 
   get name(): string {
     return this.o.name;
   }
 
+  get state(): TokenPhase {
+    return this.phase;
+  }
+
   get ready(): boolean {
     const c = this.pool.counts();
-    return this.up && c.idle + c.inUse > 0;
+    return this.phase === 'up' && c.idle + c.inUse > 0;
   }
 
   sessionCounts(): SessionCounts {
     return this.pool.counts();
+  }
+
+  private get callTimeoutMs(): number {
+    return this.o.callTimeoutMs ?? Math.max(5000, this.o.signTimeoutMs);
   }
 
   /** Registers the key named by `spec.ref` for `spec.publicKey` for use (startup); the same one when asked twice. */
@@ -151,34 +201,26 @@ export class HsmToken {
    */
   async prepareKeys(used: ReadonlySet<TokenKey>): Promise<KeyCommit> {
     const fresh = [...used].filter((k) => !this.keys.includes(k));
-    const module = this.module;
-    const generation = module?.generation;
+    const generation = this.calls.generation;
     const commit: KeyCommit = {
       check: () => {
-        if (this.module?.generation === generation) return;
+        if (this.calls.generation === generation) return;
         for (const k of fresh) k.handle = undefined;
         throw new ReloadRefusedError(`${this.o.describe}: the module was re-initialized while the reload proved its keys; reload again`);
       },
       apply: () => void this.keys.splice(0, this.keys.length, ...used),
     };
     if (fresh.length === 0) return commit;
-    if (!this.up || !module) {
+    if (this.phase !== 'up') {
       throw new ReloadRefusedError(`${fresh[0]!.spec.describe}: token "${this.name}" is not ready, so the new key cannot be proved; reload again once it is`);
     }
-    const taken = this.pool.take();
-    if (!taken) throw new ReloadRefusedError(`${this.o.describe}: every session is busy; reload again`);
     try {
-      for (const key of fresh) key.handle = this.findKey(module.p11, taken.handle, key);
-    } catch (e) {
-      for (const k of fresh) k.handle = undefined;
-      throw new ReloadRefusedError((e as Error).message, { cause: e });
-    } finally {
-      this.pool.give(taken, 'ok');
-    }
-    try {
+      const handles = await this.findKeys(fresh, true);
+      fresh.forEach((k, i) => (k.handle = handles[i]));
       for (const key of fresh) await this.proveKey(key, true);
     } catch (e) {
       for (const k of fresh) k.handle = undefined;
+      if (e instanceof NoIdleSessionError) throw new ReloadRefusedError(`${this.o.describe}: every session is busy; reload again`);
       throw new ReloadRefusedError((e as Error).message, { cause: e });
     }
     return commit;
@@ -199,7 +241,7 @@ export class HsmToken {
         this.scheduleHealthCheck();
         return;
       } catch (e) {
-        if (e instanceof TokenFatalError || this.closed) throw e;
+        if (e instanceof TokenFatalError || this.phase === 'closed') throw e;
         const wait = Math.min(this.backoffMs(attempt), deadline - this.o.clock.monotonicMs());
         if (wait <= 0) throw new Error(`${(e as Error).message} (waited ${Math.round(ms / 1000)}s for the token)`);
         this.o.log.info({ token: this.name, retryInMs: Math.round(wait), reason: (e as Error).message }, 'waiting for token');
@@ -208,91 +250,34 @@ export class HsmToken {
     }
   }
 
-  async sign(key: TokenKey, mechanism: number, input: Buffer, outLen: number): Promise<Buffer> {
-    const mech = mechanismName(mechanism);
-    const started = this.o.clock.monotonicMs();
-    const elapsed = () => (this.o.clock.monotonicMs() - started) / 1000;
-    const s = this.up && key.handle !== undefined ? this.pool.take() : undefined;
-    if (!s) {
-      this.o.observer.signed(this.name, key.name, mech, 'unavailable', 0);
-      throw new SignerUnavailableError(`token "${this.name}" has no working session`);
+  sign(key: TokenKey, mechanism: number, input: Buffer, outLen: number): Promise<Buffer> {
+    if (this.phase !== 'up' || key.handle === undefined) {
+      this.o.observer.signed(this.name, key.name, mechanismName(mechanism), 'unavailable', 0);
+      return Promise.reject(new SignerUnavailableError(`token "${this.name}" has no working session`));
     }
-    try {
-      const sig = await this.signOn(s, key.handle!, mechanism, input, outLen);
-      this.o.observer.signed(this.name, key.name, mech, 'ok', elapsed());
-      return sig;
-    } catch (e) {
-      this.o.observer.signed(this.name, key.name, mech, e instanceof SignTimeoutError ? 'timeout' : 'error', elapsed());
-      if (faultKind(e)) throw new SignerUnavailableError(`token "${this.name}": ${describePkcs11Error(e)}`, { cause: e });
-      throw e;
-    }
+    return this.signing.sign(key.name, key.handle, mechanism, mechanismName(mechanism), input, outLen);
   }
 
-  /**
-   * One signature on a pooled session, limited to signTimeout. Whenever the call ends, even long after a
-   * timeout, the session's fate follows its result; until then a timed-out session is set aside as stuck.
-   */
-  private async signOn(s: PooledSession, keyHandle: Handle, mechanism: number, input: Buffer, outLen: number, candidate = false): Promise<Buffer> {
-    const module = this.module!;
-    const p11 = module.p11;
-    module.inFlight++;
-    const call = (async () => {
-      p11.C_SignInit(s.handle, { mechanism }, keyHandle);
-      // C_Sign ends the operation whether it succeeds or fails, so the session is never left active.
-      return p11.C_SignAsync(s.handle, input, Buffer.alloc(outLen));
-    })();
-    call.then(
-      () => {
-        module.inFlight--;
-        this.pool.give(s, 'ok');
-        this.noteReadiness();
-      },
-      (e) => {
-        module.inFlight--;
-        // A candidate key's failure says nothing about the session unless the session itself is gone.
-        const kind = candidate && this.sessionAlive(s) ? undefined : faultKind(e);
-        this.pool.give(s, kind ? 'broken' : 'ok');
-        if (kind) this.onFault(kind, e);
-        else this.noteReadiness();
-      },
-    );
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.o.clock.setTimer(() => reject(new SignTimeoutError(`token "${this.name}" did not sign within ${this.o.signTimeoutMs} ms`)), this.o.signTimeoutMs);
-    });
-    try {
-      return Buffer.from(await Promise.race([call, timeout]));
-    } catch (e) {
-      if (e instanceof SignTimeoutError) {
-        this.pool.markStuck(s);
-        this.noteReadiness();
-        this.o.log.warn({ token: this.name, timeoutMs: this.o.signTimeoutMs }, 'HSM sign call timed out; session set aside');
-        this.scheduleRecovery();
-      }
-      throw e;
-    } finally {
-      timer?.cancel();
-    }
-  }
-
-  close(): void {
-    this.closed = true;
+  /** Logs out, closes the sessions and ends the session threads; threads stuck in a call end when it returns. */
+  async close(): Promise<void> {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.unsubscribe();
     this.recoveryTimer?.cancel();
     this.healthTimer?.cancel();
-    const handles = this.pool.clear();
-    if (!this.module || handles.length === 0) return;
-    try {
-      this.module.p11.C_Logout(handles[0]!);
-    } catch {
-      // Not logged in, or the device is gone.
+    this.signing.failQueued(new SignerUnavailableError(`token "${this.name}" is closing`));
+    const { quiet, inCall } = this.pool.drain();
+    const withSession = quiet.filter((s) => s.state !== 'closed');
+    let logout = true;
+    for (const s of withSession) {
+      await this.calls.track(s.thread.call({ op: 'close', logout })).catch(() => undefined);
+      logout = false;
     }
-    for (const h of handles) {
-      try {
-        this.module.p11.C_CloseSession(h);
-      } catch {
-        // Already closed by the token.
-      }
+    // Finalizing with a call still inside the module is undefined behaviour: left to process exit then.
+    if (quiet.length > 0 && inCall.length === 0 && this.calls.inFlight === 0 && this.calls.attached === 0) {
+      await this.calls.track(quiet[0]!.thread.call({ op: 'finalize' })).catch(() => undefined);
     }
+    for (const s of [...quiet, ...inCall]) s.thread.terminate();
   }
 
   private async bringUp(reinit: boolean): Promise<void> {
@@ -306,57 +291,122 @@ export class HsmToken {
 
   private async bringUpOnce(reinit: boolean): Promise<void> {
     const what = this.o.describe;
-    if (!this.module) {
-      try {
-        this.module = Pkcs11Module.load(this.o.modulePath);
-      } catch (e) {
-        throw new TokenFatalError(`${what}: ${(e as Error).message}`);
-      }
-      this.module.onReset(() => this.onModuleReset());
-    } else if (reinit && this.module.inFlight === 0) {
-      this.module.reinitialize();
+    if (reinit && this.calls.inFlight === 0) await this.reinitialize();
+    for (const s of this.pool.inState('broken')) {
+      this.pool.mark(s, 'busy');
+      await this.callOn(s, { op: 'close', logout: false }).catch(() => undefined);
     }
-    const p11 = this.module.p11;
-    this.slot = this.module.findSlot(this.o.label);
-    if (this.slot === undefined) throw new Error(`${what}: no initialized token with this label in module ${this.o.modulePath}`);
-    for (const h of this.pool.takeBroken()) closeQuietly(p11, h);
     this.pin ??= await this.o.pin();
+    // Sessions open in parallel, each in its own thread.
+    const opening: Promise<unknown>[] = [];
     for (let n = this.pool.missing(); n > 0; n--) {
-      this.pool.add(p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION));
+      const s = this.pool.takeClosed();
+      if (!s) break;
+      opening.push(this.callOn(s, { op: 'open', modulePath: this.o.modulePath, label: this.o.label }));
+    }
+    const failed = (await Promise.allSettled(opening)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      const e: unknown = failed.reason;
+      if (e instanceof ModuleLoadError) throw new TokenFatalError(`${what}: ${e.message}`);
+      if (e instanceof NoTokenError) throw new Error(`${what}: ${e.message}`);
+      throw new Error(`${what}: cannot open a session: ${describeCallError(e)}`, { cause: e });
     }
     // Administration takes an idle session like any operation: a busy one belongs to a signature in flight.
-    const taken = this.pool.take();
+    const taken = this.pool.take(true);
     if (!taken) throw new NoIdleSessionError(`${what}: every session is busy or stuck in a call`);
-    const session = taken.handle;
     try {
-      try {
-        p11.C_Login(session, pkcs11js.CKU_USER, this.pin);
-      } catch (e) {
-        if (pkcs11Code(e) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
-          const msg = `${what}: login failed: ${describePkcs11Error(e)}`;
-          const rejection = pinRejection(e);
-          if (rejection) throw new PinRejectedError(msg, rejection);
-          throw faultKind(e) === 'fatal' ? new TokenFatalError(msg) : new Error(msg);
-        }
-      }
-      for (const key of this.keys) key.handle = this.findKey(p11, session, key);
-    } finally {
-      this.pool.give(taken, 'ok');
+      await this.callOn(taken, { op: 'login', pin: this.pin });
+    } catch (e) {
+      const msg = `${what}: login failed: ${describeCallError(e)}`;
+      const rejection = pinRejection(e);
+      if (rejection) throw new PinRejectedError(msg, rejection);
+      throw faultKind(e) === 'fatal' ? new TokenFatalError(msg) : new Error(msg, { cause: e });
     }
+    const handles = await this.findKeys(this.keys, false);
+    this.keys.forEach((k, i) => (k.handle = handles[i]));
     for (const key of this.keys) await this.proveKey(key);
-    this.up = true;
+    if (this.phase === 'closed') throw new Error(`${what} was closed while coming up`);
+    this.pool.release();
+    this.phase = 'up';
     this.attempt = 0;
     this.noteReadiness();
+    this.signing.dispatch();
   }
 
-  private findKey(p11: pkcs11js.PKCS11, session: Handle, key: TokenKey): Handle {
+  /** C_Finalize and C_Initialize in a thread, which every token of the module hears about (onModuleReset). */
+  private async reinitialize(): Promise<void> {
+    const s = this.pool.take(true) ?? this.pool.takeClosed();
+    if (!s) return;
+    await this.callOn(s, { op: 'reinitialize' }).catch(() => undefined);
+    this.calls.reset();
+  }
+
+  /** The keys' handles, looked up on an idle session; errors name the key and say what the token holds. */
+  private async findKeys(keys: readonly TokenKey[], candidate: boolean): Promise<Handle[]> {
+    if (keys.length === 0) return [];
+    const s = this.pool.take(true);
+    if (!s) throw new NoIdleSessionError(`${this.o.describe}: every session is busy or stuck in a call`);
+    const query: KeyQuery[] = keys.map((k) => ({
+      ref: k.spec.ref, spki: k.spec.publicKey.export({ format: 'der', type: 'spki' }), describe: k.spec.describe, certDescribe: k.spec.certDescribe,
+    }));
     try {
-      return findSigningKey(p11, session, key.spec);
+      return await this.callOn<Handle[]>(s, { op: 'find', keys: query }, candidate);
     } catch (e) {
       // Like a key that fails its test signature: no retry makes it the certificate's key.
       if (e instanceof KeyTypeMismatchError) throw new TokenFatalError(e.message, { cause: e });
-      throw e instanceof KeyNotFoundError ? new Error(`${key.spec.describe}: ${e.message}`) : e;
+      if (e instanceof KeyNotFoundError) throw new Error(e.message, { cause: e });
+      throw new Error(`${this.o.describe}: key lookup failed: ${describeCallError(e)}`, { cause: e });
     }
+  }
+
+  /**
+   * One call on a session the caller took, within callTimeout. Whenever the call ends, even long after its
+   * deadline, the session's fate follows its result; until then a timed-out session is set aside as stuck.
+   * A candidate's (a reload's new key's) failure is the key's, not the session's.
+   */
+  private async callOn<T>(s: PooledSession, req: Request, candidate = false): Promise<T> {
+    if (this.phase === 'closed' && req.op !== 'close' && req.op !== 'finalize') throw new Error(`${this.o.describe} is closed`);
+    const call = this.calls.track(s.thread.call<T>(req));
+    call.then(
+      () => {
+        this.pool.give(s, req.op === 'close' || req.op === 'reinitialize' || req.op === 'finalize' ? 'closed' : 'ok');
+        // A session opened late (its call outlived the bring-up that asked for it) joins a token that is up.
+        if (req.op === 'open' && this.phase === 'up' && !this.bringingUp && this.ready) s.released = true;
+        this.afterCall();
+      },
+      (e) => {
+        if (e instanceof SessionThreadExitedError) this.pool.remove(s);
+        else if (req.op === 'open') this.pool.give(s, 'closed');
+        else {
+          const kind = candidate ? undefined : faultKind(e);
+          this.pool.give(s, kind === 'session' || kind === 'device' ? 'broken' : 'ok');
+          if (kind === 'device') this.phase = this.phase === 'up' ? 'down' : this.phase;
+        }
+        this.afterCall();
+      },
+    );
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.o.clock.setTimer(() => {
+        this.pool.mark(s, 'stuck');
+        this.noteReadiness();
+        this.o.log.warn({ token: this.name, call: req.op, timeoutMs: this.callTimeoutMs }, 'HSM call timed out; session set aside');
+        // Signatures queued behind this session are refused if no other session can take them.
+        this.signing.dispatch();
+        reject(new CallTimeoutError(`${req.op} did not return within ${this.callTimeoutMs} ms`));
+      }, this.callTimeoutMs);
+    });
+    try {
+      return await Promise.race([call, timeout]);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  private afterCall(): void {
+    if (this.phase === 'closed') return;
+    this.noteReadiness();
+    this.signing.dispatch();
   }
 
   /** Reports readiness edges (not levels) to the observer and the log. */
@@ -376,22 +426,22 @@ export class HsmToken {
     const ec = algorithm.keyType === 'ec';
     const input = ec ? createHash(algorithm.hash).update(probe).digest() : probe;
     const mechanism = ec ? pkcs11js.CKM_ECDSA : pkcs11js.CKM_SHA256_RSA_PKCS;
-    const s = this.pool.take();
-    if (!s) throw new Error(`${describe}: no idle session to prove the key with`);
+    const s = this.pool.take(true);
+    if (!s) throw new NoIdleSessionError(`${describe}: no idle session to prove the key with`);
     let raw: Buffer;
     try {
-      raw = await this.signOn(s, key.handle!, mechanism, input, algorithm.maxSignatureBytes, candidate);
+      raw = await this.signing.signOn(s, key.handle!, mechanism, input, algorithm.maxSignatureBytes, candidate);
     } catch (e) {
-      throw new Error(`${describe}: test signature failed: ${describePkcs11Error(e)}`, { cause: e });
+      throw new Error(`${describe}: test signature failed: ${describeCallError(e)}`, { cause: e });
     }
     const ok = verify(algorithm.hash, probe, ec ? { key: publicKey, dsaEncoding: 'ieee-p1363' } : publicKey, raw);
     if (!ok) throw new TokenFatalError(`${describe} does not match the certificate in ${certDescribe}`);
   }
 
   private onModuleReset(): void {
-    this.pool.clear();
+    this.pool.forgetSessions();
     for (const k of this.keys) k.handle = undefined;
-    this.up = false;
+    if (this.phase === 'up') this.phase = 'down';
     this.noteReadiness();
     this.scheduleRecovery();
   }
@@ -399,47 +449,39 @@ export class HsmToken {
   private onFault(kind: FaultKind, e: unknown): void {
     this.o.observer.hsmError(this.name, ckrName(pkcs11Code(e)!));
     this.o.log.warn({ token: this.name, code: ckrName(pkcs11Code(e)!), kind }, 'HSM fault');
-    if (kind === 'device') this.up = false;
-    this.checkIdleSessions();
+    if (kind === 'device' && this.phase === 'up') this.phase = 'down';
+    if (!this.ready) this.signing.failQueued(new SignerUnavailableError(`token "${this.name}" has no working session`));
+    void this.checkIdleSessions();
     this.scheduleRecovery();
   }
 
-  private sessionAlive(s: PooledSession): boolean {
-    try {
-      this.module?.p11.C_GetSessionInfo(s.handle);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** After a fault, or periodically: idle sessions the token no longer knows are marked broken. */
-  private checkIdleSessions(): void {
-    if (!this.module) return;
-    for (const s of this.pool.idleSessions()) {
-      try {
-        this.module.p11.C_GetSessionInfo(s.handle);
-      } catch (e) {
-        if (faultKind(e)) {
-          this.pool.markBroken(s);
-          this.o.observer.hsmError(this.name, ckrName(pkcs11Code(e)!));
-          if (faultKind(e) === 'device') this.up = false;
-        }
-      }
+  private async checkIdleSessions(): Promise<void> {
+    const probes: Promise<unknown>[] = [];
+    for (const s of this.pool.inState('idle')) {
+      if (!s.released) continue;
+      this.pool.mark(s, 'busy');
+      probes.push(
+        this.callOn(s, { op: 'probe' }).catch((e) => {
+          const kind = faultKind(e);
+          if (kind) this.o.observer.hsmError(this.name, ckrName(pkcs11Code(e)!));
+        }),
+      );
     }
+    await Promise.all(probes);
     this.noteReadiness();
     if (!this.ready) this.scheduleRecovery();
   }
 
   private scheduleRecovery(): void {
-    if (this.recoveryTimer || this.closed || this.bringingUp) return;
+    if (this.recoveryTimer || this.phase === 'closed' || this.phase === 'stopped' || this.phase === 'inactive' || this.bringingUp) return;
     const delay = this.attempt === 0 ? 0 : this.backoffMs(this.attempt);
     this.recoveryTimer = this.o.clock.setTimer(() => void this.recover(), delay);
   }
 
   private async recover(): Promise<void> {
     // Sessions all stuck in slow calls is no reason to re-initialize: wait for the calls to come back.
-    const reinit = this.attempt > 0 && !(this.lastError instanceof NoIdleSessionError);
+    const reinit = this.attempt > 0 && !(this.lastError instanceof NoIdleSessionError) && !(this.lastError instanceof Error && this.lastError.cause instanceof CallTimeoutError);
     try {
       await this.bringUp(reinit);
       this.recoveryTimer = undefined;
@@ -448,7 +490,11 @@ export class HsmToken {
     } catch (e) {
       this.recoveryTimer = undefined;
       this.lastError = e;
+      if (this.phase === 'closed') return;
       if (e instanceof TokenFatalError) {
+        this.phase = 'stopped';
+        this.signing.failQueued(new SignerUnavailableError(`token "${this.name}" has no working session`));
+        this.noteReadiness();
         this.o.log.error({ token: this.name, reason: e.message }, 'token recovery stopped: operator action needed');
         return;
       }
@@ -459,9 +505,9 @@ export class HsmToken {
   }
 
   private scheduleHealthCheck(): void {
-    if (this.closed || this.o.healthCheckMs <= 0) return;
+    if (this.phase === 'closed' || this.o.healthCheckMs <= 0) return;
     this.healthTimer = this.o.clock.setTimer(() => {
-      this.checkIdleSessions();
+      void this.checkIdleSessions();
       this.scheduleHealthCheck();
     }, this.o.healthCheckMs);
   }
@@ -474,16 +520,13 @@ export class HsmToken {
   }
 }
 
-function keyName(spec: TokenKeySpec): string {
-  return 'label' in spec.ref ? spec.ref.label : `id:${spec.ref.id}`;
+/** The CKR name of a PKCS#11 error, else the message (never arguments, which may hold a PIN). */
+function describeCallError(e: unknown): string {
+  return describePkcs11Error(e);
 }
 
-function closeQuietly(p11: pkcs11js.PKCS11, h: Handle): void {
-  try {
-    p11.C_CloseSession(h);
-  } catch {
-    // A broken session is often already gone.
-  }
+function keyName(spec: TokenKeySpec): string {
+  return 'label' in spec.ref ? spec.ref.label : `id:${spec.ref.id}`;
 }
 
 function mechanismName(m: number): string {

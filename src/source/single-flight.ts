@@ -1,5 +1,6 @@
 // Concurrent requests for the same certificates share one signature instead of each taking one from the HSM, as
-// long as no status change for them was applied since it began (flights.ts).
+// long as no status change for them was applied since it began, and never a refusal meant for another client
+// (flights.ts).
 import type { ChangeSignal } from './applied-changes';
 import { Flights } from './flights';
 import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
@@ -18,7 +19,7 @@ export class SingleFlight implements Source {
     // A nonce makes every response unique: nothing to share.
     if (req.nonce) return this.next.response(req, ctx);
     const ca = req.authority.name;
-    return this.flights.run(flightKey(req), req.certIds.map((c) => ({ ca, serial: c.serial })), () => this.next.response(req, ctx));
+    return this.flights.run(flightKey(req), req.certIds.map((c) => ({ ca, serial: c.serial })), ctx, () => this.next.response(req, ctx));
   }
 
   get pending(): number {

@@ -34,7 +34,7 @@ export class StoredResponses implements Source {
     if (a.policy.issuerRevokedAt()) return this.next.response(req, ctx);
     // A nonce is ignored: the pre-produced answer serves everyone (seed: "OCSP Extensions").
     const key = `${a.name}\0${certId.serial}\0${certId.hash}`;
-    return this.flights.run(key, [{ ca: a.name, serial: certId.serial }], () => this.lookupOrProduce(req, ctx));
+    return this.flights.run(key, [{ ca: a.name, serial: certId.serial }], ctx, () => this.lookupOrProduce(req, ctx));
   }
 
   private async lookupOrProduce(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
