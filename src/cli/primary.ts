@@ -60,7 +60,7 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     // No published event may arrive once the follower and the store are gone.
     await publishing?.close();
     await running?.services.close();
-    signing?.close();
+    await signing?.close();
     await store?.close();
   };
   try {

@@ -107,7 +107,7 @@ export class WorkerPool {
 
   private fork(slot: number): Promise<InitReply> {
     const s = this.slots[slot - 1]!;
-    const handle = cluster.fork({ OCSP_HSM_WORKER: String(slot), UV_THREADPOOL_SIZE: '4' });
+    const handle = cluster.fork({ OCSP_HSM_WORKER: String(slot) });
     const channel = new Channel(handle, this.o.handlers, this.o.clock);
     const w = { slot, pid: handle.process.pid, channel, state: 'starting' as WorkerState, handle };
     s.worker = w;
