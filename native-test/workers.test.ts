@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import {
-  childEnv, createTestPki, nonceTemplate, opensslQuery, publishingPort, readyz, Responder, runCliAsync, runLoadProcess, startResponder, TestCa, TestPki,
+  childEnv, createTestPki, nonceTemplate, opensslQuery, publishingPort, readyz, Responder, runCli, runCliAsync, runLoadProcess, startResponder, TestCa, TestPki,
   variantConfig, waitFor,
 } from './support/harness';
 import type { LoadSpec } from './support/load';
+import { readCertificate } from '../src/pki/certificate';
+import { OcspExchange } from './support/ocsp-exchange';
+import { pgCount, postgresCluster } from './support/postgres';
 import { Shim } from './support/shim';
 
 const TOKEN = 'c0ffee00'.repeat(8);
@@ -73,6 +76,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Asks `n` times, each over a connection of its own, and checks that both serving processes answered some. */
+async function askBothOf(r: Responder, ca: TestCa, cert: string, n: number, extra: string[] = []): Promise<string[]> {
+  const before = await answeredByWorker(r.url);
+  const outs = Array.from({ length: n }, () => opensslQuery(ca, r.url, [cert], extra));
+  const after = await answeredByWorker(r.url);
+  for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} answered none of ${n} requests: ${JSON.stringify([...after])}`);
+  return outs;
+}
+
 async function post(base: string, path: string, body: unknown) {
   const r = await fetch(base + path, {
     method: 'POST',
@@ -91,16 +103,7 @@ describe('server.workers: 2 on real SoftHSM2', () => {
   let responder: Responder;
   let spec: Omit<LoadSpec, 'url' | 'durationMs' | 'concurrency'>;
   let killed = false;
-  /** Asks `n` times, each over a connection of its own (so both serving processes answer); returns openssl's outputs. */
-  const askFresh = (ca: TestCa, cert: string, n: number, extra: string[] = []) => Array.from({ length: n }, () => opensslQuery(ca, responder.url, [cert], extra));
-  /** Asks `n` times over fresh connections and checks that both serving processes answered some of them. */
-  const askBoth = async (ca: TestCa, cert: string, n: number, extra: string[] = []) => {
-    const before = await answeredByWorker(responder.url);
-    const outs = askFresh(ca, cert, n, extra);
-    const after = await answeredByWorker(responder.url);
-    for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} answered none of ${n} requests: ${JSON.stringify([...after])}`);
-    return outs;
-  };
+  const askBoth = (ca: TestCa, cert: string, n: number, extra: string[] = []) => askBothOf(responder, ca, cert, n, extra);
 
   before(async () => {
     pki = createTestPki([
@@ -251,5 +254,58 @@ describe('server.workers: 2 on real SoftHSM2', () => {
     const metrics = await scrape(responder.url);
     assert.equal(metrics.get('ocsp_worker_restarts_total{worker="1"}'), 1);
     for (const out of await askBoth(live, live.good.file, 10)) assert.match(out, /: good/);
+  });
+});
+
+describe('server.workers: 2 on a PostgreSQL store', () => {
+  let pki: TestPki;
+  let ca: TestCa;
+  let url: string;
+  let responder: Responder;
+
+  before(async () => {
+    const pg = await postgresCluster();
+    url = pg.url(await pg.createDatabase());
+    pki = createTestPki([{ name: 'pgw', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
+    ca = pki.cas[0]!;
+    writeFileSync(join(pki.dir, 'publish.token'), TOKEN + '\n', { mode: 0o600 });
+    const config = variantConfig(pki, 'workers-pg', (c) => {
+      c.server.workers = 2;
+      // Far longer than the test: only the acknowledgement's wait for every serving process can make it pass.
+      c.store = { url, poolSize: 4, maxStaleness: '60s' };
+      c.defaults = { validity: '1h', preProduction: { enabled: true, hashes: ['sha1'] } };
+      c.publishing = { host: '127.0.0.1', port: 0, auth: { tokenFile: 'publish.token' } };
+    });
+    const cli = runCli(['import', 'certs', '--ca', ca.name, ca.good.file, '--config', config], childEnv(pki));
+    assert.equal(cli.status, 0, cli.stderr);
+    responder = await startResponder(pki, { config });
+  });
+  after(async () => {
+    assert.equal(await responder.stop(), 0, responder.output());
+  });
+
+  it('a revocation through the publishing API is answered "revoked" by both processes at once, their LISTEN connections dead', async () => {
+    for (const out of await askBothOf(responder, ca, ca.good.file, 8)) assert.match(out, /: good/);
+    const before = await answeredByWorker(responder.url);
+    // Without their notifications, the serving processes hear of the change from the primary, or only when their
+    // listener is back (100 ms) or they next read the change log's head (every 250 ms).
+    const killed = await pgCount(url, `SELECT count(*) AS n FROM (SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+      WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()) k WHERE killed`);
+    assert.ok(killed >= 3, `${killed} LISTEN connections killed: one per process expected`);
+    const r = await post(`http://127.0.0.1:${publishingPort(responder)}`, `/v1/cas/${ca.name}/revocations`, {
+      serial: ca.good.serial, revokedAt: new Date().toISOString(), reason: 'keyCompromise',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    // At once: two requests on two new connections, one handed to each process.
+    const exchange = new OcspExchange(readCertificate(ca.caCertFile), 2);
+    const now = await Promise.all([1, 2].map(() => exchange.ask({ url: responder.url, serials: [ca.good.serial], method: 'POST', nonce: false })));
+    exchange.close();
+    assert.deepEqual(now.map((a) => a.statuses.get(ca.good.serial) ?? a.transportError ?? a.problem), ['revoked', 'revoked']);
+    const after = await answeredByWorker(responder.url);
+    assert.deepEqual(['1', '2'].map((w) => (after.get(w) ?? 0) - (before.get(w) ?? 0)), [1, 1], 'one request reached each process');
+    for (const out of await askBothOf(responder, ca, ca.good.file, 8)) {
+      assert.match(out, /Response verify OK/);
+      assert.match(out, /: revoked/);
+    }
   });
 });
