@@ -12,7 +12,7 @@ import { PinRejection, pinRejection } from './pin';
 import { PooledSession, SessionCounts, SessionPool } from './session-pool';
 import { SessionSigning } from './session-signing';
 import { SessionThreadExitedError } from './session-thread';
-import type { SignatureAlgorithm } from './signer';
+import type { SignatureAlgorithm } from '../signing/signer';
 import { KeyQuery, ModuleLoadError, NoTokenError, Request } from './thread/protocol';
 
 /** Push-style hooks for counters; gauges (sessions, readiness) are read from the token when scraped. */
