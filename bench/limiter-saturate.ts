@@ -4,7 +4,7 @@
 // second, and the most granted in any window of 1 s (the ceiling allows rate + burst).
 // usage: node limiter-saturate.js '<json {ratePerSecond, burst, maxConcurrent, maxQueue, queueTimeoutMs, clientShare, workers, holdMs, seconds}>'
 import { systemClock } from '../src/clock';
-import { LimiterOptions, SigningLimiter } from '../src/hsm/signing-limiter';
+import { LimiterOptions, SigningLimiter } from '../src/signing/signing-limiter';
 
 /** The limiter's own options (without name and clock), and the load: callers, how long each holds a permit, for how long. */
 type Spec = Omit<LimiterOptions, 'name' | 'clock' | 'reserveLiveSlot'> & { workers: number; holdMs: number; seconds: number };

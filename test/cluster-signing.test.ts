@@ -11,8 +11,8 @@ import { systemClock } from '../src/clock';
 import { Channel, ChannelClosedError, IpcEndpoint } from '../src/cluster/channel';
 import { RemoteSigner } from '../src/cluster/remote-signer';
 import { SignerUnavailableError } from '../src/hsm/faults';
-import { algorithmForPublicKey } from '../src/hsm/signer';
-import { LimiterRejectedError } from '../src/hsm/signing-limiter';
+import { algorithmForPublicKey } from '../src/signing/signer';
+import { LimiterRejectedError } from '../src/signing/signing-limiter';
 import { statusForError } from '../src/http/ocsp-status';
 
 interface Setup {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as pkijs from 'pkijs';
 import { FakeClock } from '../src/clock';
-import { LimiterRejectedError, SigningLimiter } from '../src/hsm/signing-limiter';
+import { LimiterRejectedError, SigningLimiter } from '../src/signing/signing-limiter';
 import { parseOcspRequest } from '../src/ocsp/request';
 import { makeAuthority, PreProduction } from '../src/source/authority';
 import type { OcspResponse } from '../src/source/source';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, beforeEach, describe, it } from 'node:test';
 import * as pkijs from 'pkijs';
 import { FakeClock } from '../src/clock';
-import type { Signer } from '../src/hsm/signer';
+import type { Signer } from '../src/signing/signer';
 import { OID } from '../src/ocsp/oids';
 import { parseOcspRequest } from '../src/ocsp/request';
 import { cleanup } from '../src/presign/cleanup';

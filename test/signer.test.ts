@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { algorithmForPublicKey, UnsupportedKeyError } from '../src/hsm/signer';
+import { algorithmForPublicKey, UnsupportedKeyError } from '../src/signing/signer';
 import { OID } from '../src/ocsp/oids';
 import { describeSigner } from './support/describe-signer';
 import { softwareSigner } from './support/key-signer';

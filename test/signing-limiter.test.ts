@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeClock } from '../src/clock';
-import { LimiterOptions, LimiterRejectedError, Permit, RejectReason, SigningLimiter } from '../src/hsm/signing-limiter';
+import { LimiterOptions, LimiterRejectedError, Permit, RejectReason, SigningLimiter } from '../src/signing/signing-limiter';
 import { CountingClock, Demand, maxInWindow, overCeiling, saturate, steppedClock, tick } from './support/limiter-load';
 
 function limiter(o: Partial<LimiterOptions> = {}, clock = new FakeClock()) {

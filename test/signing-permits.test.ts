@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Clock, FakeClock } from '../src/clock';
-import { acquireAll } from '../src/hsm/permits';
-import { LimiterOptions, LimiterRejectedError, Permit, SigningLimiter } from '../src/hsm/signing-limiter';
+import { acquireAll } from '../src/signing/permits';
+import { LimiterOptions, LimiterRejectedError, Permit, SigningLimiter } from '../src/signing/signing-limiter';
 import { CountingClock, Demand, overCeiling, saturate, steppedClock, tick } from './support/limiter-load';
 
 /** A token's limiter, or (maxQueue etc. unused) a key's, as cli/limiter.ts makes them. */

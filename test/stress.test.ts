@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import type { Signer } from '../src/hsm/signer';
+import type { Signer } from '../src/signing/signer';
 import { encode } from '../src/ocsp/der';
 import { OID } from '../src/ocsp/oids';
 import { parseOcspRequest } from '../src/ocsp/request';

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock } from '../../src/clock';
 import { Pkcs11Signer } from '../../src/hsm/pkcs11-signer';
-import { algorithmForPublicKey } from '../../src/hsm/signer';
+import { algorithmForPublicKey } from '../../src/signing/signer';
 import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../../src/hsm/token';
 import { readCertificate } from '../../src/pki/certificate';
 import type { CrlEntry } from '../../src/pki/crl';

@@ -8,7 +8,7 @@ import * as pkcs11js from 'pkcs11js';
 import { systemClock } from '../../src/clock';
 import { findSlotByLabel, loadModule } from '../../src/hsm/module';
 import { Pkcs11Signer } from '../../src/hsm/pkcs11-signer';
-import { algorithmForPublicKey } from '../../src/hsm/signer';
+import { algorithmForPublicKey } from '../../src/signing/signer';
 import { generateKeyPair, KeySpec } from '../../src/hsm/token-admin';
 import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../../src/hsm/token';
 import { readCertificate, toPem } from '../../src/pki/certificate';

@@ -5,7 +5,7 @@ import type { KeyRef } from '../config/schema';
 import { findPrivateKeyObject, publicKeyOf } from '../hsm/key-inventory';
 import { describeKeyRef, describePublicKey } from '../hsm/keys';
 import { SessionSigner } from '../hsm/session-signer';
-import { algorithmForPublicKey } from '../hsm/signer';
+import { algorithmForPublicKey } from '../signing/signer';
 import { csrToPem, ocspResponderCsr } from '../pki/csr';
 import { parseSubject } from '../pki/subject';
 import { KeysContext, parseHexId } from './keys';

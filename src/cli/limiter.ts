@@ -1,7 +1,7 @@
 // A signing limiter from its config (token limits or a key's own), reporting refusals to the metrics.
 import type { Clock } from '../clock';
 import type { LimitsConfig } from '../config/schema';
-import { SigningLimiter } from '../hsm/signing-limiter';
+import { SigningLimiter } from '../signing/signing-limiter';
 import type { HsmMetrics } from '../metrics/hsm-metrics';
 
 export function makeLimiter(

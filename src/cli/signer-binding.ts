@@ -3,7 +3,7 @@
 // Shared by the daemon (bindings.ts, which stops at the first problem) and `config check` (which reports each).
 import type { LoadedConfig } from '../config/load';
 import type { CaConfig, Config } from '../config/schema';
-import { algorithmForPublicKey } from '../hsm/signer';
+import { algorithmForPublicKey } from '../signing/signer';
 import type { TokenKeySpec } from '../hsm/token';
 import { OID } from '../ocsp/oids';
 import { LoadedCertificate, readCertificate } from '../pki/certificate';

@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/load';
 import type { TokenConfig } from '../config/schema';
 import { finalizeModules } from '../hsm/module';
 import { readPin } from '../hsm/pin';
-import type { SigningLimiter } from '../hsm/signing-limiter';
+import type { SigningLimiter } from '../signing/signing-limiter';
 import { HsmToken, KeyCommit } from '../hsm/token';
 import type { HsmMetrics } from '../metrics/hsm-metrics';
 import type { Authority } from '../source/authority';

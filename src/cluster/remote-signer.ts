@@ -1,8 +1,8 @@
 // A serving process's Signer: each signature is made in the primary process, which holds the tokens and the signing
 // limiters, so the HSM's ceiling, queue and per-client fairness are one, whatever the number of serving processes.
 import type { Clock } from '../clock';
-import type { SignatureAlgorithm, Signer } from '../hsm/signer';
-import type { Lane, SignContext } from '../hsm/signing-limiter';
+import type { SignatureAlgorithm, Signer } from '../signing/signer';
+import type { Lane, SignContext } from '../signing/signing-limiter';
 import { SignerUnavailableError, SignTimeoutError } from '../hsm/faults';
 import { Channel, ChannelClosedError, ChannelTimeoutError } from './channel';
 

@@ -3,8 +3,8 @@
 // has not yet switched to a reloaded configuration still signs with the keys it was built for.
 import type { Clock } from '../clock';
 import { SignerUnavailableError } from '../hsm/faults';
-import { acquireAll } from '../hsm/permits';
-import type { SignContext } from '../hsm/signing-limiter';
+import { acquireAll } from '../signing/permits';
+import type { SignContext } from '../signing/signing-limiter';
 import type { Authority } from '../source/authority';
 import { asBuffer, bindingKey, SignRequest } from './remote-signer';
 

@@ -8,7 +8,7 @@ import { systemClock } from '../clock';
 import { Handle, loadModule, Pkcs11 } from '../hsm/module';
 import { Pkcs11Signer } from '../hsm/pkcs11-signer';
 import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../hsm/token';
-import { algorithmForPublicKey } from '../hsm/signer';
+import { algorithmForPublicKey } from '../signing/signer';
 import { generateKeyPair, initToken, KeySpec } from '../hsm/token-admin';
 import { issueCertificate } from '../pki/issue';
 import { LoadedCertificate, toPem } from '../pki/certificate';

@@ -8,6 +8,14 @@ export class ModuleCalls {
   inFlight = 0;
   /** Bumped on every re-initialization: handles from an older generation are dead. */
   generation = 0;
+  /**
+   * Set once a session thread has initialized the module. C_Initialize is not safe to run in two threads at
+   * once (SoftHSM2 then builds its state twice, and sessions opened on the first are gone): the first session
+   * of a module opens alone, the others after it.
+   */
+  initialized = false;
+  /** The first open, while it runs: another token of the module waits for it before opening its own. */
+  initializing: Promise<unknown> | undefined;
   private readonly resetListeners = new Set<() => void>();
 
   static for(path: string): ModuleCalls {

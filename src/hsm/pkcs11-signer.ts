@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import { rawEcdsaToDer } from '../ocsp/ecdsa';
-import type { SignatureAlgorithm, Signer } from './signer';
+import type { SignatureAlgorithm, Signer } from '../signing/signer';
 import type { HsmToken, TokenKey } from './token';
 
 export class Pkcs11Signer implements Signer {

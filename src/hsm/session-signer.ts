@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
 import { rawEcdsaToDer } from '../ocsp/ecdsa';
 import { describePkcs11Error } from './pkcs11-errors';
-import type { SignatureAlgorithm, Signer } from './signer';
+import type { SignatureAlgorithm, Signer } from '../signing/signer';
 
 export class SessionSigner implements Signer {
   constructor(

@@ -12,7 +12,7 @@ import { PinRejection, pinRejection } from './pin';
 import { PooledSession, SessionCounts, SessionPool } from './session-pool';
 import { SessionSigning } from './session-signing';
 import { SessionThreadExitedError } from './session-thread';
-import type { SignatureAlgorithm } from './signer';
+import type { SignatureAlgorithm } from '../signing/signer';
 import { KeyQuery, ModuleLoadError, NoTokenError, Request } from './thread/protocol';
 
 /** Push-style hooks for counters; gauges (sessions, readiness) are read from the token when scraped. */
@@ -297,14 +297,36 @@ export class HsmToken {
       await this.callOn(s, { op: 'close', logout: false }).catch(() => undefined);
     }
     this.pin ??= await this.o.pin();
-    // Sessions open in parallel, each in its own thread.
-    const opening: Promise<unknown>[] = [];
-    for (let n = this.pool.missing(); n > 0; n--) {
+    // Sessions open in parallel, each in its own thread, once one thread has initialized the module.
+    const open = async (): Promise<PromiseSettledResult<unknown>[]> => {
       const s = this.pool.takeClosed();
-      if (!s) break;
-      opening.push(this.callOn(s, { op: 'open', modulePath: this.o.modulePath, label: this.o.label }));
+      return s ? Promise.allSettled([this.callOn(s, { op: 'open', modulePath: this.o.modulePath, label: this.o.label })]) : [];
+    };
+    let missing = this.pool.missing();
+    const results: PromiseSettledResult<unknown>[] = [];
+    while (missing > 0 && !this.calls.initialized) {
+      if (this.calls.initializing) {
+        await this.calls.initializing.catch(() => undefined);
+        continue;
+      }
+      const first = open();
+      this.calls.initializing = first;
+      try {
+        results.push(...(await first));
+      } finally {
+        this.calls.initializing = undefined;
+      }
+      // A thread that loaded the module initialized it, whether or not the token was there.
+      if (results.every((r) => r.status === 'fulfilled' || !(r.reason instanceof ModuleLoadError))) this.calls.initialized = true;
+      missing--;
+      break;
     }
-    const failed = (await Promise.allSettled(opening)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (this.calls.initialized && !results.some((r) => r.status === 'rejected')) {
+      const rest: Promise<PromiseSettledResult<unknown>[]>[] = [];
+      for (; missing > 0; missing--) rest.push(open());
+      for (const r of await Promise.all(rest)) results.push(...r);
+    }
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       const e: unknown = failed.reason;
       if (e instanceof ModuleLoadError) throw new TokenFatalError(`${what}: ${e.message}`);

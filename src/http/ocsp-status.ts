@@ -1,14 +1,13 @@
 // The one place where errors of the request path become OCSP response statuses.
-import { LimiterRejectedError } from '../hsm/signing-limiter';
 import { MalformedRequestError, TryLaterError, UnauthorizedError } from '../ocsp/errors';
 import { ERROR_RESPONSES, ErrorStatusName } from '../ocsp/status-responses';
 
 export function statusForError(e: unknown): ErrorStatusName {
   if (e instanceof MalformedRequestError) return 'malformedRequest';
   if (e instanceof UnauthorizedError) return 'unauthorized';
-  // Overload and HSM trouble (SignerUnavailableError, SignTimeoutError) are transient: the client should come
-  // back (RFC 6960 section 2.3).
-  if (e instanceof TryLaterError || e instanceof LimiterRejectedError) return 'tryLater';
+  // Overload (LimiterRejectedError) and HSM trouble (SignerUnavailableError, SignTimeoutError) are kinds of
+  // TryLaterError: transient, the client should come back (RFC 6960 section 2.3).
+  if (e instanceof TryLaterError) return 'tryLater';
   return 'internalError';
 }
 

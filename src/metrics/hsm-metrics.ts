@@ -1,7 +1,7 @@
 // HSM metrics: signatures, latency, errors and limiter rejections as they happen; sessions, readiness and
 // queue depth read from the live objects at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Lane, RejectReason, SigningLimiter } from '../hsm/signing-limiter';
+import type { Lane, RejectReason, SigningLimiter } from '../signing/signing-limiter';
 import type { HsmObserver, HsmToken } from '../hsm/token';
 
 export class HsmMetrics implements HsmObserver {

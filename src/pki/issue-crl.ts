@@ -1,7 +1,7 @@
 // Issues X.509 CRLs signed through a Signer (so a CA key can stay inside the token); for tests and demos.
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import type { Signer } from '../hsm/signer';
+import type { Signer } from '../signing/signer';
 import { toArrayBuffer } from '../ocsp/der';
 import { REASONS } from '../ocsp/reasons';
 import type { CrlEntry } from './crl';

@@ -2,7 +2,7 @@
 import { createHash, KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import type { Signer } from '../hsm/signer';
+import type { Signer } from '../signing/signer';
 import { toArrayBuffer } from '../ocsp/der';
 import { OID } from '../ocsp/oids';
 import { LoadedCertificate, parseCertificate, subjectPublicKeyBits } from './certificate';

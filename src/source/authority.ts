@@ -1,8 +1,8 @@
 // An authority we answer for: a CA certificate bound to a signer (delegated responder or the CA key itself).
 import { createHash } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import type { SigningLimiter } from '../hsm/signing-limiter';
-import type { Signer } from '../hsm/signer';
+import type { SigningLimiter } from '../signing/signing-limiter';
+import type { Signer } from '../signing/signer';
 import { CERT_ID_HASHES, HashName } from '../ocsp/oids';
 import { encode } from '../ocsp/der';
 import { encodeCerts, encodeResponderId } from '../ocsp/response';

@@ -1,7 +1,7 @@
 // Concurrent requests for the same answer share one piece of work, but never across a status change: a request
 // that comes after a change was applied starts its own work instead of joining one begun before the change. Nor
 // across clients when the signing limiter refuses the request whose work it was: that refusal is its client's.
-import { LimiterRejectedError } from '../hsm/signing-limiter';
+import { LimiterRejectedError } from '../signing/signing-limiter';
 import type { ChangeSignal, Fill } from './applied-changes';
 import type { RequestContext } from './source';
 

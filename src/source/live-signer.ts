@@ -1,7 +1,7 @@
 // Last step of the chain: takes a signing permit, looks up each certificate's status and signs a fresh
 // response through the HSM. The permit comes first so refused requests cost no lookup and no encoding.
 import type { Clock } from '../clock';
-import { acquireAll } from '../hsm/permits';
+import { acquireAll } from '../signing/permits';
 import { wholeSeconds } from '../ocsp/response';
 import type { StatusStore } from '../store/status-store';
 import { earliestNextUpdate, itemFor, signResponse } from './response-signing';

@@ -1,7 +1,7 @@
 // Produces pre-produced responses: one certificate, one CertID hash, no nonce, signed under a permit of the
 // lane the caller names (live for a request waiting on it, presign for the pre-signer and change handling).
 import type { Clock } from '../clock';
-import { acquireAll } from '../hsm/permits';
+import { acquireAll } from '../signing/permits';
 import { encodeCertId } from '../ocsp/cert-id';
 import type { HashName } from '../ocsp/oids';
 import { wholeSeconds } from '../ocsp/response';

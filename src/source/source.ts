@@ -1,6 +1,6 @@
 // The Source interface: every step of the request path (filter, cache, store, live signer) implements it.
 import type { OcspRequest } from '../ocsp/request';
-import type { SignContext } from '../hsm/signing-limiter';
+import type { SignContext } from '../signing/signing-limiter';
 import type { Authority } from './authority';
 
 export interface OcspResponse {

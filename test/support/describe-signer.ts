@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { KeyObject, randomBytes, verify } from 'node:crypto';
 import { describe, it } from 'node:test';
 import * as asn1js from 'asn1js';
-import type { Signer } from '../../src/hsm/signer';
+import type { Signer } from '../../src/signing/signer';
 
 export interface SignerUnderTest {
   signer: Signer;

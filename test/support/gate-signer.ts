@@ -1,5 +1,5 @@
 // A Signer whose signatures can be held and released by the test: makes "between two awaits" controllable.
-import type { Signer } from '../../src/hsm/signer';
+import type { Signer } from '../../src/signing/signer';
 
 export class GateSigner implements Signer {
   waiting = 0;

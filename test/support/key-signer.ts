@@ -1,6 +1,6 @@
 // A Signer backed by a node:crypto private key: the software twin of Pkcs11Signer for unit tests.
 import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
-import { algorithmForPublicKey, SignatureAlgorithm, Signer } from '../../src/hsm/signer';
+import { algorithmForPublicKey, SignatureAlgorithm, Signer } from '../../src/signing/signer';
 
 export class KeyObjectSigner implements Signer {
   readonly algorithm: SignatureAlgorithm;

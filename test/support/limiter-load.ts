@@ -1,7 +1,7 @@
 // Saturating demand on signing limiters with a fake clock: callers that ask again as soon as they are answered,
 // and the bounds a token bucket promises (at most burst + rate × t permits in any window t).
 import { Clock, FakeClock, Timer } from '../../src/clock';
-import type { Permit } from '../../src/hsm/signing-limiter';
+import type { Permit } from '../../src/signing/signing-limiter';
 
 /** Settles pending promise callbacks. */
 export const tick = () => new Promise((r) => setImmediate(r));

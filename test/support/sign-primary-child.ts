@@ -5,7 +5,7 @@ import { systemClock } from '../../src/clock';
 import { Channel, IpcEndpoint } from '../../src/cluster/channel';
 import { bindingKey, SIGN_OP } from '../../src/cluster/remote-signer';
 import { SignService } from '../../src/cluster/sign-service';
-import { SigningLimiter } from '../../src/hsm/signing-limiter';
+import { SigningLimiter } from '../../src/signing/signing-limiter';
 import { makeAuthority } from '../../src/source/authority';
 import { GateSigner } from './gate-signer';
 import { softwarePki } from './software-pki';

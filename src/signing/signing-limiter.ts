@@ -3,6 +3,7 @@
 // limits are checked at the instant its token would start the signature (gates), never waited at separately.
 // Overload is refused at once (the caller answers tryLater), never queued without bound.
 import type { Clock, Timer } from '../clock';
+import { TryLaterError } from '../ocsp/errors';
 import { ClientQueues, turnsBefore } from './client-queues';
 import { TokenBucket } from './token-bucket';
 
@@ -34,7 +35,8 @@ export interface LimiterOptions {
   onReject?: (limiter: string, reason: RejectReason) => void;
 }
 
-export class LimiterRejectedError extends Error {
+/** Overload refused by a limiter: a kind of tryLater, with the reason for the metrics. */
+export class LimiterRejectedError extends TryLaterError {
   override name = 'LimiterRejectedError';
   constructor(
     readonly reason: RejectReason,
