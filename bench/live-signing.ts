@@ -5,8 +5,7 @@
 // usage: npm run bench -- live-signing [--runs N] [--seconds S] [--sessions N] [--keys ec-p256,rsa-2048] [--raw-threads 1,2,3,4] [--max-concurrent N]
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createVerify } from 'node:crypto';
-import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -60,8 +59,11 @@ function wrk(url: string, pid: number, body: Buffer, nonceOffset: number, second
 /** The bare node:http + sign reference server, on SESSIONS session threads. */
 async function startHttpSigner(spec: object): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, [join(__dirname, 'http-sign-server.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(proc.stdout!, 'data')) as [Buffer];
-  return { url: `http://127.0.0.1:${(JSON.parse(line.toString()) as { port: number }).port}`, proc };
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.once('data', (line: Buffer) => resolve((JSON.parse(line.toString()) as { port: number }).port));
+    proc.once('exit', (code, signal) => reject(new Error(`the bare server exited (${code ?? signal}) before listening`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, proc };
 }
 
 /** One answer of each OCSP responder must verify with openssl's client (nonce sent and checked, CA as anchor). */
@@ -85,6 +87,22 @@ async function checkSignature(url: string, certFile: string, body: Buffer): Prom
     req.end(body);
   });
   if (!createVerify('sha256').update(body).verify(readCertificate(certFile).x509.publicKey, sig)) throw new Error('the bare server signed wrongly');
+}
+
+/** A measurement of a server that must still be running after it (SoftHSM2 2.6.1 crashes now and then). */
+function alive<T>(proc: ChildProcess, who: string, f: () => T): T {
+  const r = f();
+  // The event loop was blocked in wrk: a child that died meanwhile is a zombie not yet reaped.
+  if (!running(proc.pid!)) throw new Error(`${who} died during the run`);
+  return r;
+}
+
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** A fresh `openssl ocsp` for one measurement (see openssl-responder.ts for why), stopped after it. */
@@ -122,8 +140,8 @@ async function benchKey(keySpec: 'ec-p256' | 'rsa-2048') {
     const d = daemon;
     const b = bare;
     const measure: Record<Subject, (seconds: number) => Promise<Measured>> = {
-      bare: async (seconds) => wrk(b.url, b.proc.pid!, t.der, t.nonceOffset, seconds, 'signature'),
-      daemon: async (seconds) => wrk(d.url, d.proc.pid!, t.der, t.nonceOffset, seconds, 'ocsp'),
+      bare: async (seconds) => alive(b.proc, 'the bare server', () => wrk(b.url, b.proc.pid!, t.der, t.nonceOffset, seconds, 'signature')),
+      daemon: async (seconds) => alive(d.proc, 'the daemon', () => wrk(d.url, d.proc.pid!, t.der, t.nonceOffset, seconds, 'ocsp')),
       openssl: (seconds) => withOpenssl(peer, (url, pid) => wrk(url, pid, t.der, t.nonceOffset, seconds, 'ocsp')),
     };
     checkOcspAnswer(ca, daemon.url, 'the daemon');

@@ -65,7 +65,10 @@ async function startResponder(args: string[]): Promise<OpensslResponder> {
   // It prints its address on stdout and logs every request to stderr (discarded, as a quiet log level would).
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`openssl ocsp did not start: ${text}`)), 10_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`openssl ocsp did not start: ${text}`));
+    }, 10_000);
     const onData = (d: Buffer) => {
       text += d.toString();
       const m = /ACCEPT .*:(\d+) PID=/.exec(text);

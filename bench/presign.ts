@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { parse } from 'yaml';
 import { childEnv, CLI, createTestPki, ROOT, variantConfig } from '../native-test/support/harness';
 import { DEFAULT_SESSIONS } from '../src/config/schema';
-import { cpuSeconds, machine, median } from './machine';
+import { cpuSeconds, machine, mainThreadCpuSeconds, median } from './machine';
 import { rawSignLoop } from './raw-sign-loop';
 
 const { values } = parseArgs({
@@ -30,17 +30,19 @@ const MAX_CONCURRENT = values['max-concurrent'] ? Number(values['max-concurrent'
 const PROFILE_DIR = values['cpu-prof-dir'];
 
 /** Runs `ocsp-hsm presign --all`; its CPU is sampled every 50 ms until it exits (startup included). */
-async function presign(config: string, env: NodeJS.ProcessEnv): Promise<{ stdout: string; cpuSeconds: number }> {
+async function presign(config: string, env: NodeJS.ProcessEnv): Promise<{ stdout: string; cpuSeconds: number; mainCpuSeconds: number }> {
   // --cpu-prof profiles the main thread and each session thread, one file each.
   const prof = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
   const proc = spawn(process.execPath, [...prof, CLI, 'presign', '--all', '--config', config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let cpu = 0;
+  let mainCpu = 0;
   proc.stdout.on('data', (d) => (stdout += d));
   proc.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const sampler = setInterval(() => {
     try {
+      mainCpu = mainThreadCpuSeconds(proc.pid!);
       cpu = cpuSeconds(proc.pid!);
     } catch {
       // exited between samples
@@ -50,8 +52,8 @@ async function presign(config: string, env: NodeJS.ProcessEnv): Promise<{ stdout
   const code = await new Promise<number | null>((r) => proc.once('exit', r));
   clearInterval(sampler);
   clearTimeout(killer);
-  if (code !== 0) throw new Error(`presign exited ${code}: ${stderr}`);
-  return { stdout, cpuSeconds: cpu };
+  if (code !== 0) throw new Error(`presign exited ${code ?? proc.signalCode}: ${stderr}`);
+  return { stdout, cpuSeconds: cpu, mainCpuSeconds: mainCpu };
 }
 
 async function main(): Promise<void> {
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
   const runs: {
     rawSignsPerSecond: number; rawThreads: number; rawCores: number; rawCpuMicrosPerSign: number;
     presignPerSecond: number; ratio: number; stored: number; seconds: number; presignCpuMicrosPerResponse: number; ownCpuMicrosPerResponse: number;
+    mainThreadCpuMicrosPerResponse: number; otherThreadsCpuMicrosPerResponse: number;
   }[] = [];
   for (let i = 0; i < RUNS; i++) {
     const raw = rawSignLoop({ ...key, threads: RAW_THREADS, durationMs: RAW_SECONDS * 1000 });
@@ -88,12 +91,16 @@ async function main(): Promise<void> {
       rawSignsPerSecond: best.signsPerSecond, rawThreads: best.threads, rawCores: best.cores, rawCpuMicrosPerSign: best.cpuMicrosPerSign,
       presignPerSecond: Math.round(stored / seconds), ratio: stored / seconds / best.signsPerSecond, stored, seconds,
       presignCpuMicrosPerResponse: Math.round(presignCpu), ownCpuMicrosPerResponse: Math.round(presignCpu - best.cpuMicrosPerSign),
+      // The event loop (requests for signatures, encoding, the store) and the rest (session threads signing, GC helpers).
+      mainThreadCpuMicrosPerResponse: Math.round((r.mainCpuSeconds / stored) * 1e6),
+      otherThreadsCpuMicrosPerResponse: Math.round(((r.cpuSeconds - r.mainCpuSeconds) / stored) * 1e6),
     };
     runs.push(run);
     console.error(
       `run ${i + 1}: raw ${run.rawSignsPerSecond}/s with ${best.threads} threads on ${best.cores} cores (${best.cpuMicrosPerSign} µs CPU/sign; ` +
         `tried ${raw.tried.map((t) => `${t.threads}: ${t.signsPerSecond}/s`).join(', ')}), presign ${run.presignPerSecond}/s (${stored} in ${seconds} s, ` +
-        `${run.presignCpuMicrosPerResponse} µs CPU/response, ${run.ownCpuMicrosPerResponse} µs beyond the signature), ratio ${run.ratio.toFixed(3)}`,
+        `${run.presignCpuMicrosPerResponse} µs CPU/response: main thread ${run.mainThreadCpuMicrosPerResponse}, other threads ${run.otherThreadsCpuMicrosPerResponse}; ` +
+        `${run.ownCpuMicrosPerResponse} µs beyond the signature), ratio ${run.ratio.toFixed(3)}`,
     );
   }
   const med = (f: (r: (typeof runs)[number]) => number, digits = 0) => Math.round(median(runs.map(f)) * 10 ** digits) / 10 ** digits;
@@ -108,6 +115,8 @@ async function main(): Promise<void> {
     medianPresignCpuMicrosPerResponse: med((r) => r.presignCpuMicrosPerResponse),
     /** CPU per response beyond the signature: CertID and ResponseData encoding, hashing, DER, the store row, scheduling. */
     medianOwnCpuMicrosPerResponse: own,
+    medianMainThreadCpuMicrosPerResponse: med((r) => r.mainThreadCpuMicrosPerResponse),
+    medianOtherThreadsCpuMicrosPerResponse: med((r) => r.otherThreadsCpuMicrosPerResponse),
     medianRatio: med((r) => r.ratio, 3),
     /** The signature's CPU over the signature's plus the response's own: the most the same cores allow. */
     cpuBoundCeilingRatio: Math.round((sign / (sign + own)) * 100) / 100,

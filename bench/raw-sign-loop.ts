@@ -41,8 +41,14 @@ function signLoop(spec: BenchKeySpec, counters: Counters, index: number): void {
 
 async function measure(spec: RawLoopSpec, threads: number): Promise<RawRun> {
   const counters = new Int32Array(new SharedArrayBuffer(4 * (1 + threads)));
-  const workers = Array.from({ length: threads }, (_, i) => new Worker(__filename, { workerData: { spec, counters, index: i } }));
-  await Promise.all(workers.map((w) => once(w, 'message')));
+  // One at a time: SoftHSM2 answers C_Initialize and C_GetTokenInfo made at once from several threads with
+  // CKR_GENERAL_ERROR now and then.
+  const workers: Worker[] = [];
+  for (let i = 0; i < threads; i++) {
+    const w = new Worker(__filename, { workerData: { spec, counters, index: i } });
+    workers.push(w);
+    await once(w, 'message');
+  }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   Atomics.store(counters, 0, 1);
