@@ -9,8 +9,8 @@ import { SignerUnavailableError, SignTimeoutError } from '../src/hsm/faults';
 import { SessionPool } from '../src/hsm/session-pool';
 import { MAX_BATCH, SessionSigning, SigningHost } from '../src/hsm/session-signing';
 import type { SessionThreadLike } from '../src/hsm/session-thread';
-import type { Request, SignOutcome } from '../src/hsm/thread/protocol';
-import { toWire } from '../src/hsm/thread/protocol';
+import type { Request, SignJob, SignOutcome } from '../src/hsm/thread/protocol';
+import { packOutcomes, packSignJobs, toWire, unpackResults, unpackSignJobs } from '../src/hsm/thread/protocol';
 
 class HandThread implements SessionThreadLike {
   alive = true;
@@ -33,10 +33,16 @@ class HandThread implements SessionThreadLike {
   finish(code?: number): void {
     const c = this.calls.at(-1)!;
     assert.equal(c.req.op, 'sign');
-    const jobs = (c.req as Extract<Request, { op: 'sign' }>).jobs;
+    const jobs = jobsOf(c.req);
     const e = code === undefined ? undefined : toWire(new pkcs11js.Pkcs11Error('failed', code, 'C_Sign'));
-    c.answer(jobs.map((j): SignOutcome => (e ? { ok: false, error: e } : { ok: true, signature: Buffer.from(j.input) })));
+    c.answer(packOutcomes(jobs.map((j): SignOutcome => (e ? { ok: false, error: e } : { ok: true, signature: Buffer.from(j.input) }))));
   }
+}
+
+/** The signatures a sign call carries. */
+function jobsOf(req: Request): SignJob[] {
+  assert.equal(req.op, 'sign');
+  return unpackSignJobs((req as Extract<Request, { op: 'sign' }>).batch);
 }
 
 function setup(sessions: number) {
@@ -71,7 +77,7 @@ describe('signing on session threads', () => {
     assert.equal(signing.queued, 5, 'every session busy: they wait');
     threads[0]!.finish();
     await tick();
-    const batch = (threads[0]!.calls[1]!.req as Extract<Request, { op: 'sign' }>).jobs;
+    const batch = jobsOf(threads[0]!.calls[1]!.req);
     assert.equal(batch.length, 5, 'no other session was free: the free one took the whole queue in one call');
     assert.equal(signing.queued, 0);
     threads[1]!.finish();
@@ -85,10 +91,10 @@ describe('signing on session threads', () => {
     const all = [sign(0), ...Array.from({ length: MAX_BATCH + 10 }, (_, i) => sign(i + 1))];
     threads[0]!.finish();
     await tick();
-    assert.equal((threads[0]!.calls[1]!.req as Extract<Request, { op: 'sign' }>).jobs.length, MAX_BATCH);
+    assert.equal(jobsOf(threads[0]!.calls[1]!.req).length, MAX_BATCH);
     threads[0]!.finish();
     await tick();
-    assert.equal((threads[0]!.calls[2]!.req as Extract<Request, { op: 'sign' }>).jobs.length, 10);
+    assert.equal(jobsOf(threads[0]!.calls[2]!.req).length, 10);
     threads[0]!.finish();
     assert.equal((await Promise.all(all)).length, MAX_BATCH + 11);
   });
@@ -116,5 +122,28 @@ describe('signing on session threads', () => {
     await assert.rejects(a, SignerUnavailableError);
     assert.deepEqual(pool.counts(), { idle: 0, inUse: 0, broken: 1 });
     assert.ok(events.includes('fault:session'));
+  });
+});
+
+describe('the sign batch as it crosses to a session thread', () => {
+  it('carries every job and outcome back in order: keys shared, inputs and signatures of any size, failures in place', () => {
+    const k1 = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+    const k2 = Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]);
+    const jobs: SignJob[] = Array.from({ length: 7 }, (_, i) => ({
+      mechanism: i % 2 ? pkcs11js.CKM_ECDSA : pkcs11js.CKM_SHA256_RSA_PKCS, key: i === 3 ? k2 : k1, input: Buffer.alloc(i * 40, i), outLen: 64 + i,
+    }));
+    const batch = packSignJobs(jobs);
+    assert.equal(batch.keys.length, 2, 'each key handle once');
+    assert.equal(batch.inputs.byteLength, batch.inputs.buffer.byteLength, 'inputs in a buffer of their own, not a slice of the pool');
+    const back = unpackSignJobs(structuredClone(batch));
+    assert.deepEqual(back.map((j) => [j.mechanism, Buffer.from(j.key).toString('hex'), Buffer.from(j.input).toString('hex'), j.outLen]),
+      jobs.map((j) => [j.mechanism, Buffer.from(j.key).toString('hex'), Buffer.from(j.input).toString('hex'), j.outLen]));
+
+    const failure = toWire(new pkcs11js.Pkcs11Error('failed', pkcs11js.CKR_KEY_HANDLE_INVALID, 'C_SignInit'));
+    const outcomes: SignOutcome[] = jobs.map((j, i) => (i === 2 || i === 5 ? { ok: false, error: failure } : { ok: true, signature: Buffer.alloc(i + 1, 0xa0 + i) }));
+    const results = structuredClone(packOutcomes(outcomes));
+    assert.equal(results.data.byteLength, results.data.buffer.byteLength);
+    assert.deepEqual(unpackResults(results).map((o) => (o.ok ? Buffer.from(o.signature).toString('hex') : o.error.code)),
+      outcomes.map((o) => (o.ok ? Buffer.from(o.signature).toString('hex') : o.error.code)));
   });
 });

@@ -6,7 +6,7 @@ import { faultKind, FaultKind, SignerUnavailableError, SignTimeoutError } from '
 import type { Handle } from './module';
 import { describePkcs11Error } from './pkcs11-errors';
 import type { PooledSession, SessionPool } from './session-pool';
-import { fromWire, SignJob, SignOutcome } from './thread/protocol';
+import { fromWire, packSignJobs, SignJob, SignOutcome, SignResults, unpackResults } from './thread/protocol';
 
 /** Largest batch one session takes: bounds how long a signature waits behind others in the same call. */
 export const MAX_BATCH = 32;
@@ -91,7 +91,7 @@ export class SessionSigning {
    */
   private async run(s: PooledSession, batch: Job[], candidate: boolean): Promise<void> {
     const h = this.host;
-    const call = h.track(s.thread.call<SignOutcome[]>({ op: 'sign', jobs: batch.map((j) => j.wire) }));
+    const call = h.track(s.thread.call<SignResults>({ op: 'sign', batch: packSignJobs(batch.map((j) => j.wire)) }));
     let timedOut = false;
     let timer: Timer | undefined = h.clock.setTimer(() => {
       timer = undefined;
@@ -105,7 +105,7 @@ export class SessionSigning {
     let outcomes: SignOutcome[] | undefined;
     let callError: Error | undefined;
     try {
-      outcomes = await call;
+      outcomes = unpackResults(await call);
     } catch (e) {
       callError = e as Error;
     }

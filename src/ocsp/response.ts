@@ -2,7 +2,7 @@
 import * as asn1js from 'asn1js';
 import { encode, toArrayBuffer } from './der';
 import { OID } from './oids';
-import { tlv, TAG } from './tlv';
+import { lengthSize, tlv, TAG, writeHeader } from './tlv';
 import { REASONS, ReasonName } from './reasons';
 
 export type CertStatus =
@@ -61,7 +61,6 @@ const REASON_DER = new Map(
     encode(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Enumerated({ value: code })] })),
   ]),
 );
-const NO_UNUSED_BITS = Buffer.from([0]);
 
 export function encodeResponseData(input: ResponseDataInput): Buffer {
   const parts = [input.responderIdDer, time(input.producedAt), tlv(TAG.sequence, ...input.responses.map(singleResponse))];
@@ -125,15 +124,39 @@ export interface SignedEnvelope {
   certsDer?: Buffer;
 }
 
-/** Wraps a signed ResponseData into a successful OCSPResponse (responseType id-pkix-ocsp-basic). */
+/**
+ * Wraps a signed ResponseData into a successful OCSPResponse (responseType id-pkix-ocsp-basic):
+ *   SEQUENCE { ENUMERATED 0, [0] { SEQUENCE { OID, OCTET STRING { SEQUENCE { tbs, alg, BIT STRING, certs } } } } }
+ * written into one buffer: nesting TLVs one by one copied the response five times.
+ */
 export function encodeSuccessfulResponse(env: SignedEnvelope): Buffer {
-  const basic = tlv(
-    TAG.sequence,
-    env.tbs,
-    env.signatureAlgorithmDer,
-    tlv(TAG.bitString, NO_UNUSED_BITS, env.signature),
-    ...(env.certsDer ? [env.certsDer] : []),
-  );
-  const responseBytes = tlv(TAG.sequence, BASIC_OID_DER, tlv(TAG.octetString, basic));
-  return tlv(TAG.sequence, SUCCESSFUL_DER, tlv(TAG.ctxConstructed(0), responseBytes));
+  const certs = env.certsDer ?? EMPTY;
+  const bitsLen = 1 + env.signature.length;
+  const basicLen = env.tbs.length + env.signatureAlgorithmDer.length + tlvSize(bitsLen) + certs.length;
+  const octetsLen = tlvSize(basicLen);
+  const bytesLen = BASIC_OID_DER.length + tlvSize(octetsLen);
+  const explicitLen = tlvSize(bytesLen);
+  const outerLen = SUCCESSFUL_DER.length + tlvSize(explicitLen);
+  const out = Buffer.allocUnsafe(tlvSize(outerLen));
+  let off = writeHeader(out, 0, TAG.sequence, outerLen);
+  off += SUCCESSFUL_DER.copy(out, off);
+  off = writeHeader(out, off, TAG.ctxConstructed(0), explicitLen);
+  off = writeHeader(out, off, TAG.sequence, bytesLen);
+  off += BASIC_OID_DER.copy(out, off);
+  off = writeHeader(out, off, TAG.octetString, octetsLen);
+  off = writeHeader(out, off, TAG.sequence, basicLen);
+  off += env.tbs.copy(out, off);
+  off += env.signatureAlgorithmDer.copy(out, off);
+  off = writeHeader(out, off, TAG.bitString, bitsLen);
+  out[off++] = 0; // no unused bits
+  off += env.signature.copy(out, off);
+  certs.copy(out, off);
+  return out;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Size of a whole TLV whose value is `len` octets (single-octet tag). */
+function tlvSize(len: number): number {
+  return 1 + lengthSize(len) + len;
 }

@@ -4,19 +4,38 @@
 // a bare node:http round trip costs 17 µs: asn1js would dominate the responder's CPU. Tests cross-check every
 // shape against asn1js, pkijs and openssl.
 
-/** DER length octets (X.690 section 10.1: definite form, minimal number of octets). */
-function lengthOctets(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+/** How many octets the DER length of `n` takes (X.690 section 10.1: definite form, minimal number of octets). */
+export function lengthSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5;
 }
 
-/** One TLV with the given identifier octet around already-encoded contents. */
-export function tlv(tag: number, ...contents: Buffer[]): Buffer {
-  const len = contents.reduce((n, c) => n + c.length, 0);
-  const header = lengthOctets(len);
-  return Buffer.concat([Buffer.from([tag]), header, ...contents], 1 + header.length + len);
+/** Writes the identifier octet and DER length of a `len`-octet value at `off`; returns where the value starts. */
+export function writeHeader(out: Buffer, off: number, tag: number, len: number): number {
+  out[off++] = tag;
+  const size = lengthSize(len);
+  if (size === 1) {
+    out[off++] = len;
+    return off;
+  }
+  out[off++] = 0x80 | (size - 1);
+  for (let shift = (size - 2) * 8; shift >= 0; shift -= 8) out[off++] = Math.floor(len / 2 ** shift) & 0xff;
+  return off;
+}
+
+/**
+ * One TLV with the given identifier octet around already-encoded contents, in a single allocation: a response
+ * is some twenty of these, and three buffers per TLV (tag, length, concatenation) showed in the live profile.
+ */
+export function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
+  let len = 0;
+  for (const c of contents) len += c.length;
+  const out = Buffer.allocUnsafe(1 + lengthSize(len) + len);
+  let off = writeHeader(out, 0, tag, len);
+  for (const c of contents) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }
 
 export const TAG = {

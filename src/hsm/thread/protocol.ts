@@ -19,13 +19,36 @@ export interface SignJob {
   outLen: number;
 }
 
+/**
+ * Signatures as they cross to a session thread: a few arrays for the whole batch. An object and two typed arrays
+ * per signature, each way, cost about 10 µs of cloning per signature (bench/README "Benchmarks"); this about 3.
+ */
+export interface SignBatch {
+  mechanisms: number[];
+  /** The batch's key handles (usually one), and which one each signature uses. */
+  keys: Uint8Array[];
+  keyOf: number[];
+  /** Every input back to back, in a buffer of its own: a slice of Node's buffer pool would clone the whole pool. */
+  inputs: Uint8Array;
+  inputEnds: number[];
+  outLens: number[];
+}
+
+/** A batch's outcomes, in order: signature i is [starts[i], ends[i]) of `data`, unless a failure names i. */
+export interface SignResults {
+  data: Uint8Array;
+  starts: number[];
+  ends: number[];
+  failures: { index: number; error: WireError }[];
+}
+
 export type Request =
   /** Loads the module (once per thread), finds the token by label and opens a session on it. */
   | { op: 'open'; modulePath: string; label: string }
   | { op: 'login'; pin: string }
   | { op: 'find'; keys: KeyQuery[] }
-  /** C_SignInit and C_Sign for each job, synchronously, in order; one reply with every outcome. */
-  | { op: 'sign'; jobs: SignJob[] }
+  /** C_SignInit and C_Sign for each job, synchronously, in order; one reply (SignResults) with every outcome. */
+  | { op: 'sign'; batch: SignBatch }
   /** C_GetSessionInfo: is the session still known to the token? */
   | { op: 'probe' }
   /** Closes the session (logging out first when asked); the thread may open another. */
@@ -72,3 +95,61 @@ export class ModuleLoadError extends Error {
 export class NoTokenError extends Error {
   override name = 'NoTokenError';
 }
+
+export function packSignJobs(jobs: readonly SignJob[]): SignBatch {
+  const keys: Uint8Array[] = [];
+  const b: SignBatch = { mechanisms: [], keys, keyOf: [], inputs: EMPTY, inputEnds: [], outLens: [] };
+  let total = 0;
+  for (const j of jobs) {
+    let k = keys.indexOf(j.key);
+    if (k < 0) k = keys.push(j.key) - 1;
+    b.mechanisms.push(j.mechanism);
+    b.keyOf.push(k);
+    b.outLens.push(j.outLen);
+    total += j.input.length;
+    b.inputEnds.push(total);
+  }
+  const inputs = Buffer.allocUnsafeSlow(total);
+  let off = 0;
+  for (const j of jobs) {
+    inputs.set(j.input, off);
+    off += j.input.length;
+  }
+  b.inputs = inputs;
+  return b;
+}
+
+export function unpackSignJobs(b: SignBatch): SignJob[] {
+  return b.mechanisms.map((mechanism, i) => ({
+    mechanism,
+    key: b.keys[b.keyOf[i]!]!,
+    input: b.inputs.subarray(i === 0 ? 0 : b.inputEnds[i - 1], b.inputEnds[i]),
+    outLen: b.outLens[i]!,
+  }));
+}
+
+export function packOutcomes(outcomes: readonly SignOutcome[]): SignResults {
+  const r: SignResults = { data: EMPTY, starts: [], ends: [], failures: [] };
+  let total = 0;
+  for (const o of outcomes) if (o.ok) total += o.signature.length;
+  const data = Buffer.allocUnsafeSlow(total);
+  let off = 0;
+  outcomes.forEach((o, index) => {
+    r.starts.push(off);
+    if (o.ok) {
+      data.set(o.signature, off);
+      off += o.signature.length;
+    } else r.failures.push({ index, error: o.error });
+    r.ends.push(off);
+  });
+  r.data = data;
+  return r;
+}
+
+export function unpackResults(r: SignResults): SignOutcome[] {
+  const out: SignOutcome[] = r.starts.map((start, i) => ({ ok: true, signature: r.data.subarray(start, r.ends[i]) }));
+  for (const f of r.failures) out[f.index] = { ok: false, error: f.error };
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);

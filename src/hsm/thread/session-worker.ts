@@ -5,7 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
 import { findSigningKey, KeyNotFoundError } from '../keys';
 import { findSlotByLabel } from '../module';
-import { ModuleLoadError, NoTokenError, Reply, Request, SignJob, SignOutcome, toWire } from './protocol';
+import { ModuleLoadError, NoTokenError, Reply, Request, SignBatch, SignResults, toWire } from './protocol';
 
 let p11: pkcs11js.PKCS11 | undefined;
 let session: pkcs11js.Handle | undefined;
@@ -36,18 +36,33 @@ function need(): { m: pkcs11js.PKCS11; s: pkcs11js.Handle } {
   return { m: p11, s: session };
 }
 
-function sign(jobs: SignJob[]): SignOutcome[] {
+/** Each signature straight into its place in one reply buffer, of its own so that only it is cloned back. */
+function sign(b: SignBatch): SignResults {
   const { m, s } = need();
-  return jobs.map((j) => {
+  let total = 0;
+  for (const n of b.outLens) total += n;
+  const data = Buffer.allocUnsafeSlow(total);
+  const keys = b.keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.byteLength));
+  const inputs = Buffer.from(b.inputs.buffer, b.inputs.byteOffset, b.inputs.byteLength);
+  const r: SignResults = { data, starts: [], ends: [], failures: [] };
+  let inStart = 0;
+  let outStart = 0;
+  b.mechanisms.forEach((mechanism, i) => {
+    const outLen = b.outLens[i]!;
+    let end = outStart;
     try {
-      m.C_SignInit(s, { mechanism: j.mechanism }, Buffer.from(j.key));
+      m.C_SignInit(s, { mechanism }, keys[b.keyOf[i]!]!);
       // C_Sign ends the operation whether it succeeds or fails, so the session is never left active.
-      const sig = m.C_Sign(s, Buffer.from(j.input.buffer, j.input.byteOffset, j.input.byteLength), Buffer.alloc(j.outLen));
-      return { ok: true, signature: sig };
+      end += m.C_Sign(s, inputs.subarray(inStart, b.inputEnds[i]), data.subarray(outStart, outStart + outLen)).length;
     } catch (e) {
-      return { ok: false, error: toWire(e) };
+      r.failures.push({ index: i, error: toWire(e) });
     }
+    r.starts.push(outStart);
+    r.ends.push(end);
+    inStart = b.inputEnds[i]!;
+    outStart += outLen;
   });
+  return r;
 }
 
 function handle(r: Request): unknown {
@@ -80,7 +95,7 @@ function handle(r: Request): unknown {
       });
     }
     case 'sign':
-      return sign(r.jobs);
+      return sign(r.batch);
     case 'probe': {
       const { m, s } = need();
       m.C_GetSessionInfo(s);
