@@ -6,7 +6,7 @@ import { systemClock } from '../src/clock';
 import { findPrivateKey } from '../src/hsm/keys';
 import { findSlotByLabel, loadModule } from '../src/hsm/module';
 import { Pkcs11Signer } from '../src/hsm/pkcs11-signer';
-import { algorithmForPublicKey } from '../src/hsm/signer';
+import { algorithmForPublicKey } from '../src/signing/signer';
 import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../src/hsm/token';
 import { readCertificate } from '../src/pki/certificate';
 
