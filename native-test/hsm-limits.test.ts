@@ -90,7 +90,7 @@ describe('signing limits on real SoftHSM2', () => {
       }
       assert.ok((result.byStatus['0'] ?? 0) <= last.n, 'every signed answer was signed at the HSM (the count above is not blind)');
       assert.ok(refusals >= (result.byStatus['3'] ?? 0) && refusals > 0, 'the load went past the ceiling and was refused');
-      // 64 requests at once against 4 slots and a queue share of 32: overload is refused at once, not after waiting.
+      // 64 requests at once against a ceiling of 200/s and a queue share of 32: overload is refused at once, not after waiting.
       assert.ok(onArrival > 0, 'no request was refused on arrival');
       assert.equal(result.wrongAnswers, 0, 'every signed answer echoes its nonce, says good and verifies');
       assert.equal(result.transportErrors, 0);

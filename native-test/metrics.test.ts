@@ -83,7 +83,7 @@ describe('metrics after a known workload', () => {
     const m = await scrape();
     assert.equal(m.get('ocsp_hsm_token_ready{token="main"}'), 1);
     assert.equal((m.get('ocsp_hsm_sessions{token="main",state="idle"}') ?? 0) + (m.get('ocsp_hsm_sessions{token="main",state="in_use"}') ?? 0), 3);
-    assert.equal(m.get('ocsp_hsm_limiter_max_concurrent{limiter="main"}'), 3);
+    assert.equal(m.get('ocsp_hsm_limiter_max_concurrent{limiter="main"}'), 3 * 8, 'eight signatures per session by default');
     assert.equal(m.get('ocsp_hsm_limiter_in_flight{limiter="main"}'), 0);
     assert.ok((m.get('ocsp_cache_entries') ?? 0) >= 1);
     // Checked at startup: everything presigned, so nothing is due; the earliest nextUpdate is about 2h away.

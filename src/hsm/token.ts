@@ -486,7 +486,10 @@ export class HsmToken {
       probes.push(
         this.callOn(s, { op: 'probe' }).catch((e) => {
           const kind = faultKind(e);
-          if (kind) this.o.observer.hsmError(this.name, ckrName(pkcs11Code(e)!));
+          if (!kind) return;
+          // A probe can be the first to meet a fault: logged like one met by a signature.
+          this.o.observer.hsmError(this.name, ckrName(pkcs11Code(e)!));
+          this.o.log.warn({ token: this.name, code: ckrName(pkcs11Code(e)!), kind, call: 'probe' }, 'HSM fault');
         }),
       );
     }
