@@ -12,7 +12,7 @@
 // not yet started), so no idle daemon or database shares the two cores with the one being measured.
 // usage: npm run bench -- serve-hits [--runs N] [--seconds S] [--certs N] [--threads T] [--connections C] [--no-postgres]
 //        [--only hot|sqlite|postgres[,...]] (those phases alone; results in serve-hits-only-NAMES.json)
-//        [--trace-gc FILE] (the hot-cache daemon and the bare server run with --trace-gc; their output goes to FILE)
+//        [--trace-gc FILE] (the hot-cache daemon, by trace-gc-hook.ts, and the bare server run with --trace-gc; their GC lines go to FILE)
 //        [--cpu-prof-dir DIR] (V8 CPU profiles of the hot-cache daemon, by
 //        cpu-prof-hook.ts, and of the bare server)
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -336,7 +336,7 @@ async function main(): Promise<void> {
       label: 'daemon hot cache',
       async start() {
         const nodeOptions = [
-          process.env.NODE_OPTIONS ?? '', CPU_PROF_DIR ? `--require ${join(__dirname, 'cpu-prof-hook.js')}` : '', TRACE_GC_FILE ? '--trace-gc' : '',
+          process.env.NODE_OPTIONS ?? '', CPU_PROF_DIR ? `--require ${join(__dirname, 'cpu-prof-hook.js')}` : '', TRACE_GC_FILE ? `--require ${join(__dirname, 'trace-gc-hook.js')}` : '',
         ].filter((o) => o).join(' ');
         const daemon = await startResponder(pki, {
           config: hotConfig,
