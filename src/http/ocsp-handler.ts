@@ -9,11 +9,11 @@ import type { HttpMetrics, OcspStatusLabel, SourceLabel } from '../metrics/http-
 import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
 import type { ErrorStatusName } from '../ocsp/status-responses';
 import type { ServedResponse, Source } from '../source/source';
-import { cacheHeaders, NO_CACHE, notModified, servedFrom } from './caching';
+import { cacheHeaders, GetHeaders, NO_CACHE, notModified, servedFrom } from './caching';
 import { clientAddress } from './client-address';
 import { decodeGetPath } from './get-path';
 import { InflightRequests } from './inflight';
-import type { RequestMemo } from './request-memo';
+import type { Remembered, RequestMemo } from './request-memo';
 import { errorResponse, statusForError } from './ocsp-status';
 
 export interface OcspHandlerOptions {
@@ -59,17 +59,22 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
     }
   };
 
-  /** A successful answer; to GET (and HEAD) with the caching headers of RFC 9919 section 6.2, or a 304. */
-  const sendHit = (r: ServedResponse, req: IncomingMessage, res: ServerResponse, started: number, source: SourceLabel = 'cache') => {
+  /**
+   * A successful answer; to GET (and HEAD) with the caching headers of RFC 9919 section 6.2, or a 304. `memo`: what
+   * is remembered for this request's bytes, where its GET headers are kept from one request to the next.
+   */
+  const sendHit = (r: ServedResponse, req: IncomingMessage, res: ServerResponse, started: number, source: SourceLabel = 'cache', memo?: Remembered) => {
     const method = req.method!;
     if (method === 'POST') {
-      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length)]);
+      res.writeHead(200, postHeaders(r.der.length));
       res.end(r.der);
     } else if (notModified(req, r)) {
       res.writeHead(304, cacheHeaders(r, o.clock.now().getTime()));
       res.end();
     } else {
-      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length), ...cacheHeaders(r, o.clock.now().getTime())]);
+      const headers = GetHeaders.of(OCSP_RESPONSE, r, o.clock.now().getTime(), memo?.getHeaders);
+      if (memo) memo.getHeaders = headers;
+      res.writeHead(200, headers.list);
       res.end(r.der);
     }
     o.httpMetrics?.served(r.thisUpdateMs);
@@ -93,16 +98,16 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       hit = undefined; // the asynchronous path meets the same fault and answers it properly
     }
     if (hit) {
-      if (memoKey !== undefined && !request.nonce) o.memo?.remember(memoKey, hot!);
-      return sendHit(hit, req, res, started);
+      const memo = memoKey !== undefined && !request.nonce ? o.memo?.remember(memoKey, hot!) : undefined;
+      return sendHit(hit, req, res, started, 'cache', memo);
     }
     void answerLater(request, req, res, started);
   };
 
   /** The remembered answer to exactly these request bytes, if it may be served now. */
-  const remembered = (key: string): ServedResponse | undefined => {
+  const servedNow = (m: Remembered): ServedResponse | undefined => {
     try {
-      return o.memo?.served(key);
+      return m.answer.served();
     } catch {
       return undefined; // as above
     }
@@ -132,9 +137,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       if (!inflight.remove(token)) return; // answered tryLater at the deadline already
       const source = response.source ?? 'live';
       if (method !== 'POST' && response.httpCacheable && response.nextUpdate) return sendHit(servedFrom(response), req, res, started, source);
-      const headers = ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length)];
-      if (method !== 'POST') headers.push('Cache-Control', NO_CACHE);
-      res.writeHead(200, headers);
+      res.writeHead(200, method === 'POST' ? postHeaders(response.der.length) : ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length), 'Cache-Control', NO_CACHE]);
       res.end(response.der);
       o.httpMetrics?.served(response.thisUpdate.getTime());
       record(method, 'successful', started, source, req);
@@ -145,9 +148,8 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const started = o.clock.monotonicMs();
-    const path = pathOf(req.url ?? '/');
     if (req.method === 'POST') {
-      if (!postPaths.has(path)) return send(res, 404, 'malformedRequest');
+      if (!postPaths.has(pathOf(req.url ?? '/'))) return send(res, 404, 'malformedRequest');
       const type = rawHeader(req, 'content-type');
       if (type !== OCSP_REQUEST && !/^application\/ocsp-request\s*(;|$)/i.test(type ?? '')) {
         return send(res, 415, 'malformedRequest', 'Content-Type must be application/ocsp-request');
@@ -155,16 +157,19 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       readBody(req, o.bodyLimit, (err, body) => {
         if (err) return send(res, err.httpStatus, 'malformedRequest', err.message);
         const key = o.memo && body!.toString('latin1');
-        const hit = key && remembered(key);
+        const m = key ? o.memo!.get(key) : undefined;
+        const hit = m && servedNow(m);
         if (hit) sendHit(hit, req, res, started);
         else answer(body!, key || undefined, req, res, started);
       });
       return;
     }
     const url = req.url ?? '/';
-    const hit = o.memo && remembered(url);
-    if (hit) return sendHit(hit, req, res, started);
+    const m = o.memo?.get(url);
+    const hit = m && servedNow(m);
+    if (hit) return sendHit(hit, req, res, started, 'cache', m);
     // GET or HEAD: {prefix}/{url-encoded base64 DER}; the prefix is optional.
+    const path = pathOf(url);
     const rest = o.pathPrefix && (path === o.pathPrefix || path.startsWith(o.pathPrefix + '/')) ? path.slice(o.pathPrefix.length) : path;
     let der: Buffer;
     try {
@@ -183,6 +188,18 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       o.memo = memo;
     },
   });
+}
+
+// POST answers carry no caching headers, so theirs depend on the length alone: a few lists, made once each.
+const postHeaderLists = new Map<number, readonly string[]>();
+function postHeaders(length: number): string[] {
+  let h = postHeaderLists.get(length);
+  if (h === undefined) {
+    if (postHeaderLists.size > 1024) postHeaderLists.clear();
+    h = ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(length)];
+    postHeaderLists.set(length, h);
+  }
+  return h as string[];
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
