@@ -11,12 +11,14 @@
 // comes from its memory cache. Each daemon is measured alone beside the bare server (the others stopped, PostgreSQL
 // not yet started), so no idle daemon or database shares the two cores with the one being measured.
 // usage: npm run bench -- serve-hits [--runs N] [--seconds S] [--certs N] [--threads T] [--connections C] [--no-postgres]
+//        [--only hot|sqlite|postgres[,...]] (those phases alone; results in serve-hits-only-NAMES.json)
+//        [--trace-gc FILE] (the hot-cache daemon, by trace-gc-hook.ts, and the bare server run with --trace-gc; their GC lines go to FILE)
 //        [--cpu-prof-dir DIR] (V8 CPU profiles of the hot-cache daemon, by
 //        cpu-prof-hook.ts, and of the bare server)
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
@@ -35,7 +37,7 @@ import { machine, median } from './machine';
 const { values } = parseArgs({
   options: {
     runs: { type: 'string' }, seconds: { type: 'string' }, certs: { type: 'string' }, threads: { type: 'string' },
-    connections: { type: 'string' }, 'no-postgres': { type: 'boolean' }, 'cpu-prof-dir': { type: 'string' },
+    connections: { type: 'string' }, 'no-postgres': { type: 'boolean' }, 'cpu-prof-dir': { type: 'string' }, only: { type: 'string' }, 'trace-gc': { type: 'string' },
   },
 });
 const RUNS = Number(values.runs ?? 5);
@@ -43,9 +45,16 @@ const SECONDS = Number(values.seconds ?? 5);
 const CERTS = Number(values.certs ?? 10_000);
 const THREADS = Number(values.threads ?? 2);
 const CONNECTIONS = Number(values.connections ?? 64);
-const POSTGRES = !values['no-postgres'];
+/** The phases to run (--only hot,sqlite,postgres), each by its short name; all of them by default. */
+const ONLY = values.only?.split(',').map((p) => p.trim());
+const PHASE_NAMES = { hot: 'hotCache', sqlite: 'storeSqlite', postgres: 'storePostgres' } as const;
+for (const p of ONLY ?? []) if (!(p in PHASE_NAMES)) throw new Error(`--only: unknown phase ${p} (hot, sqlite, postgres)`);
+const runPhase = (key: string) => !ONLY || ONLY.some((p) => PHASE_NAMES[p as keyof typeof PHASE_NAMES] === key);
+const POSTGRES = !values['no-postgres'] && runPhase('storePostgres');
 /** Writes V8 CPU profiles of the hot-cache daemon and the bare server (whole run) into this directory. */
 const CPU_PROF_DIR = values['cpu-prof-dir'];
+/** Runs the hot-cache daemon and the bare server with --trace-gc, and writes what they print to this file. */
+const TRACE_GC_FILE = values['trace-gc'];
 /** Largest share of failed answers tolerated in a measurement. */
 const MAX_FAILED = 0.001;
 const TARGET_RATIO = 0.7;
@@ -249,10 +258,13 @@ function presign(pki: TestPki, config: string, label: string, all: boolean): voi
 }
 
 async function startFixedDerServer(derFile: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), join(__dirname, 'fixed-der-server.js'), derFile], {
+  const proc = spawn(process.execPath, [
+    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), ...(TRACE_GC_FILE ? ['--trace-gc'] : []), join(__dirname, 'fixed-der-server.js'), derFile,
+  ], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [line] = (await once(proc.stdout!, 'data')) as [Buffer];
+  if (TRACE_GC_FILE) proc.stdout!.on('data', (d: Buffer) => appendFileSync(TRACE_GC_FILE, `bare: ${d.toString().trimEnd().replace(/\n/g, '\nbare: ')}\n`));
   return { url: `http://127.0.0.1:${(JSON.parse(line.toString()) as { port: number }).port}`, proc };
 }
 
@@ -318,17 +330,26 @@ async function main(): Promise<void> {
   });
   let hotStored = -1;
 
-  const phases: Phase[] = [
+  const allPhases: Phase[] = [
     {
       key: 'hotCache',
       label: 'daemon hot cache',
       async start() {
+        const nodeOptions = [
+          process.env.NODE_OPTIONS ?? '', CPU_PROF_DIR ? `--require ${join(__dirname, 'cpu-prof-hook.js')}` : '', TRACE_GC_FILE ? `--require ${join(__dirname, 'trace-gc-hook.js')}` : '',
+        ].filter((o) => o).join(' ');
         const daemon = await startResponder(pki, {
           config: hotConfig,
-          ...(CPU_PROF_DIR
-            ? { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'cpu-prof-hook.js')}`.trim(), OCSP_BENCH_CPU_PROF_DIR: CPU_PROF_DIR } }
-            : {}),
+          env: { NODE_OPTIONS: nodeOptions, ...(CPU_PROF_DIR ? { OCSP_BENCH_CPU_PROF_DIR: CPU_PROF_DIR } : {}) },
         });
+        if (TRACE_GC_FILE) {
+          const stop = daemon.stop;
+          daemon.stop = async () => {
+            const code = await stop();
+            appendFileSync(TRACE_GC_FILE, daemon.output().split('\n').filter((l) => /^\[\d+:/.test(l)).map((l) => `daemon: ${l}\n`).join(''));
+            return code;
+          };
+        }
         const answers = await warmAndCheck('hot cache (warming)', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir);
         // The store loses every response: from now on an answer can only come from memory (a miss would be
         // signed live, which the signature counter shows). No change-log entry, so no invalidation.
@@ -391,6 +412,7 @@ async function main(): Promise<void> {
         ]
       : []),
   ];
+  const phases = allPhases.filter((p) => runPhase(p.key));
 
   let bare: { url: string; proc: ChildProcess } | undefined;
   const running: Responder[] = [];
@@ -483,7 +505,8 @@ async function main(): Promise<void> {
       },
       results: figures,
     };
-    writeFileSync(join(ROOT, 'bench/results/serve-hits.json'), JSON.stringify(report, null, 2) + '\n');
+    const resultFile = ONLY ? `serve-hits-only-${ONLY.join('-')}.json` : 'serve-hits.json';
+    writeFileSync(join(ROOT, 'bench/results', resultFile), JSON.stringify({ ...report, ...(ONLY ? { only: ONLY } : {}) }, null, 2) + '\n');
     for (const line of summary) console.log(line);
   } finally {
     if (bare && bare.proc.exitCode === null) {

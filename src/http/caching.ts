@@ -9,15 +9,60 @@ export const NO_CACHE = 'no-cache, must-revalidate';
 
 /** Cache-Control, Last-Modified (thisUpdate), Expires (nextUpdate) and ETag, for writeHead at nowMs. */
 export function cacheHeaders(r: ServedResponse, nowMs: number): string[] {
-  const untilNextUpdate = r.nextUpdateMs - nowMs;
-  // maxAge, but never beyond nextUpdate: a cache must not serve a response past it.
-  const maxAge = Math.max(0, Math.floor(Math.min(r.maxAgeMs ?? untilNextUpdate, untilNextUpdate) / 1000));
   return [
-    'Cache-Control', `max-age=${maxAge}, public, no-transform, must-revalidate`,
+    'Cache-Control', cacheControl(r, Math.floor(nowMs / 1000)),
     'Last-Modified', httpDate(r.thisUpdateMs),
     'Expires', httpDate(r.nextUpdateMs),
     'ETag', r.etag(),
   ];
+}
+
+/**
+ * Cache-Control during the second `second` (of the Unix epoch). max-age is counted from the second's last
+ * millisecond, so that no answer sent during it lets a cache keep the response beyond its nextUpdate.
+ */
+function cacheControl(r: ServedResponse, second: number): string {
+  const untilNextUpdate = r.nextUpdateMs - (second * 1000 + 999);
+  // maxAge, but never beyond nextUpdate: a cache must not serve a response past it.
+  const maxAge = Math.max(0, Math.floor(Math.min(r.maxAgeMs ?? untilNextUpdate, untilNextUpdate) / 1000));
+  let s = cacheControls.get(maxAge);
+  if (s === undefined) {
+    if (cacheControls.size > 1024) cacheControls.clear();
+    s = `max-age=${maxAge}, public, no-transform, must-revalidate`;
+    cacheControls.set(maxAge, s);
+  }
+  return s;
+}
+
+const CACHE_CONTROL = 5;
+
+/**
+ * The headers of 200 answers to GET of one response, kept between requests for the same bytes (in the request
+ * memo): made once per response, with only max-age redone when the second changes. Holds strings, never the
+ * response; a different response (another ETag, or maxAge after a reload) gets new ones.
+ */
+export class GetHeaders {
+  private constructor(
+    private readonly etag: string,
+    private readonly maxAgeMs: number | undefined,
+    private second: number,
+    /** For writeHead: Content-Type, Content-Length, then cacheHeaders() (max-age at CACHE_CONTROL). */
+    readonly list: string[],
+  ) {}
+
+  /** The headers for r at nowMs: `kept` brought up to date when they were made for r, else new ones. */
+  static of(contentType: string, r: ServedResponse, nowMs: number, kept?: GetHeaders): GetHeaders {
+    const second = Math.floor(nowMs / 1000);
+    const etag = r.etag();
+    if (kept !== undefined && kept.etag === etag && kept.maxAgeMs === r.maxAgeMs) {
+      if (kept.second !== second) {
+        kept.second = second;
+        kept.list[CACHE_CONTROL] = cacheControl(r, second);
+      }
+      return kept;
+    }
+    return new GetHeaders(etag, r.maxAgeMs, second, ['Content-Type', contentType, 'Content-Length', String(r.der.length), ...cacheHeaders(r, nowMs)]);
+  }
 }
 
 /**
@@ -57,8 +102,10 @@ export function servedFrom(r: OcspResponse): ServedResponse {
   };
 }
 
-// A busy responder formats the same few instants all the time (thisUpdate and nextUpdate of hot answers).
+// A busy responder formats the same few instants and max-ages all the time (thisUpdate and nextUpdate of hot
+// answers, pre-produced in batches).
 const dates = new Map<number, string>();
+const cacheControls = new Map<number, string>();
 function httpDate(ms: number): string {
   let s = dates.get(ms);
   if (s === undefined) {

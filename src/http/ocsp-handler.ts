@@ -9,11 +9,11 @@ import type { HttpMetrics, OcspStatusLabel, SourceLabel } from '../metrics/http-
 import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
 import type { ErrorStatusName } from '../ocsp/status-responses';
 import type { ServedResponse, Source } from '../source/source';
-import { cacheHeaders, NO_CACHE, notModified, servedFrom } from './caching';
+import { cacheHeaders, GetHeaders, NO_CACHE, notModified, servedFrom } from './caching';
 import { clientAddress } from './client-address';
 import { decodeGetPath } from './get-path';
 import { InflightRequests } from './inflight';
-import type { RequestMemo } from './request-memo';
+import type { Remembered, RequestMemo } from './request-memo';
 import { errorResponse, statusForError } from './ocsp-status';
 
 export interface OcspHandlerOptions {
@@ -59,17 +59,22 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
     }
   };
 
-  /** A successful answer; to GET (and HEAD) with the caching headers of RFC 9919 section 6.2, or a 304. */
-  const sendHit = (r: ServedResponse, req: IncomingMessage, res: ServerResponse, started: number, source: SourceLabel = 'cache') => {
+  /**
+   * A successful answer; to GET (and HEAD) with the caching headers of RFC 9919 section 6.2, or a 304. `memo`: what
+   * is remembered for this request's bytes, where its GET headers are kept from one request to the next.
+   */
+  const sendHit = (r: ServedResponse, req: IncomingMessage, res: ServerResponse, started: number, source: SourceLabel = 'cache', memo?: Remembered) => {
     const method = req.method!;
     if (method === 'POST') {
-      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length)]);
+      res.writeHead(200, postHeaders(r.der.length));
       res.end(r.der);
     } else if (notModified(req, r)) {
       res.writeHead(304, cacheHeaders(r, o.clock.now().getTime()));
       res.end();
     } else {
-      res.writeHead(200, ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(r.der.length), ...cacheHeaders(r, o.clock.now().getTime())]);
+      const headers = GetHeaders.of(OCSP_RESPONSE, r, o.clock.now().getTime(), memo?.getHeaders);
+      if (memo) memo.getHeaders = headers;
+      res.writeHead(200, headers.list);
       res.end(r.der);
     }
     o.httpMetrics?.served(r.thisUpdateMs);
@@ -93,16 +98,16 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       hit = undefined; // the asynchronous path meets the same fault and answers it properly
     }
     if (hit) {
-      if (memoKey !== undefined && !request.nonce) o.memo?.remember(memoKey, hot!);
-      return sendHit(hit, req, res, started);
+      const memo = memoKey !== undefined && !request.nonce ? o.memo?.remember(memoKey, hot!) : undefined;
+      return sendHit(hit, req, res, started, 'cache', memo);
     }
     void answerLater(request, req, res, started);
   };
 
   /** The remembered answer to exactly these request bytes, if it may be served now. */
-  const remembered = (key: string): ServedResponse | undefined => {
+  const servedNow = (m: Remembered): ServedResponse | undefined => {
     try {
-      return o.memo?.served(key);
+      return m.answer.served();
     } catch {
       return undefined; // as above
     }
@@ -132,9 +137,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       if (!inflight.remove(token)) return; // answered tryLater at the deadline already
       const source = response.source ?? 'live';
       if (method !== 'POST' && response.httpCacheable && response.nextUpdate) return sendHit(servedFrom(response), req, res, started, source);
-      const headers = ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length)];
-      if (method !== 'POST') headers.push('Cache-Control', NO_CACHE);
-      res.writeHead(200, headers);
+      res.writeHead(200, method === 'POST' ? postHeaders(response.der.length) : ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length), 'Cache-Control', NO_CACHE]);
       res.end(response.der);
       o.httpMetrics?.served(response.thisUpdate.getTime());
       record(method, 'successful', started, source, req);
@@ -145,26 +148,28 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const started = o.clock.monotonicMs();
-    const path = pathOf(req.url ?? '/');
     if (req.method === 'POST') {
-      if (!postPaths.has(path)) return send(res, 404, 'malformedRequest');
-      const type = rawHeader(req, 'content-type');
+      if (!postPaths.has(pathOf(req.url ?? '/'))) return send(res, 404, 'malformedRequest');
+      const type = rawHeader(req, 'Content-Type', 'content-type');
       if (type !== OCSP_REQUEST && !/^application\/ocsp-request\s*(;|$)/i.test(type ?? '')) {
         return send(res, 415, 'malformedRequest', 'Content-Type must be application/ocsp-request');
       }
       readBody(req, o.bodyLimit, (err, body) => {
         if (err) return send(res, err.httpStatus, 'malformedRequest', err.message);
         const key = o.memo && body!.toString('latin1');
-        const hit = key && remembered(key);
+        const m = key ? o.memo!.get(key) : undefined;
+        const hit = m && servedNow(m);
         if (hit) sendHit(hit, req, res, started);
         else answer(body!, key || undefined, req, res, started);
       });
       return;
     }
     const url = req.url ?? '/';
-    const hit = o.memo && remembered(url);
-    if (hit) return sendHit(hit, req, res, started);
+    const m = o.memo?.get(url);
+    const hit = m && servedNow(m);
+    if (hit) return sendHit(hit, req, res, started, 'cache', m);
     // GET or HEAD: {prefix}/{url-encoded base64 DER}; the prefix is optional.
+    const path = pathOf(url);
     const rest = o.pathPrefix && (path === o.pathPrefix || path.startsWith(o.pathPrefix + '/')) ? path.slice(o.pathPrefix.length) : path;
     let der: Buffer;
     try {
@@ -185,6 +190,18 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
   });
 }
 
+// POST answers carry no caching headers, so theirs depend on the length alone: a few lists, made once each.
+const postHeaderLists = new Map<number, readonly string[]>();
+function postHeaders(length: number): string[] {
+  let h = postHeaderLists.get(length);
+  if (h === undefined) {
+    if (postHeaderLists.size > 1024) postHeaderLists.clear();
+    h = ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(length)];
+    postHeaderLists.set(length, h);
+  }
+  return h as string[];
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -193,13 +210,13 @@ function header(req: IncomingMessage, name: string): string | undefined {
 /**
  * The first value of a header that occurs once (Content-Type, Content-Length), from rawHeaders: the first use of
  * req.headers builds an object of every header; skipping it took cached POST answers from 0.55 to 0.75 of the
- * bare server's rate side by side (README, Benchmarks).
+ * bare server's rate side by side (README, Benchmarks). `name` is compared as sent first (no lower-cased copy).
  */
-function rawHeader(req: IncomingMessage, lowerName: string): string | undefined {
+function rawHeader(req: IncomingMessage, name: string, lowerName: string): string | undefined {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
-    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return raw[i + 1];
+    if (n.length === lowerName.length && (n === name || n.toLowerCase() === lowerName)) return raw[i + 1];
   }
   return undefined;
 }
@@ -235,7 +252,7 @@ class BodyError extends Error {
  * refused without reading on. Callbacks, not a promise: this runs for every POST.
  */
 function readBody(req: IncomingMessage, limit: number, done: (err: BodyError | undefined, body?: Buffer) => void): void {
-  if (Number(rawHeader(req, 'content-length') ?? 0) > limit) {
+  if (Number(rawHeader(req, 'Content-Length', 'content-length') ?? 0) > limit) {
     req.resume();
     return done(new BodyError(413, 'request body too large'));
   }

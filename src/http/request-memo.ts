@@ -4,27 +4,44 @@
 // function of the bytes, and a remembered answer is asked again each time it is used (HotAnswer.served()), so
 // nothing stale or revoked is served from here.
 import { LRUCache } from 'lru-cache';
-import type { HotAnswer, ServedResponse } from '../source/source';
+import type { HotAnswer } from '../source/source';
+import type { GetHeaders } from './caching';
 
-// Heap per entry beside its key string (counted by its length): lru-cache's slots, the HotAnswer object and
-// the string header. An estimate, kept generous: the memo is a small share of the cache's budget.
+// Heap per entry beside its key string (counted by its length): lru-cache's slots, the Remembered and HotAnswer
+// objects and the string header; for a GET, also its kept headers (the list and its strings, about 200 bytes).
+// Estimates, kept generous: the memo is a small share of the cache's budget.
 const ENTRY_OVERHEAD_BYTES = 200;
+const GET_HEADERS_BYTES = 200;
+
+/** What is remembered for one request's bytes. */
+export class Remembered {
+  /** The headers of the last 200 answer to this GET (strings only: no response is held here). */
+  getHeaders: GetHeaders | undefined;
+
+  constructor(readonly answer: HotAnswer) {}
+}
 
 export class RequestMemo {
-  private readonly lru: LRUCache<string, HotAnswer>;
+  private readonly lru: LRUCache<string, Remembered>;
 
   constructor(maxBytes: number) {
-    this.lru = new LRUCache<string, HotAnswer>({ maxSize: maxBytes, sizeCalculation: (_a, key) => key.length + ENTRY_OVERHEAD_BYTES });
+    this.lru = new LRUCache<string, Remembered>({
+      maxSize: maxBytes,
+      // A GET's key is its URL ("/..."), a POST's its DER (0x30).
+      sizeCalculation: (_r, key) => key.length + ENTRY_OVERHEAD_BYTES + (key.charCodeAt(0) === 0x2f ? GET_HEADERS_BYTES : 0),
+    });
   }
 
-  /** The remembered answer for these request bytes, if it may be served now. */
-  served(key: string): ServedResponse | undefined {
-    return this.lru.get(key)?.served();
+  /** What is remembered for these request bytes; its answer says whether it may be served now. */
+  get(key: string): Remembered | undefined {
+    return this.lru.get(key);
   }
 
   /** Only for requests without a nonce: with one, no two requests share their bytes. */
-  remember(key: string, answer: HotAnswer): void {
-    this.lru.set(key, answer);
+  remember(key: string, answer: HotAnswer): Remembered {
+    const r = new Remembered(answer);
+    this.lru.set(key, r);
+    return r;
   }
 
   get size(): { entries: number; bytes: number } {

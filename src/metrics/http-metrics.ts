@@ -1,7 +1,8 @@
 // Request metrics at the HTTP edge: count by method, OCSP response status and the step that answered; latency
 // by method and status; the age of the oldest response served since the last scrape.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Clock } from '../clock';
+import { HistogramSeries, ScrapeTimeHistogram } from './scrape-time-histogram';
 
 export type OcspStatusLabel = 'successful' | 'malformedRequest' | 'internalError' | 'tryLater' | 'sigRequired' | 'unauthorized';
 /** cache, store or live for successful answers; none for errors (no response was looked up or signed). */
@@ -9,47 +10,55 @@ export type SourceLabel = 'cache' | 'store' | 'live' | 'none';
 
 type Labels = { method: string; status: OcspStatusLabel; source: SourceLabel };
 
-/** One (method, status, source): requests counted in a plain number, handed to prom-client at scrape time. */
+const STATUSES: readonly OcspStatusLabel[] = ['successful', 'malformedRequest', 'internalError', 'tryLater', 'sigRequired', 'unauthorized'];
+const SOURCES: readonly SourceLabel[] = ['cache', 'store', 'live', 'none'];
+const STATUS_INDEX = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as Record<OcspStatusLabel, number>;
+const SOURCE_INDEX = Object.fromEntries(SOURCES.map((s, i) => [s, i])) as Record<SourceLabel, number>;
+
+/** One (method, status, source): requests counted in plain numbers, handed to prom-client at scrape time. */
 interface Child {
   labels: Labels;
   count: number;
   reported: number;
-  time: { observe(v: number): void };
+  time: HistogramSeries;
 }
 
 export class HttpMetrics {
-  private readonly seconds: Histogram<'method' | 'status'>;
-  // Nested maps by method, status, source: no label object hashed and no key string built per request
-  // (prom-client's labelled children hash their labels on every call, a measurable share of a cached answer's CPU).
-  private readonly children = new Map<string, Map<OcspStatusLabel, Map<SourceLabel, Child>>>();
+  private readonly seconds: ScrapeTimeHistogram;
+  // Children by method, then (status, source) as an array index: no label object hashed, no key string built and
+  // no map searched per request (prom-client's labelled children hash their labels on every call, a measurable
+  // share of a cached answer's CPU).
+  private readonly children = new Map<string, (Child | undefined)[]>();
+  private readonly getChildren: (Child | undefined)[] = [];
+  private readonly postChildren: (Child | undefined)[] = [];
   /** thisUpdate of the oldest response served since the last scrape (Infinity: none served). */
   private oldestServedMs = Infinity;
 
   constructor(registry: Registry, clock: Clock) {
     const children = this.children;
+    children.set('GET', this.getChildren).set('POST', this.postChildren);
     new Counter({
       name: 'ocsp_requests_total',
       help: 'OCSP requests answered, by HTTP method, OCSP response status and the step that answered (cache, store, live; none for errors).',
       labelNames: ['method', 'status', 'source'],
       registers: [registry],
       collect() {
-        for (const byStatus of children.values()) {
-          for (const bySource of byStatus.values()) {
-            for (const c of bySource.values()) {
-              if (c.count > c.reported) this.inc(c.labels, c.count - c.reported);
-              c.reported = c.count;
-            }
+        for (const byIndex of children.values()) {
+          for (const c of byIndex) {
+            if (!c) continue;
+            if (c.count > c.reported) this.inc(c.labels, c.count - c.reported);
+            c.reported = c.count;
           }
         }
       },
     });
-    this.seconds = new Histogram({
-      name: 'ocsp_request_duration_seconds',
-      help: 'Time from receiving an OCSP request to sending its answer.',
-      labelNames: ['method', 'status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    });
+    this.seconds = new ScrapeTimeHistogram(
+      'ocsp_request_duration_seconds',
+      'Time from receiving an OCSP request to sending its answer.',
+      ['method', 'status'],
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registry,
+    );
     const self = this;
     new Gauge({
       name: 'ocsp_served_response_oldest_age_seconds',
@@ -64,16 +73,9 @@ export class HttpMetrics {
   }
 
   answered(method: string, status: OcspStatusLabel, seconds: number, source: SourceLabel = 'none'): void {
-    const m = method === 'HEAD' ? 'GET' : method;
-    let byStatus = this.children.get(m);
-    if (!byStatus) this.children.set(m, (byStatus = new Map()));
-    let bySource = byStatus.get(status);
-    if (!bySource) byStatus.set(status, (bySource = new Map()));
-    let c = bySource.get(source);
-    if (!c) {
-      const labels = { method: m, status, source };
-      bySource.set(source, (c = { labels, count: 0, reported: 0, time: this.seconds.labels({ method: m, status }) }));
-    }
+    const byIndex = method === 'POST' ? this.postChildren : method === 'GET' || method === 'HEAD' ? this.getChildren : this.others(method);
+    const i = STATUS_INDEX[status] * SOURCES.length + SOURCE_INDEX[source];
+    const c = byIndex[i] ?? this.newChild(byIndex, i, method === 'HEAD' ? 'GET' : method, status, source);
     c.count++;
     c.time.observe(seconds);
   }
@@ -81,5 +83,16 @@ export class HttpMetrics {
   /** A successful answer went out whose thisUpdate was this (for the CA/B Forum freshness figures). */
   served(thisUpdateMs: number): void {
     if (thisUpdateMs < this.oldestServedMs) this.oldestServedMs = thisUpdateMs;
+  }
+
+  private others(method: string): (Child | undefined)[] {
+    let byIndex = this.children.get(method);
+    if (!byIndex) this.children.set(method, (byIndex = []));
+    return byIndex;
+  }
+
+  private newChild(byIndex: (Child | undefined)[], i: number, method: string, status: OcspStatusLabel, source: SourceLabel): Child {
+    const labels = { method, status, source };
+    return (byIndex[i] = { labels, count: 0, reported: 0, time: this.seconds.newSeries({ method, status }) });
   }
 }
