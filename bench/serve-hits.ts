@@ -57,7 +57,7 @@ const CPU_PROF_DIR = values['cpu-prof-dir'];
 const TRACE_GC_FILE = values['trace-gc'];
 /** Largest share of failed answers tolerated in a measurement. */
 const MAX_FAILED = 0.001;
-const TARGET_RATIO = 0.7;
+const TARGET_RATIO = 0.8;
 /** Responses per daemon decoded by pkijs and asked again by GET. */
 const SAMPLE = 200;
 

@@ -13,7 +13,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Runs the demo in `cwd` (creating demo/ there the first time) until it listens; returns its output and a stop. */
-export function runDemo(cwd: string, port: number): Promise<{ output: string; stop: () => Promise<number | null> }> {
+export function runDemo(cwd: string, port: number): Promise<{ output: string; stop: () => Promise<number | null>; log: () => string }> {
   const env = { ...process.env };
   delete env.SOFTHSM2_CONF; // the demo must find its own token without help
   const proc = spawn(process.execPath, [CLI, 'demo', '--dir', 'demo', '--port', String(port)], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -31,6 +31,7 @@ export function runDemo(cwd: string, port: number): Promise<{ output: string; st
       clearTimeout(timer);
       resolve({
         output: out,
+        log: () => `${out}${proc.signalCode ? `\n(ended by ${proc.signalCode})` : ''}`,
         stop: async () => {
           if (proc.exitCode === null) proc.kill('SIGTERM');
           return exited;
