@@ -36,6 +36,19 @@ export async function serve(loaded: LoadedConfig, overrides: { port?: number } =
     if (started) void started.close().finally(exit);
     else exitAfterStartup = exit;
   };
+  // Registered before startup too: with serving processes, "listening" can be logged (and a supervisor can send
+  // SIGTERM) before the primary's startup returns, and SIGTERM's default action would end it without a word.
+  let stopAfterStartup: string | undefined;
+  const onStopSignal = (signal: string) => {
+    if (started) return stop(signal);
+    if (stopAfterStartup) return;
+    stopAfterStartup = signal;
+    logger.info({ signal }, 'stopping once started');
+    // A startup that does not end (a store that never answers) does not keep a stop waiting for ever.
+    setTimeout(() => process.exit(0), loaded.config.server.shutdownTimeout).unref();
+  };
+  process.on('SIGTERM', () => onStopSignal('SIGTERM'));
+  process.on('SIGINT', () => onStopSignal('SIGINT'));
   let daemon: Daemon;
   try {
     // One process, as before workers existed; or a primary holding the tokens and `workers` serving processes.
@@ -46,7 +59,8 @@ export async function serve(loaded: LoadedConfig, overrides: { port?: number } =
     throw e;
   }
   if (exitAfterStartup) return void daemon.close().finally(exitAfterStartup);
-  const stop = (signal: string) => {
+  if (stopAfterStartup) stop(stopAfterStartup);
+  function stop(signal: string): void {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
@@ -61,7 +75,5 @@ export async function serve(loaded: LoadedConfig, overrides: { port?: number } =
         process.exit(1);
       },
     );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  }
 }
