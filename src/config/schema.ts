@@ -377,6 +377,25 @@ export const configSchema = z
       .strict()
       .default({}),
     cleanup: z.object({ every: cleanupInterval.optional() }).strict().default({}),
+    /**
+     * Several responders on one store (README "Running a cluster"): the scheduled work and production upon change run
+     * on the one holding the lease; every responder records a heartbeat with the change it has applied.
+     */
+    cluster: z
+      .object({
+        /** Shown in `ocsp-hsm cluster status` and the heartbeat row instead of the host name. */
+        name: name.optional(),
+        /** How long a lease holder that stopped renewing keeps the work; renewed every third of it. */
+        lease: duration.default('10s'),
+        /** How often a responder records its heartbeat (and the change it has applied). */
+        heartbeat: duration.default('1s'),
+        /** The publishing API's default for `?wait`: `all` waits until every live responder applied a change. */
+        wait: z.enum(['none', 'all']).default('none'),
+        /** The longest a publishing request waits for the responders (then answers, naming those that had not applied). */
+        waitTimeout: duration.default('5s'),
+      })
+      .strict()
+      .default({}),
     /** A listener of its own for /metrics (and /healthz, /readyz); unset: /metrics on the OCSP listener. */
     metrics: z
       .object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
