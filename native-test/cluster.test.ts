@@ -4,12 +4,13 @@
 // within store.maxStaleness. CA "pre" has pre-production on (answers from memory and the store), CA "live" off
 // (every nonce request is signed on the token).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster, type CertStatusName } from './support/cluster';
 import { nonceTemplate, runLoadProcess } from './support/harness';
-import { NODE_HEADER } from './support/haproxy';
+import { EXAMPLE_CONFIG, HAPROXY, NODE_HEADER } from './support/haproxy';
 import type { LoadResult, LoadSpec } from './support/load';
 
 const MAX_STALENESS_MS = 2_000;
@@ -56,6 +57,13 @@ describe('a cluster: three responders, one PostgreSQL, HAProxy in front', () => 
     const codes = await cluster.stop();
     console.log(JSON.stringify(codes));
     assert.deepEqual(codes.responders, { n1: 0, n2: 0, n3: 0 }, 'every responder stopped cleanly');
+  });
+
+  it('the example config of README "Running a cluster" is valid for Debian\'s HAProxy', () => {
+    const r = spawnSync(HAPROXY, ['-c', '-f', EXAMPLE_CONFIG], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 0, r.stderr);
+    // Its example host names do not resolve here: HAProxy starts anyway (init-addr), with those servers down.
+    assert.doesNotMatch(r.stderr, /\[ALERT\]/);
   });
 
   it('every node answers through HAProxy, GET and POST; openssl verifies each answer against the CA', async () => {

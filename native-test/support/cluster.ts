@@ -78,6 +78,8 @@ export class TestCluster {
     const pki = createTestPki(o.cas ?? [{ name: 'clu', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
     const edit = (c: Record<string, any>) => {
       c.store = { url: dbUrl };
+      // HAProxy adds X-Forwarded-For (option forwardfor): the HSM's fair share is per client behind it.
+      c.server.trustedProxies = ['127.0.0.1'];
       o.edit?.(c);
     };
     const config = variantConfig(pki, 'cluster', edit);
@@ -196,6 +198,8 @@ export class TestCluster {
       n.config = variantConfig(this.pki, `cluster-${n.name}`, (c) => {
         this.edit(c);
         c.server.port = n.port;
+        // Its heartbeat and `cluster status` name it as HAProxy does.
+        c.cluster = { ...c.cluster, name: n.name };
       });
       try {
         n.responder = await startResponder(this.pki, { config: n.config });

@@ -1,11 +1,11 @@
 // Debian's HAProxy in front of test responders: its config written to a temp dir, run in the foreground (-db) as a
 // child process on a free 127.0.0.1 port, asked for its view of the backends on its admin socket, stopped by PID.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from './postgres';
-import { waitFor } from './harness';
+import { ROOT, waitFor } from './harness';
 
 export const HAPROXY = '/usr/sbin/haproxy';
 const INSTALL_HINT = 'npm test installs it when run as root; otherwise: sudo apt-get install -y haproxy';
@@ -34,43 +34,44 @@ export interface ServerStat {
   redispatches: number;
 }
 
+/** The config README "Running a cluster" documents; the tests run it, edited only where a test must differ. */
+export const EXAMPLE_CONFIG = join(ROOT, 'config/haproxy.cfg');
+
 /**
- * The load balancer of "Running a cluster" (README), with health checks made fast enough for tests (a node is
- * down about 0.4 s after it stops answering /readyz, up again 0.5 s after it answers 200) and one test-only rule:
- * `X-Ocsp-Steer: <server>` picks that server while it is up.
+ * config/haproxy.cfg made runnable here: a global section of its own (no chroot, user, syslog or daemon; the admin
+ * socket in the test's dir), the frontend bound to a free 127.0.0.1 port, the test's servers, health checks fast
+ * enough for tests (a node is out about 0.3 s after it stops answering /readyz, back 0.5 s after it answers 200),
+ * and two test-only rules: `X-Ocsp-Steer: <server>` picks that server while it is up, and every answer names its
+ * server in `X-Ocsp-Node`. Everything else (timeouts, retries, redispatch, balancing, the check) is the example's.
  */
-export function haproxyConfig(port: number, backends: Backend[], adminSocket: string): string {
-  return `global
-    maxconn 2000
-    stats socket ${adminSocket} mode 600 level admin
+export function haproxyConfig(port: number, backends: Backend[], adminSocket: string, example = readFileSync(EXAMPLE_CONFIG, 'utf8')): string {
+  const sections = example.split(/\n(?=[a-z])/).filter((s) => !s.startsWith('#'));
+  const edited = sections.map((section) => {
+    const [head] = section.split('\n', 1);
+    if (head === 'global') return `global\n    maxconn 2000\n    stats socket ${adminSocket} mode 600 level admin\n`;
+    if (head === 'frontend ocsp') return replaceLine(section, /^\s+bind .*$/m, `    bind 127.0.0.1:${port}`);
+    if (head === 'backend responders') {
+      const kept = section.split('\n').filter((l) => !/^\s+(server|default-server) /.test(l));
+      return [
+        ...kept.filter((l) => l.trim() !== ''),
+        '    default-server check inter 250ms fastinter 100ms downinter 250ms fall 2 rise 2',
+        `    http-after-response set-header ${NODE_HEADER} %s`,
+        ...backends.map((b) => `    use-server ${b.name} if { req.hdr(${STEER_HEADER}) -m str ${b.name} }`),
+        ...backends.map((b) => `    server ${b.name} 127.0.0.1:${b.port}`),
+        '',
+      ].join('\n');
+    }
+    return section;
+  });
+  for (const head of ['global', 'defaults', 'frontend ocsp', 'backend responders']) {
+    if (!sections.some((s) => s.startsWith(head))) throw new Error(`${EXAMPLE_CONFIG} has no "${head}" section`);
+  }
+  return edited.join('\n');
+}
 
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 30s
-    timeout server 15s
-    timeout http-request 10s
-    timeout check 1s
-    # OCSP answers are idempotent (RFC 6960 requests, GET or POST, change nothing): a request whose server
-    # refused the connection, closed it without an answer or did not answer in time is sent again, to
-    # another server each time (redispatch 1), at most twice.
-    retries 2
-    option redispatch 1
-    retry-on conn-failure empty-response response-timeout
-
-frontend ocsp
-    bind 127.0.0.1:${port}
-    default_backend responders
-
-backend responders
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server check inter 250ms fastinter 100ms downinter 250ms fall 2 rise 2
-    http-after-response set-header ${NODE_HEADER} %s
-${backends.map((b) => `    use-server ${b.name} if { req.hdr(${STEER_HEADER}) -m str ${b.name} }`).join('\n')}
-${backends.map((b) => `    server ${b.name} 127.0.0.1:${b.port}`).join('\n')}
-`;
+function replaceLine(text: string, line: RegExp, by: string): string {
+  if (!line.test(text)) throw new Error(`${EXAMPLE_CONFIG}: no line matching ${line}`);
+  return text.replace(line, by);
 }
 
 export class Haproxy {
