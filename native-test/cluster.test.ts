@@ -56,7 +56,7 @@ describe('a cluster: three responders, one PostgreSQL, HAProxy in front', () => 
     if (!cluster) return;
     const codes = await cluster.stop();
     console.log(JSON.stringify(codes));
-    assert.deepEqual(codes.responders, { n1: 0, n2: 0, n3: 0 }, 'every responder stopped cleanly');
+    for (const [node, code] of Object.entries(codes.responders)) assert.equal(code, 0, `${node} stopped cleanly`);
   });
 
   it('the example config of README "Running a cluster" is valid for Debian\'s HAProxy', () => {
