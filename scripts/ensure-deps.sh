@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ocsp-hsm needs and is missing, then builds; cheap when nothing changed.
 #   scripts/ensure-deps.sh run    what `npm start` needs (SoftHSM2, OpenSSL, npm packages, build)
-#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography), PostgreSQL
-#                                 promtool (checks the metrics and the alert rules) and systemd-analyze
+#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography), PostgreSQL,
+#                                 HAProxy (the cluster test), promtool (checks the metrics and the alert rules)
+#                                 and systemd-analyze
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-run}"
@@ -21,6 +22,9 @@ if [ "$profile" = test ]; then
     # Server binaries for the throwaway clusters of the PostgreSQL store tests (the package's own default
     # cluster, which Debian may create and start, is never used).
     "glob:/usr/lib/postgresql/*/bin/initdb|postgresql"
+    # The load balancer of the cluster test, run in the foreground on 127.0.0.1 ports (the package's own service,
+    # which listens on nothing by default, is kept from starting like the others).
+    "/usr/sbin/haproxy|haproxy"
     # Only its promtool is used; the Prometheus server it also installs is kept from running (below).
     "cmd:promtool|prometheus"
     # systemd-analyze verifies the unit in config/ (systemd itself need not run).

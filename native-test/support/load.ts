@@ -1,4 +1,4 @@
-// Child-process load generator for native tests: a bounded loop of unique-nonce OCSP POSTs to 127.0.0.1,
+// Child-process load generator for native tests: a bounded loop of unique-nonce OCSP POSTs (or GETs) to 127.0.0.1,
 // checking every successful answer (nonce echoed, expected status, signature valid). Prints JSON stats.
 // usage: node load.js '<json LoadSpec>'
 import { verify } from 'node:crypto';
@@ -22,6 +22,10 @@ export interface LoadSpec {
   responderPublicKeyPem: string;
   hash: 'sha256' | 'sha384';
   maxRequests?: number;
+  /** POST (the default) or GET (the request base64 in the path, RFC 6960 appendix A.1). */
+  method?: 'GET' | 'POST';
+  /** A response header naming who answered (a load balancer's backend): results are also counted per value. */
+  nodeHeader?: string;
 }
 
 export interface LoadResult {
@@ -31,9 +35,12 @@ export interface LoadResult {
   wrongAnswers: number;
   elapsedMs: number;
   latencyMs: Record<string, { p50: number; p99: number; max: number }>;
+  /** With `nodeHeader`: byStatus per value of that header ("-" when it was missing). */
+  byNode?: Record<string, Record<string, number>>;
 }
 
-// Unsigned error answers are these five bytes; no need to parse them.
+// Unsigned error answers are these five bytes; no need to parse them. An HTTP error that carries no OCSP response
+// at all (a load balancer's 502/503 page) is counted as "http<code>": a failed request, not a wrong answer.
 const ERROR_PREFIX = Buffer.from([0x30, 0x03, 0x0a, 0x01]);
 
 function check(body: Buffer, nonce: Buffer, spec: LoadSpec): number | 'wrong' {
@@ -65,23 +72,32 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       if (spec.nonceOffset >= 0) nonce.copy(body, spec.nonceOffset);
       const t0 = performance.now();
       result.sent++;
-      const req = request(spec.url, {
-        method: 'POST', agent, timeout: 10_000,
-        headers: { 'content-type': 'application/ocsp-request', 'content-length': body.length },
+      const get = spec.method === 'GET';
+      const url = get ? `${spec.url.replace(/\/$/, '')}/${encodeURIComponent(body.toString('base64'))}` : spec.url;
+      const req = request(url, {
+        method: get ? 'GET' : 'POST', agent, timeout: 10_000,
+        headers: get ? {} : { 'content-type': 'application/ocsp-request', 'content-length': body.length },
         ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
         res.on('end', () => {
-          let status: number | 'wrong';
-          try {
-            status = check(Buffer.concat(chunks), nonce, spec);
-          } catch {
-            status = 'wrong';
+          let status: number | 'wrong' | `http${number}`;
+          if (res.statusCode !== 200 && res.headers['content-type'] !== 'application/ocsp-response') status = `http${res.statusCode ?? 0}`;
+          else {
+            try {
+              status = check(Buffer.concat(chunks), nonce, spec);
+            } catch {
+              status = 'wrong';
+            }
           }
           if (status === 'wrong') result.wrongAnswers++;
           const key = String(status);
           result.byStatus[key] = (result.byStatus[key] ?? 0) + 1;
+          if (spec.nodeHeader) {
+            const node = ((result.byNode ??= {})[String(res.headers[spec.nodeHeader.toLowerCase()] ?? '-')] ??= {});
+            node[key] = (node[key] ?? 0) + 1;
+          }
           (latencies[key] ??= []).push(performance.now() - t0);
           resolve();
         });
@@ -91,7 +107,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         result.transportErrors++;
         resolve();
       });
-      req.end(body);
+      req.end(get ? undefined : body);
     });
   const worker = async () => {
     while (performance.now() < end && result.sent < max) await one();
