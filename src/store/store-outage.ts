@@ -1,0 +1,239 @@
+// A store decorator for outages: a connection-level failure (store-unavailable.ts) marks the store down; while it is
+// down every call is refused at once with StoreUnavailableError (no request waits for a connect timeout) and one probe
+// at a time asks whether it is back. The log says so once when an outage starts and once when it ends.
+import type { Logger } from 'pino';
+import type { Clock, Timer } from '../clock';
+import type { Store } from './response-store';
+import { isConnectionFailure, StoreUnavailableError } from './store-unavailable';
+
+/** Told of outages as they happen (metrics). */
+export interface OutageObserver {
+  began(): void;
+  /** A call refused at once because the store is down. */
+  refused(): void;
+}
+
+export interface StoreOutageOptions {
+  clock: Clock;
+  log: Pick<Logger, 'error' | 'warn' | 'info' | 'debug'>;
+  observer?: OutageObserver;
+  /** Pause between probes while the store is down. */
+  probeEveryMs?: number;
+  /**
+   * How long the store must answer after a probe succeeded before the outage is logged as over: a store that fails
+   * again within it (a flapping connection, a damaged SQLite page the probe does not read) is the same outage.
+   */
+  settleMs?: number;
+  /** Takes secrets (a connection URL's password) out of error messages. */
+  scrub?: (message: string) => string;
+}
+
+/** The store's own warnings (a connection lost, the listener reconnecting) held while a probe decides what they mean. */
+const MAX_HELD = 20;
+
+type Phase = 'up' | 'down' | 'settling';
+
+export class StoreOutage {
+  private phase: Phase = 'up';
+  private downSinceMs = 0;
+  private downSince = new Date(0);
+  private backAtMs = -Infinity;
+  private lastError = '';
+  private refusal: StoreUnavailableError | undefined;
+  private refusedNow = 0;
+  private probing = false;
+  private probeTimer: Timer | undefined;
+  private settleTimer: Timer | undefined;
+  private held: string[] = [];
+  private closed = false;
+  private readonly clock: Clock;
+  private readonly probeEveryMs: number;
+  private readonly settleMs: number;
+  private readonly scrub: (m: string) => string;
+
+  constructor(
+    /** A cheap read that proves the store answers (ChangeFeed.lastChange reads a real table, unlike `SELECT 1`). */
+    private readonly probe: () => Promise<unknown>,
+    private readonly o: StoreOutageOptions,
+  ) {
+    this.clock = o.clock;
+    this.probeEveryMs = o.probeEveryMs ?? 250;
+    this.settleMs = o.settleMs ?? 1_000;
+    this.scrub = o.scrub ?? ((m) => m);
+  }
+
+  /** False while calls are refused. */
+  get up(): boolean {
+    return this.phase !== 'down';
+  }
+
+  /** Monotonic time at which the store last came back (-Infinity: never down): what the change feed must be proved after. */
+  get upSinceMs(): number {
+    return this.backAtMs;
+  }
+
+  /** Why the store cannot be used now ("unavailable since …: cause"), or undefined (readiness). */
+  problem(): string | undefined {
+    return this.phase === 'down' ? `unavailable since ${this.downSince.toISOString()}: ${this.lastError}` : undefined;
+  }
+
+  /** Runs a store call unless the store is down; a connection-level failure starts an outage and becomes StoreUnavailableError. */
+  run<T>(call: () => T): T | Promise<never> {
+    if (this.phase === 'down') return Promise.reject(this.refuse());
+    const began = this.clock.monotonicMs();
+    let result: T;
+    try {
+      result = call();
+    } catch (e) {
+      throw this.failed(e, began);
+    }
+    // Only promises are watched: the store's synchronous members never reach a connection.
+    return result instanceof Promise ? (result.catch((e: unknown) => Promise.reject(this.failed(e, began))) as T) : result;
+  }
+
+  /**
+   * A warning of the store itself (an idle connection lost, the change listener reconnecting). While the store is
+   * down it is part of the outage already logged; otherwise a probe says whether it starts one (then it is not logged
+   * on its own) or not (then it is).
+   */
+  warning(message: string): void {
+    if (this.closed || this.phase !== 'up') return void this.o.log.debug({ warning: message }, 'store warning during an outage');
+    if (this.held.length < MAX_HELD) this.held.push(message);
+    this.runProbe();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.probeTimer?.cancel();
+    this.settleTimer?.cancel();
+  }
+
+  private refuse(): StoreUnavailableError {
+    this.refusedNow++;
+    this.o.observer?.refused();
+    return this.refusalFor();
+  }
+
+  /** One error per outage and cause, shared by every refusal: nothing to build per refused call. */
+  private refusalFor(): StoreUnavailableError {
+    this.refusal ??= new StoreUnavailableError(`store ${this.problem()}`);
+    return this.refusal;
+  }
+
+  private failed(e: unknown, began: number): unknown {
+    if (!isConnectionFailure(e)) return e;
+    const message = this.describe(e);
+    // A call sent before the store came back that fails now says nothing about the store since.
+    if (!this.closed && this.phase !== 'down' && began >= this.backAtMs) this.begin(message);
+    return e instanceof StoreUnavailableError ? e : new StoreUnavailableError(`store unavailable: ${message}`, { cause: e });
+  }
+
+  private begin(message: string): void {
+    const settling = this.phase === 'settling';
+    this.phase = 'down';
+    this.lastError = message;
+    this.refusal = undefined;
+    this.settleTimer?.cancel();
+    if (!settling) {
+      this.downSinceMs = this.clock.monotonicMs();
+      this.downSince = this.clock.now();
+      this.refusedNow = 0;
+      this.o.observer?.began();
+      const warnings = this.held.splice(0);
+      this.o.log.error(
+        { err: message, ...(warnings.length > 0 ? { warnings } : {}) },
+        'store unavailable: requests that need it get tryLater, answers from memory go on within store.maxStaleness',
+      );
+    }
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.closed) return;
+    this.probeTimer?.cancel();
+    this.probeTimer = this.clock.setTimer(() => this.runProbe(), this.probeEveryMs);
+  }
+
+  /** At most one probe in flight; while down, the next one starts probeEveryMs after the last one ended. */
+  private runProbe(): void {
+    if (this.probing || this.closed) return;
+    this.probing = true;
+    const done = (e?: unknown) => {
+      this.probing = false;
+      if (this.closed) return;
+      if (e === undefined) return this.answered();
+      if (this.phase === 'down') {
+        const message = this.describe(e);
+        if (message !== this.lastError) [this.lastError, this.refusal] = [message, undefined];
+        return this.scheduleProbe();
+      }
+      if (isConnectionFailure(e)) return this.begin(this.describe(e));
+      this.flushHeld();
+    };
+    let probe: Promise<unknown>;
+    try {
+      probe = this.probe();
+    } catch (e) {
+      probe = Promise.reject(e);
+    }
+    probe.then(() => done(), (e: unknown) => done(e ?? new Error('probe failed')));
+  }
+
+  private answered(): void {
+    if (this.phase !== 'down') return this.flushHeld();
+    this.phase = 'settling';
+    this.backAtMs = this.clock.monotonicMs();
+    this.settleTimer = this.clock.setTimer(() => this.settled(), this.settleMs);
+  }
+
+  private settled(): void {
+    if (this.phase !== 'settling') return;
+    this.phase = 'up';
+    this.o.log.info(
+      { downForMs: Math.round(this.backAtMs - this.downSinceMs), refused: this.refusedNow, lastError: this.lastError },
+      'store available again',
+    );
+  }
+
+  private flushHeld(): void {
+    for (const m of this.held.splice(0)) this.o.log.warn(m);
+  }
+
+  private describe(e: unknown): string {
+    if (e instanceof AggregateError && !e.message) return this.scrub(e.errors.map((x: unknown) => this.describe(x)).join('; '));
+    if (e instanceof Error) return this.scrub(e.message || String((e as NodeJS.ErrnoException).code ?? e.name));
+    return this.scrub(String(e));
+  }
+}
+
+/** Members that never reach a connection, or must always pass (close). */
+const UNGUARDED = new Set<PropertyKey>(['mayHaveChanged', 'watch', 'close', 'constructor']);
+
+/** Wraps `store` (left untouched) so its outages are handled as above; `outage` says how it stands. */
+export function guardStore<T extends Store>(store: T, o: StoreOutageOptions): { store: T; outage: StoreOutage } {
+  const outage = new StoreOutage(() => store.lastChange(), o);
+  const wrapped = new Map<PropertyKey, unknown>();
+  const guarded = new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      let fn = wrapped.get(prop);
+      if (!fn) {
+        const method = value as (...args: unknown[]) => unknown;
+        if (prop === 'close') {
+          fn = (...args: unknown[]) => {
+            outage.close();
+            return method.apply(target, args);
+          };
+        } else if (UNGUARDED.has(prop)) {
+          fn = method.bind(target);
+        } else {
+          fn = (...args: unknown[]) => outage.run(() => method.apply(target, args));
+        }
+        wrapped.set(prop, fn);
+      }
+      return fn;
+    },
+  });
+  return { store: guarded, outage };
+}
