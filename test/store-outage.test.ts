@@ -14,7 +14,7 @@ import { TryLaterError } from '../src/ocsp/errors';
 import { StoreOutageMetrics } from '../src/metrics/store-outage-metrics';
 import type { Store } from '../src/store/response-store';
 import { guardStore, StoreOutage } from '../src/store/store-outage';
-import { isConnectionFailure, StoreUnavailableError } from '../src/store/store-unavailable';
+import { connectionFailure, isConnectionFailure, StoreUnavailableError } from '../src/store/store-unavailable';
 import { tempDir } from './support/temp';
 
 const listen = (s: Server) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)));
@@ -53,11 +53,14 @@ describe('isConnectionFailure', () => {
     assert.equal(seen[2], 'Connection terminated unexpectedly');
     assert.equal(seen[3], 'Connection terminated due to connection timeout');
     assert.equal(seen[4], 'timeout exceeded when trying to connect');
-    for (const e of [refused, refusedByName, cut, connectTimeout, poolTimeout]) assert.ok(isConnectionFailure(e), (e as Error).message);
+    // Cannot reach the server, or cannot get a connection: the store is down. One connection cut: a probe decides.
+    assert.deepEqual([refused, refusedByName, cut, connectTimeout, poolTimeout].map((e) => connectionFailure(e)), ['store', 'store', 'connection', 'store', 'store']);
   });
 
   it('PostgreSQL SQLSTATEs of a server shutting down, starting up, out of connections, and class 08', () => {
-    for (const code of ['57P01', '57P02', '57P03', '53300', '08000', '08006', '08P01']) assert.ok(isConnectionFailure(pgError(code)), code);
+    for (const code of ['57P02', '57P03', '53300']) assert.equal(connectionFailure(pgError(code)), 'store', code);
+    // admin_shutdown ends every connection at a stop, but pg_terminate_backend ends just one.
+    for (const code of ['57P01', '08000', '08006', '08P01']) assert.equal(connectionFailure(pgError(code)), 'connection', code);
     // A constraint, a lock wait past store.writeTimeout, a syntax error, a serialization failure: one query failed.
     for (const code of ['23505', '55P03', '42601', '40001', '57014']) assert.equal(isConnectionFailure(pgError(code)), false, code);
   });
@@ -332,11 +335,37 @@ describe('the outage guard', () => {
     const above = logs.above(['warn', 'error', 'info']);
     assert.equal(above.length, 2, 'one outage line, not one per warning');
     assert.equal(above[1]!.level, 'error');
-    assert.equal((above[1]!.obj as { warnings: string[] }).warnings.length, 6);
+    assert.deepEqual((above[1]!.obj as { before: string[] }).before, [
+      ...[0, 1, 2, 3, 4].map((i) => `PostgreSQL idle connection lost (${i})`),
+      'PostgreSQL change listener: Connection terminated unexpectedly; reconnecting',
+    ]);
     outage.warning('during the outage');
     await settle();
     assert.equal(logs.above(['warn', 'error', 'info']).length, 2);
     assert.equal(logs.lines.at(-1)!.level, 'debug');
+  });
+
+  it('one broken connection while the store answers (pg_terminate_backend) is no outage: that call gets tryLater, one warning', async () => {
+    const terminated = () => pgError('57P01', 'terminating connection due to administrator command');
+    // Two calls on the connection as it is cut: one probe for both.
+    const [broken] = await Promise.all([failure(outage.run(() => Promise.reject(terminated()))), failure(outage.run(() => Promise.reject(terminated())))]);
+    assert.ok(broken instanceof StoreUnavailableError, 'the call that met it is answered tryLater');
+    assert.ok(outage.up, 'nothing refused while the probe asks');
+    await settle();
+    assert.ok(outage.up);
+    assert.equal((await get())?.serial, '01');
+    assert.deepEqual(logs.above(['warn', 'error', 'info']).map((l) => [l.level, l.obj]), [['warn', 'terminating connection due to administrator command (2 times)']]);
+    assert.equal(await sample('ocsp_store_outages_total'), 0);
+  });
+
+  it('a broken connection when the store is going down: the probe fails, the outage starts with it', async () => {
+    fake.state.down = true;
+    await failure(outage.run(() => Promise.reject(pgError('57P01', 'terminating connection due to administrator command'))));
+    await settle();
+    assert.equal(outage.up, false);
+    const lines = logs.above(['warn', 'error', 'info']);
+    assert.equal(lines.length, 1);
+    assert.deepEqual(lines[0]!.obj, { err: 'connect ECONNREFUSED 127.0.0.1:5432', before: ['terminating connection due to administrator command'] });
   });
 
   it('close stops probing', async () => {

@@ -1,10 +1,11 @@
-// A store decorator for outages: a connection-level failure (store-unavailable.ts) marks the store down; while it is
-// down every call is refused at once with StoreUnavailableError (no request waits for a connect timeout) and one probe
-// at a time asks whether it is back. The log says so once when an outage starts and once when it ends.
+// A store decorator for outages: a failure to reach the store (store-unavailable.ts) marks it down, one broken
+// connection has a probe say whether it is; while it is down every call is refused at once with StoreUnavailableError
+// (no request waits for a connect timeout) and one probe at a time asks whether it is back. The log says so once when
+// an outage starts and once when it ends.
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
 import type { Store } from './response-store';
-import { isConnectionFailure, StoreUnavailableError } from './store-unavailable';
+import { connectionFailure, isConnectionFailure, StoreUnavailableError } from './store-unavailable';
 
 /** Told of outages as they happen (metrics). */
 export interface OutageObserver {
@@ -28,7 +29,7 @@ export interface StoreOutageOptions {
   scrub?: (message: string) => string;
 }
 
-/** The store's own warnings (a connection lost, the listener reconnecting) held while a probe decides what they mean. */
+/** Distinct messages held while a probe decides what they mean (the store's warnings, broken connections). */
 const MAX_HELD = 20;
 
 type Phase = 'up' | 'down' | 'settling';
@@ -44,7 +45,8 @@ export class StoreOutage {
   private probing = false;
   private probeTimer: Timer | undefined;
   private settleTimer: Timer | undefined;
-  private held: string[] = [];
+  /** Message -> how many times, since the last probe began. */
+  private held = new Map<string, number>();
   private closed = false;
   private readonly clock: Clock;
   private readonly probeEveryMs: number;
@@ -77,7 +79,7 @@ export class StoreOutage {
     return this.phase === 'down' ? `unavailable since ${this.downSince.toISOString()}: ${this.lastError}` : undefined;
   }
 
-  /** Runs a store call unless the store is down; a connection-level failure starts an outage and becomes StoreUnavailableError. */
+  /** Runs a store call unless the store is down; a connection-level failure becomes StoreUnavailableError. */
   run<T>(call: () => T): T | Promise<never> {
     if (this.phase === 'down') return Promise.reject(this.refuse());
     const began = this.clock.monotonicMs();
@@ -93,13 +95,12 @@ export class StoreOutage {
 
   /**
    * A warning of the store itself (an idle connection lost, the change listener reconnecting). While the store is
-   * down it is part of the outage already logged; otherwise a probe says whether it starts one (then it is not logged
-   * on its own) or not (then it is).
+   * down it is part of the outage already logged; otherwise a probe says whether it starts one (then it is folded
+   * into the outage's line) or not (then it is logged on its own).
    */
   warning(message: string): void {
-    if (this.closed || this.phase !== 'up') return void this.o.log.debug({ warning: message }, 'store warning during an outage');
-    if (this.held.length < MAX_HELD) this.held.push(message);
-    this.runProbe();
+    if (this.closed || this.phase === 'down') return void this.o.log.debug({ warning: message }, 'store warning during an outage');
+    this.suspect(message);
   }
 
   close(): void {
@@ -121,11 +122,21 @@ export class StoreOutage {
   }
 
   private failed(e: unknown, began: number): unknown {
-    if (!isConnectionFailure(e)) return e;
+    const kind = connectionFailure(e);
+    if (kind === undefined) return e;
     const message = this.describe(e);
     // A call sent before the store came back that fails now says nothing about the store since.
-    if (!this.closed && this.phase !== 'down' && began >= this.backAtMs) this.begin(message);
+    if (!this.closed && this.phase !== 'down' && began >= this.backAtMs) {
+      if (kind === 'store') this.begin(message);
+      else this.suspect(message);
+    }
     return e instanceof StoreUnavailableError ? e : new StoreUnavailableError(`store unavailable: ${message}`, { cause: e });
+  }
+
+  /** Something went wrong with a connection: the store may be down, or only that connection. A probe tells. */
+  private suspect(message: string): void {
+    if (this.held.size < MAX_HELD || this.held.has(message)) this.held.set(message, (this.held.get(message) ?? 0) + 1);
+    this.runProbe();
   }
 
   private begin(message: string): void {
@@ -134,14 +145,14 @@ export class StoreOutage {
     this.lastError = message;
     this.refusal = undefined;
     this.settleTimer?.cancel();
+    const held = this.takeHeld();
     if (!settling) {
       this.downSinceMs = this.clock.monotonicMs();
       this.downSince = this.clock.now();
       this.refusedNow = 0;
       this.o.observer?.began();
-      const warnings = this.held.splice(0);
       this.o.log.error(
-        { err: message, ...(warnings.length > 0 ? { warnings } : {}) },
+        { err: message, ...(held.length > 0 ? { before: held } : {}) },
         'store unavailable: requests that need it get tryLater, answers from memory go on within store.maxStaleness',
       );
     }
@@ -168,7 +179,7 @@ export class StoreOutage {
         return this.scheduleProbe();
       }
       if (isConnectionFailure(e)) return this.begin(this.describe(e));
-      this.flushHeld();
+      this.logHeld();
     };
     let probe: Promise<unknown>;
     try {
@@ -180,7 +191,7 @@ export class StoreOutage {
   }
 
   private answered(): void {
-    if (this.phase !== 'down') return this.flushHeld();
+    if (this.phase !== 'down') return this.logHeld();
     this.phase = 'settling';
     this.backAtMs = this.clock.monotonicMs();
     this.settleTimer = this.clock.setTimer(() => this.settled(), this.settleMs);
@@ -195,8 +206,21 @@ export class StoreOutage {
     );
   }
 
-  private flushHeld(): void {
-    for (const m of this.held.splice(0)) this.o.log.warn(m);
+  /** The probe found the store answering: what was held was about single connections, logged as such. */
+  private logHeld(): void {
+    const settling = this.phase === 'settling';
+    for (const m of this.takeHeld()) {
+      // Right after an outage, connections of before it are still being found broken: part of the outage.
+      if (settling) this.o.log.debug({ warning: m }, 'store warning as an outage ends');
+      else this.o.log.warn(m);
+    }
+  }
+
+  /** The held messages, each once with how many times it came ("… (3 times)"). */
+  private takeHeld(): string[] {
+    const out = [...this.held].map(([m, n]) => (n > 1 ? `${m} (${n} times)` : m));
+    this.held.clear();
+    return out;
   }
 
   private describe(e: unknown): string {

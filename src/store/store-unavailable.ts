@@ -10,32 +10,40 @@ export class StoreUnavailableError extends TryLaterError {
   }
 }
 
-/** Socket-level failures to reach or keep a connection (node:net, DNS). */
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN',
-  'ENOTFOUND', 'EAI_AGAIN',
-]);
+/**
+ * Two kinds of connection-level failure: the store as a whole cannot be reached (`store`: an outage at once), or one
+ * connection broke (`connection`: a server shutting down breaks them all, but so does pg_terminate_backend or a
+ * proxy closing one; whether the store is down is then for a probe to say).
+ */
+export type ConnectionFailure = 'store' | 'connection';
+
+/** Socket-level failures to reach the server at all (node:net, DNS). */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Socket-level failures of one connection. */
+const BROKEN_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE']);
 
 /**
- * PostgreSQL SQLSTATEs that mean the server will not serve this connection now: admin_shutdown (57P01, a stop or
- * pg_terminate_backend), crash_shutdown (57P02), cannot_connect_now (57P03: starting up or shutting down) and
- * too_many_connections (53300, no connection to be had); class 08 (connection exception) is matched by its prefix.
+ * PostgreSQL SQLSTATEs. The server will not serve a connection now: crash_shutdown (57P02), cannot_connect_now
+ * (57P03: starting up or shutting down), too_many_connections (53300). One connection was ended: admin_shutdown
+ * (57P01: a stop, or pg_terminate_backend) and class 08 (connection exception, matched by its prefix).
  */
-const POSTGRES_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+const POSTGRES_UNAVAILABLE = new Set(['57P02', '57P03', '53300']);
+const POSTGRES_CONNECTION = new Set(['57P01']);
 
 /**
- * node-postgres's own connection errors carry no code, only these messages (pg 8 lib/client.js, pg-pool): a socket
- * that ended, a connect or pool wait that timed out, a client that already broke. The one place messages are matched.
+ * node-postgres's own connection errors carry no code, only these messages (pg 8 lib/client.js, pg-pool): the one
+ * place messages are matched. Connect and pool-wait timeouts mean the store cannot be had; the others, that one
+ * client's connection ended or broke.
  */
-const POSTGRES_CLIENT_MESSAGES = new Set([
-  'Connection terminated unexpectedly',
-  'Connection terminated',
-  'Connection terminated due to connection timeout',
-  'timeout expired',
-  'timeout exceeded when trying to connect',
-  'Query read timeout',
-  'Client has encountered a connection error and is not queryable',
-  'Client was closed and is not queryable',
+const POSTGRES_CLIENT_MESSAGES = new Map<string, ConnectionFailure>([
+  ['Connection terminated due to connection timeout', 'store'],
+  ['timeout expired', 'store'],
+  ['timeout exceeded when trying to connect', 'store'],
+  ['Connection terminated unexpectedly', 'connection'],
+  ['Connection terminated', 'connection'],
+  ['Query read timeout', 'connection'],
+  ['Client has encountered a connection error and is not queryable', 'connection'],
+  ['Client was closed and is not queryable', 'connection'],
 ]);
 
 /**
@@ -44,17 +52,27 @@ const POSTGRES_CLIENT_MESSAGES = new Set([
  */
 const SQLITE_PREFIXES = ['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'];
 
-/** True when `e` (or what caused it) says the store cannot be reached, rather than that one operation failed. */
-export function isConnectionFailure(e: unknown, depth = 0): boolean {
-  if (e instanceof StoreUnavailableError) return true;
-  if (!(e instanceof Error) || depth > 4) return false;
+/** Which kind of connection-level failure `e` (or what caused it) is; undefined when one operation failed for its own reasons. */
+export function connectionFailure(e: unknown, depth = 0): ConnectionFailure | undefined {
+  if (e instanceof StoreUnavailableError) return 'store';
+  if (!(e instanceof Error) || depth > 4) return undefined;
   const code = (e as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (SOCKET_CODES.has(code) || POSTGRES_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;
-    if (SQLITE_PREFIXES.some((p) => code.startsWith(p))) return true;
+    if (UNREACHABLE_CODES.has(code) || POSTGRES_UNAVAILABLE.has(code) || SQLITE_PREFIXES.some((p) => code.startsWith(p))) return 'store';
+    if (BROKEN_CODES.has(code) || POSTGRES_CONNECTION.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return 'connection';
   }
-  if (POSTGRES_CLIENT_MESSAGES.has(e.message)) return true;
+  const known = POSTGRES_CLIENT_MESSAGES.get(e.message);
+  if (known) return known;
   // A name with several addresses (localhost: ::1 and 127.0.0.1) fails with every attempt in an AggregateError.
-  if (e instanceof AggregateError && e.errors.length > 0 && e.errors.every((x) => isConnectionFailure(x, depth + 1))) return true;
-  return e.cause !== undefined && isConnectionFailure(e.cause, depth + 1);
+  if (e instanceof AggregateError && e.errors.length > 0) {
+    const kinds = e.errors.map((x: unknown) => connectionFailure(x, depth + 1));
+    if (kinds.every((k) => k !== undefined)) return kinds.includes('store') ? 'store' : 'connection';
+    return undefined;
+  }
+  return e.cause !== undefined ? connectionFailure(e.cause, depth + 1) : undefined;
+}
+
+/** True when `e` (or what caused it) says the store or a connection to it failed, rather than one operation. */
+export function isConnectionFailure(e: unknown): boolean {
+  return connectionFailure(e) !== undefined;
 }
