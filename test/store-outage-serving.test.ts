@@ -33,13 +33,14 @@ const settle = async () => {
  * can be stopped (every call fails as a refused connection does) and whose change log reads can be held.
  */
 function database(inner: Store) {
-  const s = { stopped: false, calls: 0, hold: undefined as Promise<void> | undefined };
+  const s = { stopped: false, calls: 0, hold: undefined as Promise<void> | undefined, watchers: new Set<() => void>() };
   const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   const store = new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop === 'exact') return false;
       if (prop === 'mayHaveChanged') return () => false;
-      if (prop === 'watch') return () => () => undefined;
+      // NOTIFY as the test says: on a change, or when the listener connects again.
+      if (prop === 'watch') return (l: () => void) => (s.watchers.add(l), () => s.watchers.delete(l));
       const value = Reflect.get(target, prop, receiver) as unknown;
       if (typeof value !== 'function' || prop === 'close') return typeof value === 'function' ? value.bind(target) : value;
       return async (...args: unknown[]) => {
@@ -132,6 +133,25 @@ describe('serving through a store outage', () => {
     assert.equal(await refusedAs(ask([0, 1])), 'tryLater', 'several certificates');
     assert.equal(db.s.calls, calls, 'nothing reached the database but the probes');
     assert.equal(warnings.length, 0, 'the follower does not log an outage the guard logs');
+  });
+
+  it('a change signal while the store is still down (the listener back before the probe) stops no answer from memory', async () => {
+    await ask([0]);
+    db.s.stopped = true;
+    await run(300);
+    assert.equal(outage.up, false);
+    for (const w of db.s.watchers) w(); // the LISTEN connection is back: "changes may have been missed"
+    await settle();
+    assert.equal(hot(0), 0, 'memory still answers within maxStaleness: no drain could read the log yet');
+    // Back, with a revocation recorded meanwhile: the next signal's probe finds it at once, and the signal goes on.
+    await cli.revoke('unit', '1001', new Date(clock.now().getTime() - 60_000), 'keyCompromise');
+    db.s.stopped = false;
+    for (const w of db.s.watchers) w();
+    await settle();
+    assert.equal(outage.up, true, 'probed at the signal, not at the next 250 ms tick');
+    assert.ok(t.follower.seq >= (await cli.lastChange()), 'applied');
+    assert.equal(hot(0), undefined);
+    assert.equal(statusOf((await ask([0])).der), 1);
   });
 
   it('past maxStaleness nothing comes from memory: tryLater, never internalError', async () => {

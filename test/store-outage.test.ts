@@ -129,7 +129,7 @@ describe('isConnectionFailure', () => {
 /** A store whose calls succeed, fail as a stopped server fails them, or hang until released; calls are counted. */
 function fakeStore() {
   const refusedError = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-  const state = { down: false, calls: 0, probes: 0, hang: undefined as Promise<void> | undefined };
+  const state = { down: false, calls: 0, probes: 0, hang: undefined as Promise<void> | undefined, probeErrors: [] as Error[] };
   // The next call waits for the hang; whether it fails is decided when it is released.
   const answer = async <T>(value: T): Promise<T> => {
     const hang = state.hang;
@@ -150,7 +150,8 @@ function fakeStore() {
     },
     lastChange: () => {
       state.probes++;
-      return answer(7);
+      const e = state.probeErrors.shift();
+      return e ? Promise.reject(e) : answer(7);
     },
     ping: () => {
       state.calls++;
@@ -356,6 +357,20 @@ describe('the outage guard', () => {
     assert.equal((await get())?.serial, '01');
     assert.deepEqual(logs.above(['warn', 'error', 'info']).map((l) => [l.level, l.obj]), [['warn', 'terminating connection due to administrator command (2 times)']]);
     assert.equal(await sample('ocsp_store_outages_total'), 0);
+  });
+
+  it("a probe whose own connection is cut asks once more before it calls an outage", async () => {
+    const terminated = () => pgError('57P01', 'terminating connection due to administrator command');
+    fake.state.probeErrors.push(terminated());
+    await failure(outage.run(() => Promise.reject(terminated())));
+    await settle();
+    assert.ok(outage.up);
+    assert.equal(fake.state.probes, 2);
+    assert.equal(await sample('ocsp_store_outages_total'), 0);
+    fake.state.probeErrors.push(terminated(), terminated());
+    await failure(outage.run(() => Promise.reject(terminated())));
+    await settle();
+    assert.equal(outage.up, false, 'cut twice: down');
   });
 
   it('a broken connection when the store is going down: the probe fails, the outage starts with it', async () => {

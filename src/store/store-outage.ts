@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
 import type { Store } from './response-store';
-import { connectionFailure, isConnectionFailure, StoreUnavailableError } from './store-unavailable';
+import { connectionFailure, StoreUnavailableError } from './store-unavailable';
 
 /** Told of outages as they happen (metrics). */
 export interface OutageObserver {
@@ -47,6 +47,8 @@ export class StoreOutage {
   private settleTimer: Timer | undefined;
   /** Message -> how many times, since the last probe began. */
   private held = new Map<string, number>();
+  /** Change-feed listeners told of a change while the store was down: told again once it answers. */
+  private readonly deferred = new Set<() => void>();
   private closed = false;
   private readonly clock: Clock;
   private readonly probeEveryMs: number;
@@ -103,8 +105,20 @@ export class StoreOutage {
     this.suspect(message);
   }
 
+  /**
+   * A change-feed signal (PostgreSQL: a notification, or the listener reconnecting). While the store is down nothing
+   * could read the change log anyway: the signal waits until a probe, started now, finds the store back. Passed on at
+   * once it would only mark the feed pending and stop answers from memory that maxStaleness still allows.
+   */
+  changed(listener: () => void): void {
+    if (this.closed || this.phase !== 'down') return listener();
+    this.deferred.add(listener);
+    this.runProbe();
+  }
+
   close(): void {
     this.closed = true;
+    this.deferred.clear();
     this.probeTimer?.cancel();
     this.settleTimer?.cancel();
   }
@@ -166,7 +180,7 @@ export class StoreOutage {
   }
 
   /** At most one probe in flight; while down, the next one starts probeEveryMs after the last one ended. */
-  private runProbe(): void {
+  private runProbe(again = false): void {
     if (this.probing || this.closed) return;
     this.probing = true;
     const done = (e?: unknown) => {
@@ -178,7 +192,10 @@ export class StoreOutage {
         if (message !== this.lastError) [this.lastError, this.refusal] = [message, undefined];
         return this.scheduleProbe();
       }
-      if (isConnectionFailure(e)) return this.begin(this.describe(e));
+      const kind = connectionFailure(e);
+      // The probe's own connection may be the one just cut (a pooled connection ended under it): ask once more.
+      if (kind === 'connection' && !again) return this.runProbe(true);
+      if (kind) return this.begin(this.describe(e));
       this.logHeld();
     };
     let probe: Promise<unknown>;
@@ -195,6 +212,9 @@ export class StoreOutage {
     this.phase = 'settling';
     this.backAtMs = this.clock.monotonicMs();
     this.settleTimer = this.clock.setTimer(() => this.settled(), this.settleMs);
+    const signals = [...this.deferred];
+    this.deferred.clear();
+    for (const listener of signals) listener();
   }
 
   private settled(): void {
@@ -231,7 +251,7 @@ export class StoreOutage {
 }
 
 /** Members that never reach a connection, or must always pass (close). */
-const UNGUARDED = new Set<PropertyKey>(['mayHaveChanged', 'watch', 'close', 'constructor']);
+const UNGUARDED = new Set<PropertyKey>(['mayHaveChanged', 'close', 'constructor']);
 
 /** Wraps `store` (left untouched) so its outages are handled as above; `outage` says how it stands. */
 export function guardStore<T extends Store>(store: T, o: StoreOutageOptions): { store: T; outage: StoreOutage } {
@@ -249,6 +269,8 @@ export function guardStore<T extends Store>(store: T, o: StoreOutageOptions): { 
             outage.close();
             return method.apply(target, args);
           };
+        } else if (prop === 'watch') {
+          fn = (listener: () => void) => method.call(target, () => outage.changed(listener));
         } else if (UNGUARDED.has(prop)) {
           fn = method.bind(target);
         } else {
