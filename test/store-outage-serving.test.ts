@@ -33,7 +33,7 @@ const settle = async () => {
  * can be stopped (every call fails as a refused connection does) and whose change log reads can be held.
  */
 function database(inner: Store) {
-  const s = { stopped: false, calls: 0, hold: undefined as Promise<void> | undefined, watchers: new Set<() => void>() };
+  const s = { stopped: false, calls: 0, hold: undefined as Promise<void> | undefined, holdOn: 'changesSince', watchers: new Set<() => void>() };
   const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   const store = new Proxy(inner, {
     get(target, prop, receiver) {
@@ -45,7 +45,7 @@ function database(inner: Store) {
       if (typeof value !== 'function' || prop === 'close') return typeof value === 'function' ? value.bind(target) : value;
       return async (...args: unknown[]) => {
         s.calls++;
-        if (prop === 'changesSince' && s.hold) await s.hold;
+        if (prop === s.holdOn && s.hold) await s.hold;
         if (s.stopped) throw refused();
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
@@ -152,6 +152,23 @@ describe('serving through a store outage', () => {
     assert.ok(t.follower.seq >= (await cli.lastChange()), 'applied');
     assert.equal(hot(0), undefined);
     assert.equal(statusOf((await ask([0])).der), 1);
+  });
+
+  it('a poll of the change log that meets the database going away does not stop answers from memory', async () => {
+    await ask([0]);
+    let release!: () => void;
+    db.s.holdOn = 'lastChange';
+    db.s.hold = new Promise<void>((r) => (release = r));
+    clock.advance(250); // the poll begins: its read of the log's head is in flight
+    await settle();
+    assert.equal(hot(0), undefined, 'while a read of the log is in flight, requests wait for it');
+    const waiting = ask([0]);
+    db.s.stopped = true;
+    db.s.hold = undefined;
+    release(); // and it fails: the database went away under it
+    assert.equal(statusOf((await waiting).der), 0, 'answered from memory, within maxStaleness');
+    assert.equal(outage.up, false);
+    assert.equal(hot(0), 0);
   });
 
   it('past maxStaleness nothing comes from memory: tryLater, never internalError', async () => {
