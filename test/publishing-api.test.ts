@@ -12,7 +12,7 @@ import { PublishingStartupError, readBearerToken } from '../src/publish/auth';
 import { Publisher } from '../src/publish/publisher';
 import { PublishingListener, startPublishing } from '../src/publish/server';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
-import { guardStore } from '../src/store/store-outage';
+import { guardStore } from '../src/store/guarded-store';
 import { softwarePki, SoftwarePki } from './support/software-pki';
 import { tempDir } from './support/temp';
 

@@ -13,7 +13,8 @@ import { FakeClock } from '../src/clock';
 import { TryLaterError } from '../src/ocsp/errors';
 import { StoreOutageMetrics } from '../src/metrics/store-outage-metrics';
 import type { Store } from '../src/store/response-store';
-import { guardStore, StoreOutage } from '../src/store/store-outage';
+import { guardStore } from '../src/store/guarded-store';
+import type { StoreOutage } from '../src/store/store-outage';
 import { connectionFailure, isConnectionFailure, StoreUnavailableError } from '../src/store/store-unavailable';
 import { tempDir } from './support/temp';
 

@@ -11,7 +11,8 @@ import { redactUrl, scrubPassword } from '../store/postgres/connection-url';
 import { PostgresStore } from '../store/postgres/postgres-store';
 import type { Store } from '../store/response-store';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
-import { guardStore, StoreOutage } from '../store/store-outage';
+import { guardStore } from '../store/guarded-store';
+import type { StoreOutage } from '../store/store-outage';
 
 /**
  * For PostgreSQL, resolves once connected and migrated; `warn` hears of connection trouble the store recovers

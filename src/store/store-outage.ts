@@ -1,10 +1,9 @@
-// A store decorator for outages: a failure to reach the store (store-unavailable.ts) marks it down, one broken
-// connection has a probe say whether it is; while it is down every call is refused at once with StoreUnavailableError
-// (no request waits for a connect timeout) and one probe at a time asks whether it is back. The log says so once when
-// an outage starts and once when it ends.
+// A store's outages: a failure to reach the store (store-unavailable.ts) marks it down, one broken connection has a
+// probe say whether it is; while it is down every call is refused at once with StoreUnavailableError (no request waits
+// for a connect timeout) and one probe at a time asks whether it is back. The log says so once when an outage starts
+// and once when it ends. guarded-store.ts puts it in front of a store.
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
-import type { Store } from './response-store';
 import { connectionFailure, StoreUnavailableError } from './store-unavailable';
 
 /** Told of outages as they happen (metrics). */
@@ -248,38 +247,4 @@ export class StoreOutage {
     if (e instanceof Error) return this.scrub(e.message || String((e as NodeJS.ErrnoException).code ?? e.name));
     return this.scrub(String(e));
   }
-}
-
-/** Members that never reach a connection, or must always pass (close). */
-const UNGUARDED = new Set<PropertyKey>(['mayHaveChanged', 'close', 'constructor']);
-
-/** Wraps `store` (left untouched) so its outages are handled as above; `outage` says how it stands. */
-export function guardStore<T extends Store>(store: T, o: StoreOutageOptions): { store: T; outage: StoreOutage } {
-  const outage = new StoreOutage(() => store.lastChange(), o);
-  const wrapped = new Map<PropertyKey, unknown>();
-  const guarded = new Proxy(store, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      let fn = wrapped.get(prop);
-      if (!fn) {
-        const method = value as (...args: unknown[]) => unknown;
-        if (prop === 'close') {
-          fn = (...args: unknown[]) => {
-            outage.close();
-            return method.apply(target, args);
-          };
-        } else if (prop === 'watch') {
-          fn = (listener: () => void) => method.call(target, () => outage.changed(listener));
-        } else if (UNGUARDED.has(prop)) {
-          fn = method.bind(target);
-        } else {
-          fn = (...args: unknown[]) => outage.run(() => method.apply(target, args));
-        }
-        wrapped.set(prop, fn);
-      }
-      return fn;
-    },
-  });
-  return { store: guarded, outage };
 }
