@@ -25,6 +25,9 @@ const DAEMON_METRICS: Record<string, MetricType> = {
   ocsp_request_memo_entries: 'gauge',
   ocsp_request_memo_bytes: 'gauge',
   ocsp_store_query_duration_seconds: 'histogram',
+  ocsp_store_up: 'gauge',
+  ocsp_store_outages_total: 'counter',
+  ocsp_store_refused_calls_total: 'counter',
   ocsp_presigner_backlog: 'gauge',
   ocsp_presigner_last_run_timestamp_seconds: 'gauge',
   ocsp_presigner_last_run_duration_seconds: 'gauge',
@@ -163,6 +166,7 @@ describe('deployment files', () => {
         ['OcspSignerCertificateUnusable', 'ocsp_signer_usable'],
         ['OcspSignerCertificateExpiringSoon', 'ocsp_signer_certificate_expiry_seconds'],
         ['OcspCaCertificateExpiringSoon', 'ocsp_ca_certificate_expiry_seconds'],
+        ['OcspStoreDown', 'ocsp_store_up'],
       ]) {
         assert.ok(byName.get(alert!)?.expr.includes(metric), `${alert} reads ${metric}`);
       }

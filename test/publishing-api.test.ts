@@ -12,6 +12,7 @@ import { PublishingStartupError, readBearerToken } from '../src/publish/auth';
 import { Publisher } from '../src/publish/publisher';
 import { PublishingListener, startPublishing } from '../src/publish/server';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
+import { guardStore } from '../src/store/guarded-store';
 import { softwarePki, SoftwarePki } from './support/software-pki';
 import { tempDir } from './support/temp';
 
@@ -231,5 +232,54 @@ describe('publishing configuration', () => {
     writeFileSync(join(d, 'wide'), 'abc', { mode: 0o644 });
     readBearerToken(join(d, 'wide'), 'publishing.auth.tokenFile', (m) => warned.push(m));
     assert.match(warned[0] ?? '', /readable by group or others/);
+  });
+});
+
+describe('publishing API while the store is unavailable', () => {
+  it('answers 503 with Retry-After, logs nothing per request, and stores nothing', async () => {
+    const dir = tempDir('publish-outage');
+    const pki = await softwarePki();
+    const clock = new FakeClock('2026-03-01T12:00:00Z');
+    const sqlite = new SqliteStore(join(dir, 'store.sqlite'), clock);
+    let stopped = false;
+    // The database as a stopped server leaves it: every call refused.
+    const db = new Proxy(sqlite, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function' || prop === 'close' || prop === 'mayHaveChanged' || prop === 'watch') return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: unknown[]) =>
+          stopped ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })) : (value as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+    const silent = pino({ level: 'silent' });
+    const { store } = guardStore(db, { clock, log: silent });
+    writeFileSync(join(dir, 'token'), TOKEN + '\n', { mode: 0o600 });
+    const publisher = new Publisher({ store, cas: new Map([['ca1', [pki.ca]]]), clock, afterWrite: async () => undefined, warn: () => undefined });
+    const logged: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void logged.push(line) });
+    const cfg = { host: '127.0.0.1', port: 0, bodyLimit: 4096, auth: { tokenFile: 'token' } };
+    const listener = await startPublishing(cfg, { publisher, path: (p) => join(dir, p), requestTimeoutMs: 5000, logger });
+    try {
+      stopped = true;
+      const post = () =>
+        fetch(`http://127.0.0.1:${listener.port}/v1/cas/ca1/revocations`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ serial: '1001', revokedAt: '2026-03-01T10:00:00Z', reason: 'keyCompromise' }),
+          signal: AbortSignal.timeout(5000),
+        });
+      for (let i = 0; i < 3; i++) {
+        const r = await post();
+        assert.equal(r.status, 503);
+        assert.equal(r.headers.get('retry-after'), '1');
+        assert.match(((await r.json()) as { error: string }).error, /^store unavailable.*ECONNREFUSED.*; retry later/);
+      }
+      assert.deepEqual(logged.map((l) => JSON.parse(l).level).filter((level: number) => level >= 40), [], 'nothing above debug per request');
+      stopped = false;
+      assert.equal(await sqlite.getCertificate('ca1', '1001'), undefined);
+    } finally {
+      await listener.close();
+      await store.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 // One throwaway PostgreSQL cluster per test process (initdb in a temp dir, 127.0.0.1, a free port); a database per call.
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFile, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,13 @@ export interface PostgresCluster {
   url(db: string): string;
   /** Creates an empty database and returns its name. */
   createDatabase(): Promise<string>;
+  /**
+   * Stops the server as an operator would (`pg_ctl stop -m fast`: every connection is terminated, 57P01) and resolves
+   * once it is down; nothing listens on the port until start(). Neither blocks this process's event loop.
+   */
+  stop(): Promise<void>;
+  /** Starts the stopped server again on the same port and resolves once it accepts connections. */
+  start(): Promise<void>;
 }
 
 const PG_ROOT = '/usr/lib/postgresql';
@@ -46,9 +53,22 @@ async function start(): Promise<PostgresCluster> {
     chownSync(dir, Number(uid.stdout), Number(gid.stdout));
   }
   const data = join(dir, 'data');
+  const command = (tool: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
   const run = (tool: string, args: string[], timeout: number): SpawnSyncReturns<string> => {
-    const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
+    const [cmd, argv] = command(tool, args);
     return spawnSync(cmd, argv, { encoding: 'utf8', timeout, cwd: dir });
+  };
+  const runAsync = (tool: string, args: string[], timeout: number, what: string) =>
+    new Promise<void>((resolvePromise, reject) => {
+      const [cmd, argv] = command(tool, args);
+      execFile(cmd, argv, { timeout, cwd: dir }, (e, stdout, stderr) =>
+        e ? reject(new Error(`${what} failed (${e.message}): ${stderr}${stdout}\n${serverLog(dir)}`)) : resolvePromise(),
+      );
+    });
+  const control = {
+    stop: () => runAsync('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '30', 'stop'], 60_000, 'pg_ctl stop'),
+    start: () => runAsync('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start'], 60_000, 'pg_ctl start'),
   };
   const check = (r: SpawnSyncReturns<string>, what: string) => {
     if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}${r.stdout}`);
@@ -79,18 +99,19 @@ async function start(): Promise<PostgresCluster> {
       ].join('\n'),
     );
     const r = run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start'], 60_000);
-    if (r.status === 0) return makeCluster(port);
+    if (r.status === 0) return makeCluster(port, control);
     lastError = new Error(`pg_ctl start failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}${r.stdout}\n${serverLog(dir)}`);
   }
   throw lastError!;
 }
 
-function makeCluster(port: number): PostgresCluster {
+function makeCluster(port: number, control: Pick<PostgresCluster, 'stop' | 'start'>): PostgresCluster {
   let n = 0;
   const url = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
   return {
     port,
     url,
+    ...control,
     async createDatabase() {
       const name = `store_${process.pid}_${++n}`;
       const admin = new Client({ connectionString: url('postgres'), connectionTimeoutMillis: 10_000, query_timeout: 30_000 });

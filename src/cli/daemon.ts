@@ -9,13 +9,14 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { registerCertificateMetrics } from '../metrics/certificate-metrics';
 import { createDaemonMetrics } from '../metrics/daemon-metrics';
-import { instrumentStore } from '../metrics/store-metrics';
 import { Publisher } from '../publish/publisher';
 import { PublishingListener, startPublishing } from '../publish/server';
+import type { Clock } from '../clock';
 import type { Store } from '../store/response-store';
+import { storeProblems, StoreReadiness } from './readiness';
 import { buildServing, caCertificatesByName, Serving } from './serving';
 import { openSigning, rebind, Signing, SigningDeps, StartupError } from './signing';
-import { openStore } from './store';
+import { openDaemonStore } from './store';
 import { assertListenable } from './listen-check';
 import { drain, listen, ocspServer, startMetricsListener } from './ocsp-listener';
 
@@ -52,7 +53,8 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   };
   try {
     await assertListenable(config);
-    const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
+    const guarded = await openDaemonStore(loaded, clock, logger, registry);
+    const openedStore = (store = guarded.store);
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
     const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
@@ -71,7 +73,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       });
       publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
     }
-    const ready = () => readinessProblems(openedSigning, openedStore, current);
+    const ready = () => readinessProblems(openedSigning, guarded, current, clock);
     // With a metrics listener of its own, /metrics is served there only.
     metricsServer = await startMetricsListener(loaded, ready, registry, logger);
     const { server: ocspServerInstance, ocsp } = ocspServer(loaded, () => current, { registry, clock, logger, ready, metrics: config.metrics ? undefined : registry });
@@ -115,11 +117,14 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   }
 }
 
-/** Readiness: every token has a working session, the store answers, every signer certificate may be used. */
-export async function readinessProblems(signing: Pick<Signing, 'tokens'>, store: Pick<Store, 'ping'>, current: Pick<Serving, 'validity'>): Promise<string[]> {
+/**
+ * Readiness: every token has a working session, the store answers (and after an outage the change feed is current
+ * again), every signer certificate may be used.
+ */
+export async function readinessProblems(signing: Pick<Signing, 'tokens'>, store: StoreReadiness, current: Pick<Serving, 'validity' | 'follower'>, clock: Clock): Promise<string[]> {
   return [
     ...[...signing.tokens.values()].filter((t) => !t.ready).map((t) => `token "${t.name}": no working session`),
-    ...(await store.ping().then(() => [], (e: Error) => [`store: ${e.message}`])),
+    ...(await storeProblems(store, current.follower, clock)),
     ...current.validity.problems(),
   ];
 }

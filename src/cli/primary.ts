@@ -14,7 +14,6 @@ import { registerCertificateMetrics } from '../metrics/certificate-metrics';
 import { mergeMetrics, MetricsJson, WorkerMetrics } from '../metrics/cluster-metrics';
 import { HsmMetrics } from '../metrics/hsm-metrics';
 import { createDaemonMetrics } from '../metrics/daemon-metrics';
-import { instrumentStore } from '../metrics/store-metrics';
 import { Publisher } from '../publish/publisher';
 import { PublishingListener, startPublishing } from '../publish/server';
 import type { Store } from '../store/response-store';
@@ -29,7 +28,7 @@ import { startMetricsListener } from './ocsp-listener';
 import type { LoadedCertificate } from '../pki/certificate';
 import { buildServing, caCertificatesByName, Serving, SharedParts } from './serving';
 import { openSigning, rebind, ReloadError, Signing } from './signing';
-import { openStore } from './store';
+import { openDaemonStore } from './store';
 
 /** How long a serving process may take to build a reloaded configuration (it reads certificates, starts following). */
 const RELOAD_STEP_MS = 60_000;
@@ -58,7 +57,8 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
   };
   try {
     await assertListenable(config);
-    const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
+    const guarded = await openDaemonStore(loaded, clock, logger, registry);
+    const openedStore = (store = guarded.store);
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
     // CRL downloads and index following write here: the serving processes are told at once, as for the API.
@@ -69,7 +69,7 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
 
     const signService = new SignService(clock);
     signService.publish(inForce.serving.generation, openedSigning.authorities);
-    const ready = () => readinessProblems(openedSigning, openedStore, inForce.services);
+    const ready = () => readinessProblems(openedSigning, guarded, inForce.services, clock);
     const metrics = mergedMetrics(registry, () => pool!);
     const workerMetrics = new WorkerMetrics(registry, () => pool?.listening().length ?? 0, config.server.workers);
     const started = (pool = new WorkerPool({

@@ -13,7 +13,6 @@ import { ChangeMetrics } from '../metrics/change-metrics';
 import { IndexMetrics } from '../metrics/index-metrics';
 import { PreSignerMetrics } from '../metrics/presign-metrics';
 import { createRegistry } from '../metrics/registry';
-import { instrumentStore } from '../metrics/store-metrics';
 import { signerIdOf } from '../source/authority';
 import type { Store } from '../store/response-store';
 import { Channel, ChannelClosedError, IpcEndpoint } from '../cluster/channel';
@@ -23,7 +22,8 @@ import { bindAuthorities, SignerFactory } from './bindings';
 import { createLogger } from './logger';
 import { drain, listen, ocspServer } from './ocsp-listener';
 import { buildServing, Serving, SharedParts } from './serving';
-import { openStore } from './store';
+import { storeProblems } from './readiness';
+import { DaemonStore, openDaemonStore } from './store';
 
 /** Beyond a request's deadline, how long the primary may take: its sign timeout plus this. */
 const SIGN_SLACK_MS = 2_000;
@@ -36,6 +36,7 @@ export class ServingProcess {
   private loaded: LoadedConfig | undefined;
   private generation = 0;
   private store: Store | undefined;
+  private guarded: DaemonStore | undefined;
   private shared: SharedParts | undefined;
   private current: Serving | undefined;
   private prepared: { generation: number; serving: Promise<Serving> } | undefined;
@@ -82,7 +83,8 @@ export class ServingProcess {
     this.logger = createLogger(config.log.level).child({ worker: this.slot });
     const logger = this.logger;
     const registry = this.registry;
-    const store = (this.store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
+    this.guarded = await openDaemonStore(loaded, clock, logger, registry);
+    const store = (this.store = this.guarded.store);
     // Pre-signing and index following run in the primary: their metrics live there.
     const elsewhere = new Registry();
     this.shared = { store, clock, logger, changeMetrics: new ChangeMetrics(registry), preSignerMetrics: new PreSignerMetrics(elsewhere, clock), indexMetrics: new IndexMetrics(elsewhere) };
@@ -162,7 +164,7 @@ export class ServingProcess {
   private async ready(): Promise<string[]> {
     const [daemon, own] = await Promise.all([
       this.channel.request<string[]>(TO_PRIMARY.ready, null, 2_000).catch((e: Error) => [`primary process: ${e.message}`]),
-      this.store!.ping().then(() => [], (e: Error) => [`store (worker ${this.slot}): ${e.message}`]),
+      storeProblems(this.guarded!, this.current!.follower, this.clock, `store (worker ${this.slot})`),
     ]);
     return [...daemon, ...own];
   }

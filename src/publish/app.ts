@@ -2,6 +2,7 @@
 // what was stored; every refusal is a JSON error naming the field.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { TryLaterError } from '../ocsp/errors';
 import type { CertificateRecord } from '../store/status-store';
 import { errorBody, PublishError } from './errors';
 import { parseIssuance, serialParam } from './events';
@@ -57,6 +58,12 @@ export function createPublishingApp(o: PublishingAppOptions): express.Express {
     if (e) {
       logger.debug({ method: req.method, path: req.path, status: e.status, field: e.field, err: e.message }, 'publishing request refused');
       res.status(e.status).json(errorBody(e));
+      return;
+    }
+    if (err instanceof TryLaterError) {
+      // The store is down (logged once per outage by its guard): the client retries, as an OCSP client would.
+      logger.debug({ method: req.method, path: req.path, err: err.message }, 'publishing request refused: store unavailable');
+      res.status(503).set('Retry-After', '1').json({ error: `${err.message}; retry later (a write cut off by the outage may have been stored: a later read shows it)` });
       return;
     }
     logger.error({ err }, 'publishing request failed');

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
 import type { StatusChange, Store } from '../store/response-store';
+import { StoreUnavailableError } from '../store/store-unavailable';
 import { AppliedChanges, ChangeSignal, Fill } from './applied-changes';
 import type { Authority } from './authority';
 import type { IssuerRevocations } from './issuer-revocations';
@@ -17,7 +18,9 @@ const PAGE = 1000;
 const MAX_QUEUED = 10_000;
 const CONCURRENCY = 8;
 const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 5_000;
+// Capped at a second: after an outage a responder is current within about a second of the store's return (on
+// PostgreSQL the poll below comes sooner still), and a store that is down refuses at once, so retries cost nothing.
+const RETRY_MAX_MS = 1_000;
 
 /** What the follower keeps current: the memory cache. */
 export interface ChangeTarget {
@@ -58,6 +61,9 @@ export class ChangeFollower implements ChangeSignal {
   private poller: Timer | undefined;
   private retry: Timer | undefined;
   private retryMs = RETRY_FIRST_MS;
+  /** Failed attempts since the last success: only the first of a run is logged, and then its end. */
+  private failures = 0;
+  private failureLogged = false;
   private closed = false;
   private targets: ChangeTarget[] = [];
   private checkedThisTurn = false;
@@ -130,6 +136,14 @@ export class ChangeFollower implements ChangeSignal {
     return this.changes.seq;
   }
 
+  /**
+   * True when the applied position was proved to be the log's head by a read that began at or after `sinceMs`
+   * (monotonic): after a store outage, nothing recorded while this responder could not read the log is unapplied.
+   */
+  currentSince(sinceMs: number): boolean {
+    return !this.closed && this.currentAt >= sinceMs;
+  }
+
   /** Milliseconds since the feed was last proved current; 0 while a change-exact feed has nothing pending. */
   lagMs(): number {
     if (this.store.exact && !this.applying && this.dirty === 0) return 0;
@@ -187,10 +201,17 @@ export class ChangeFollower implements ChangeSignal {
         }
       } catch (e) {
         this.observer?.failed();
-        this.log.warn({ err: (e as Error).message, retryInMs: this.retryMs }, 'could not apply status changes; answers from memory wait until they are');
+        // Once per run of failures; a store outage is logged by the store's guard (store-outage.ts) already.
+        if (this.failures++ === 0 && !(e instanceof StoreUnavailableError)) {
+          this.failureLogged = true;
+          this.log.warn({ err: (e as Error).message, retryInMs: this.retryMs }, 'could not apply status changes; answers from memory wait until they are');
+        }
         this.scheduleRetry();
         throw e;
       }
+      if (this.failureLogged) this.log.info({ failedAttempts: this.failures }, 'status changes applied again');
+      this.failures = 0;
+      this.failureLogged = false;
       this.retryMs = RETRY_FIRST_MS;
       this.currentAt = t0;
       if (this.dirty === dirtyAtStart) {

@@ -88,10 +88,13 @@ export class MemoryCache implements Source, ChangeTarget {
   }
 
   private async caughtUp(): Promise<boolean> {
-    if (!this.changes?.pending()) return true;
-    return this.changes.apply().then(
+    const changes = this.changes;
+    if (!changes?.pending()) return true;
+    return changes.apply().then(
       () => true,
-      () => false,
+      // A failed read of the log leaves a known change pending, or a feed past maxStaleness; a poll that met a
+      // database going away leaves neither, and memory may answer as it did before the poll began.
+      () => !changes.pending(),
     );
   }
 

@@ -20,9 +20,12 @@ export interface TestChain {
   chain: IssuerFilter;
 }
 
-export function buildChain(store: Store, authority: Authority, clock: Clock, o: { cache?: boolean; maxStalenessMs?: number } = {}): TestChain {
+export function buildChain(
+  store: Store, authority: Authority, clock: Clock,
+  o: { cache?: boolean; maxStalenessMs?: number; log?: { warn: (...a: any[]) => void; info: (...a: any[]) => void } } = {},
+): TestChain {
   const producer = new ResponseProducer(clock, store);
-  const follower = new ChangeFollower(store, new Map([[authority.name, authority]]), producer, clock, quiet, { maxStalenessMs: o.maxStalenessMs ?? 2000 });
+  const follower = new ChangeFollower(store, new Map([[authority.name, authority]]), producer, clock, o.log ?? quiet, { maxStalenessMs: o.maxStalenessMs ?? 2000 });
   const stored = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, quiet, follower);
   const cache = o.cache === false ? undefined : new MemoryCache(stored, clock, { maxEntries: 100, maxBytes: 1 << 20 }, follower);
   if (cache) follower.keep(cache);

@@ -7,8 +7,9 @@ export interface ChangeListenerOptions {
   channel: string;
   /** Called for each notification, and once each time listening (re)starts. */
   onChange: () => void;
-  /** Told about a lost or failed connection; the message carries no password. */
+  /** Told once when the connection is lost or cannot be made, until it listens again; the message carries no password. */
   warn: (message: string) => void;
+  /** Reconnection delays; by default 100 ms doubling to 1 s, so listening resumes within a second of the database's return. */
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -18,10 +19,12 @@ export class ChangeListener {
   private stopped = false;
   private readonly backoff: { initialMs: number; maxMs: number };
   private delayMs: number;
+  /** Failed connections since the last LISTEN that worked: one warning per run of them. */
+  private failures = 0;
 
   constructor(private readonly opts: ChangeListenerOptions) {
     if (!/^[a-z_][a-z0-9_]*$/.test(opts.channel)) throw new Error(`invalid channel name "${opts.channel}"`);
-    this.backoff = opts.backoff ?? { initialMs: 100, maxMs: 5000 };
+    this.backoff = opts.backoff ?? { initialMs: 100, maxMs: 1000 };
     this.delayMs = this.backoff.initialMs;
     void this.connect();
   }
@@ -45,6 +48,7 @@ export class ChangeListener {
     }
     if (this.client !== client) return;
     this.delayMs = this.backoff.initialMs;
+    this.failures = 0;
     // Whatever was written while nobody listened went unannounced: tell the listener it may have missed changes.
     this.opts.onChange();
   }
@@ -54,7 +58,7 @@ export class ChangeListener {
     this.client = undefined;
     client.end().catch(() => undefined);
     if (this.stopped) return;
-    this.opts.warn(`PostgreSQL change listener: ${err.message}; reconnecting in ${this.delayMs} ms`);
+    if (this.failures++ === 0) this.opts.warn(`PostgreSQL change listener: ${err.message}; reconnecting (every ${this.backoff.maxMs} ms at most) until it listens again`);
     this.retryTimer = setTimeout(() => void this.connect(), this.delayMs);
     this.retryTimer.unref();
     this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
