@@ -7,6 +7,7 @@ import type { HashName } from '../ocsp/oids';
 import type { Authority } from '../source/authority';
 import type { ResponseProducer } from '../source/response-producer';
 import { signerProblem } from '../source/signer-validity';
+import type { LeaseFence } from '../store/lease-store';
 import { DueQuery, EVERYTHING_DUE, Store, StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
 
@@ -23,6 +24,10 @@ export interface RunOptions {
   /** Re-sign every certificate, fresh or not (final responses stay). */
   all?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Run under the lease: every batch is stored only while this hold is the lease's (others count as stale). */
+  fence?: LeaseFence;
+  /** Aborted (the lease lost): the run takes no further certificate, stores what it signed and ends. */
+  signal?: AbortSignal;
 }
 
 export interface Progress {
@@ -60,7 +65,7 @@ export interface PreSignerObserver {
 }
 
 export class PreSigner {
-  private running: Promise<RunResult> | undefined;
+  private running: { result: Promise<RunResult>; signal: AbortSignal | undefined } | undefined;
   private stopping = false;
 
   constructor(
@@ -79,14 +84,24 @@ export class PreSigner {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.running?.catch(() => undefined);
+    await this.running?.result.catch(() => undefined);
   }
 
-  /** One run; a second call while one is going returns the same run. */
+  /**
+   * One run; a second call while one is going returns the same run, unless that one was cut off (its signal
+   * aborted: the lease lost), when the new run starts once it has ended, so the two never sign the same certificate.
+   */
   run(opts: RunOptions = {}): Promise<RunResult> {
     if (this.stopping) return Promise.reject(new PreSignerError('the pre-signer is stopping'));
-    this.running ??= this.runOnce(opts).finally(() => (this.running = undefined));
-    return this.running;
+    const going = this.running;
+    if (going && !going.signal?.aborted) return going.result;
+    const result: Promise<RunResult> = (going ? going.result.then(noop, noop) : Promise.resolve())
+      .then(() => this.runOnce(opts))
+      .finally(() => {
+        if (this.running?.result === result) this.running = undefined;
+      });
+    this.running = { result, signal: opts.signal };
+    return result;
   }
 
   private async runOnce(opts: RunOptions): Promise<RunResult> {
@@ -180,7 +195,7 @@ export class PreSigner {
         .finally(() => (fetching = undefined)));
     const next = async (): Promise<CertificateRecord | undefined> => {
       for (;;) {
-        if (stopped || this.stopping) return undefined;
+        if (stopped || this.stopping || opts.signal?.aborted) return undefined;
         if (head < queue.length) {
           if (queue.length - head <= batchSize / 2 && !exhausted) void fetchMore().catch(() => undefined); // awaited below on need
           return queue[head++];
@@ -197,7 +212,7 @@ export class PreSigner {
       produced = [];
       storing = storing.then(async () => {
         if (batch.length === 0) return;
-        const put = await this.producer.store(batch);
+        const put = await this.producer.store(batch, opts.fence);
         result.stored += put.stored;
         this.observer?.stored(a.name, put.stored);
         result.skippedFinal += put.skippedFinal;
@@ -240,3 +255,5 @@ export class PreSigner {
     opts.onProgress?.(result);
   }
 }
+
+function noop(): void {}
