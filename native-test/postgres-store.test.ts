@@ -251,17 +251,22 @@ describe('PostgresStore', () => {
     assert.equal(got[0]!.epoch, 1);
   });
 
-  it('a takeover waits for a batch the old holder is storing under its fence, and then sees that batch', async () => {
+  it('a takeover waits for a batch the old holder is storing under its fence, and then sees it; the holder\'s renewal does not wait', async () => {
     const url = await freshUrl();
     const clock = new FakeClock();
     const [a, b] = [await open(url, clock), await open(url, clock)];
     const held = await a.acquireLease({ name: 'services', holder: 'A', ttlMs: 10_000 });
     const [r] = await stamp(a, [response('w1', 'sha1', 0)]);
-    // The old holder's batch transaction, stopped between its fence check (the row FOR SHARE) and its commit.
+    // The holder's batch transaction, stopped between its fence check (the row FOR KEY SHARE, as putResponses takes
+    // it) and its commit.
     await withClient(url, async (c) => {
       await c.query('BEGIN');
-      const { rows } = await c.query<{ epoch: string }>("SELECT epoch FROM leases WHERE name = 'services' FOR SHARE");
+      const { rows } = await c.query<{ epoch: string }>("SELECT epoch FROM leases WHERE name = 'services' FOR KEY SHARE");
       assert.equal(Number(rows[0]!.epoch), held.epoch);
+      clock.advance(3_000);
+      const renewed = await a.acquireLease({ name: 'services', holder: 'A', ttlMs: 10_000, heldEpoch: held.epoch });
+      assert.equal(renewed.epoch, held.epoch, 'renewed meanwhile');
+      assert.equal((await b.acquireLease({ name: 'services', holder: 'B', ttlMs: 10_000 })).holder, 'A', 'a standby is told at once');
       clock.advance(10_000);
       let settled = false;
       const taking = b.acquireLease({ name: 'services', holder: 'B', ttlMs: 10_000 }).finally(() => (settled = true));

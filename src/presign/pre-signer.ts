@@ -46,6 +46,9 @@ export interface RunResult extends Progress {
   firstError?: string;
 }
 
+/** Batches that may wait for the store at once before signing waits too. */
+const UNSTORED_BATCHES = 2;
+
 export class PreSignerError extends Error {
   override name = 'PreSignerError';
 }
@@ -169,8 +172,9 @@ export class PreSigner {
   /**
    * Signs every due certificate of one CA and hash. One pool of workers runs across pages: the next page is
    * fetched while the current one is signed, and finished responses are stored in batches while signing goes
-   * on, so the HSM never waits for the store (a page-by-page loop left it idle for each page's tail, write and
-   * query). A kill loses at most the unstored batch, which the next run signs again.
+   * on, so the HSM does not wait for the store (a page-by-page loop left it idle for each page's tail, write and
+   * query) unless the store falls two batches behind. A kill loses at most the batch being filled, two handed to
+   * the store and the signatures in flight; the next run (on whichever responder holds the lease) signs them again.
    */
   private async runOne(a: Authority, hash: HashName, q: Omit<DueQuery, 'after' | 'limit'>, result: RunResult, opts: RunOptions): Promise<void> {
     const final = q.needFinal;
@@ -194,6 +198,8 @@ export class PreSigner {
         })
         .finally(() => (fetching = undefined)));
     const next = async (): Promise<CertificateRecord | undefined> => {
+      // Signing waits while the store is two batches behind: what a kill loses (signed, never stored) stays bounded.
+      while (writes.length >= UNSTORED_BATCHES) await writes[0]!.catch(noop);
       for (;;) {
         if (stopped || this.stopping || opts.signal?.aborted) return undefined;
         if (head < queue.length) {
@@ -207,10 +213,12 @@ export class PreSigner {
 
     let produced: StoredResponse[] = [];
     let storing: Promise<void> = Promise.resolve();
+    /** Batches handed to the store and not yet written, oldest first. */
+    const writes: Promise<void>[] = [];
     const store = () => {
       const batch = produced;
       produced = [];
-      storing = storing.then(async () => {
+      const write = (storing = storing.then(async () => {
         if (batch.length === 0) return;
         const put = await this.producer.store(batch, opts.fence);
         result.stored += put.stored;
@@ -219,8 +227,9 @@ export class PreSigner {
         result.stale += put.stale;
         if (final) result.final += put.stored;
         opts.onProgress?.(result);
-      });
-      storing.catch(() => (stopped = true)); // the error itself is thrown from the await below
+      }));
+      writes.push(write);
+      write.then(noop, () => (stopped = true)).finally(() => writes.splice(writes.indexOf(write), 1)); // the error itself is thrown from the await below
     };
 
     let failedInARow = 0;

@@ -1,5 +1,7 @@
-// Leases on PostgreSQL (lease-store.ts): the row is locked for each decision, so responders claiming together take
-// turns, and a fenced write holds it FOR SHARE to its commit, so no takeover happens between its check and commit.
+// Leases on PostgreSQL (lease-store.ts). Row locks, weakest first: a fenced write holds the row FOR KEY SHARE to its
+// commit; a renewal or release updates it (FOR NO KEY UPDATE, which fenced writes do not block); only a new hold
+// takes it FOR UPDATE, so it waits for writes fenced by the old hold to commit, and then reads them. A claimant that
+// finds another's live lease takes no lock at all: standbys claiming every few seconds never delay the holder.
 import type { Pool, PoolClient } from 'pg';
 import { claimLease, fenceHolds, Lease, LeaseClaim, LeaseFence } from '../lease-store';
 import { iso } from './rows';
@@ -20,8 +22,16 @@ export async function readLease(db: Pool | PoolClient, name: string, lock = ''):
 
 /** In a write transaction: the claim decided against the locked row, at the time the lock was had, and written. */
 export async function claimIn(c: PoolClient, claim: LeaseClaim, now: () => Date): Promise<Lease> {
-  const current = await readLease(c, claim.name, 'FOR UPDATE');
-  const next = claimLease(current, claim, now());
+  const seen = await readLease(c, claim.name);
+  if (seen && !claimLease(seen, claim, now())) return seen;
+  // Claimants take turns here; the holder's fenced writes go on meanwhile.
+  let current = await readLease(c, claim.name, 'FOR NO KEY UPDATE');
+  let next = claimLease(current, claim, now());
+  if (next && current && next.epoch !== current.epoch) {
+    // A new hold: what the old one is storing commits first (FOR UPDATE waits for FOR KEY SHARE).
+    current = await readLease(c, claim.name, 'FOR UPDATE');
+    next = claimLease(current, claim, now());
+  }
   if (!next) return current!;
   const params = [next.name, next.holder, next.epoch, iso(next.acquiredAt), iso(next.expiresAt)];
   if (current) {
@@ -44,11 +54,12 @@ export async function releaseIn(c: PoolClient, fence: LeaseFence, now: Date): Pr
 }
 
 /**
- * In a write transaction: whether `fence` is the lease's current hold. The row stays locked FOR SHARE to commit: a
- * responder taking over (FOR UPDATE) waits until this write is in, and its own reads then see it.
+ * In a write transaction: whether `fence` is the lease's current hold. The row stays locked FOR KEY SHARE to commit:
+ * a responder taking over (FOR UPDATE) waits until this write is in, and its own reads then see it; the holder's
+ * renewals (FOR NO KEY UPDATE) do not wait for it.
  */
 export async function fenceHoldsIn(c: PoolClient, fence: LeaseFence, now: () => Date): Promise<boolean> {
-  const current = await readLease(c, fence.name, 'FOR SHARE');
+  const current = await readLease(c, fence.name, 'FOR KEY SHARE');
   return fenceHolds(current, fence, now());
 }
 
