@@ -58,6 +58,8 @@ const DAEMON_METRICS: Record<string, MetricType> = {
   ocsp_signer_certificate_expiry_seconds: 'gauge',
   ocsp_ca_certificate_expiry_seconds: 'gauge',
   ocsp_signer_usable: 'gauge',
+  ocsp_lease_held: 'gauge',
+  ocsp_lease_changes_total: 'counter',
 };
 // Prometheus' own series about each target, usable in rules.
 const PROMETHEUS_SERIES = new Set(['up']);
@@ -163,6 +165,7 @@ describe('deployment files', () => {
         ['OcspHsmTokenNotReady', 'ocsp_hsm_token_ready'],
         ['OcspPreSignerNotRunning', 'ocsp_presigner_last_run_timestamp_seconds'],
         ['OcspIndexImportFailing', 'ocsp_index_import_failing'],
+        ['OcspLeaseNotHeld', 'ocsp_lease_held'],
         ['OcspSignerCertificateUnusable', 'ocsp_signer_usable'],
         ['OcspSignerCertificateExpiringSoon', 'ocsp_signer_certificate_expiry_seconds'],
         ['OcspCaCertificateExpiringSoon', 'ocsp_ca_certificate_expiry_seconds'],

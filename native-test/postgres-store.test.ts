@@ -11,6 +11,7 @@ import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations';
 import { PostgresStore } from '../src/store/postgres/postgres-store';
 import type { Store } from '../src/store/response-store';
 import { describeStore, response, stamp } from '../test/support/describe-store';
+import { describeLeaseStore } from '../test/support/describe-lease-store';
 import { waitFor } from './support/harness';
 import { freePort, postgresCluster } from './support/postgres';
 
@@ -44,6 +45,12 @@ describeStore(
   'PostgreSQL',
   async () => open(await freshUrl()),
   async (s) => open(urls.get(s)!),
+);
+
+describeLeaseStore(
+  'PostgreSQL',
+  async (clock) => open(await freshUrl(), clock),
+  async (s, clock) => open(urls.get(s)!, clock),
 );
 
 describe('PostgresStore', () => {
@@ -232,6 +239,50 @@ describe('PostgresStore', () => {
     assert.equal(await s.getCertificate('ca1', '0'), undefined, 'nothing of it was written');
     await s.ping();
     assert.deepEqual(await s.putCertificates(records.slice(0, 2)), { inserted: 2, updated: 0, unchanged: 0, keptRevoked: 0 });
+  });
+
+  it('of eight responders claiming a lease nobody held, on eight connections at once, exactly one gets it', async () => {
+    const url = await freshUrl();
+    const clock = new FakeClock();
+    const stores = await Promise.all(Array.from({ length: 8 }, () => open(url, clock)));
+    const got = await Promise.all(stores.map((s, i) => s.acquireLease({ name: 'services', holder: `R${i}`, ttlMs: 10_000 })));
+    const holders = new Set(got.map((l) => `${l.holder}/${l.epoch}`));
+    assert.equal(holders.size, 1, `every claimant sees the one holder: ${[...holders].join(', ')}`);
+    assert.equal(got[0]!.epoch, 1);
+  });
+
+  it('a takeover waits for a batch the old holder is storing under its fence, and then sees it; the holder\'s renewal does not wait', async () => {
+    const url = await freshUrl();
+    const clock = new FakeClock();
+    const [a, b] = [await open(url, clock), await open(url, clock)];
+    const held = await a.acquireLease({ name: 'services', holder: 'A', ttlMs: 10_000 });
+    const [r] = await stamp(a, [response('w1', 'sha1', 0)]);
+    // The holder's batch transaction, stopped between its fence check (the row FOR KEY SHARE, as putResponses takes
+    // it) and its commit.
+    await withClient(url, async (c) => {
+      await c.query('BEGIN');
+      const { rows } = await c.query<{ epoch: string }>("SELECT epoch FROM leases WHERE name = 'services' FOR KEY SHARE");
+      assert.equal(Number(rows[0]!.epoch), held.epoch);
+      clock.advance(3_000);
+      const renewed = await a.acquireLease({ name: 'services', holder: 'A', ttlMs: 10_000, heldEpoch: held.epoch });
+      assert.equal(renewed.epoch, held.epoch, 'renewed meanwhile');
+      assert.equal((await b.acquireLease({ name: 'services', holder: 'B', ttlMs: 10_000 })).holder, 'A', 'a standby is told at once');
+      clock.advance(10_000);
+      let settled = false;
+      const taking = b.acquireLease({ name: 'services', holder: 'B', ttlMs: 10_000 }).finally(() => (settled = true));
+      await new Promise((res) => setTimeout(res, 300));
+      assert.equal(settled, false, 'the takeover waits for the batch to commit');
+      await c.query(
+        `INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, status_seq, signer)
+         VALUES ('ca1', 'w1', 'sha1', now(), now(), now(), false, '\\x00', '\\x00', $1, 'S1')`,
+        [r!.statusVersion],
+      );
+      await c.query('COMMIT');
+      assert.deepEqual({ holder: (await taking).holder, epoch: (await taking).epoch }, { holder: 'B', epoch: held.epoch + 1 });
+    });
+    assert.ok(await b.getResponse('ca1', 'w1', 'sha1'), 'the new holder reads what the old one stored');
+    // From now on the old holder's fence stops its batches.
+    assert.deepEqual(await a.putResponses([r!], { name: 'services', holder: 'A', epoch: held.epoch }), { stored: 0, skippedFinal: 0, stale: 1 });
   });
 
   it('closes twice without complaint', async () => {

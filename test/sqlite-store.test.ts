@@ -7,6 +7,7 @@ import { FakeClock, systemClock } from '../src/clock';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations';
 import { describeStore } from './support/describe-store';
+import { describeLeaseStore } from './support/describe-lease-store';
 import { tempDir } from './support/temp';
 
 const tempFile = () => join(tempDir('sqlite'), 'sub', 'store.sqlite');
@@ -21,6 +22,17 @@ describeStore(
     return s;
   },
   async (s) => new SqliteStore(files.get(s)!, new FakeClock()),
+);
+
+describeLeaseStore(
+  'SQLite',
+  async (clock) => {
+    const file = tempFile();
+    const s = new SqliteStore(file, clock);
+    files.set(s, file);
+    return s;
+  },
+  async (s, clock) => new SqliteStore(files.get(s)!, clock),
 );
 
 describe('SqliteStore file', () => {

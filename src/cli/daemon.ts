@@ -14,6 +14,8 @@ import { PublishingListener, startPublishing } from '../publish/server';
 import type { Clock } from '../clock';
 import type { Store } from '../store/response-store';
 import { storeProblems, StoreReadiness } from './readiness';
+import { LeaseKeeper } from '../cluster/lease-keeper';
+import { newResponderIdentity } from '../cluster/responder-id';
 import { buildServing, caCertificatesByName, Serving } from './serving';
 import { openSigning, rebind, Signing, SigningDeps, StartupError } from './signing';
 import { openDaemonStore } from './store';
@@ -21,6 +23,9 @@ import { assertListenable } from './listen-check';
 import { drain, listen, ocspServer, startMetricsListener } from './ocsp-listener';
 
 export { StartupError };
+
+/** The lease the scheduled work and production upon change run under (README "Running a cluster"). */
+export const SERVICES_LEASE = 'services';
 
 export interface Daemon {
   port: number;
@@ -36,10 +41,11 @@ export type DaemonDeps = SigningDeps;
 export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promise<Daemon> {
   const { config } = loaded;
   const { logger, clock } = deps;
-  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics } = createDaemonMetrics(clock);
+  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics, leaseMetrics } = createDaemonMetrics(clock);
   let store: Store | undefined;
   let signing: Signing | undefined;
   let serving: Serving | undefined;
+  let lease: LeaseKeeper | undefined;
   let publishing: PublishingListener | undefined;
   let metricsServer: Server | undefined;
   const closeAll = async () => {
@@ -48,6 +54,8 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     // No published event may arrive once the follower and the store are gone.
     await publishing?.close();
     await serving?.close();
+    // Released once the work under it has stored what it made: the next holder starts from there, at once.
+    await lease?.close();
     await signing?.close();
     await store?.close();
   };
@@ -57,9 +65,13 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     const openedStore = (store = guarded.store);
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
+    const identity = newResponderIdentity(config.cluster.name);
+    const keeper = (lease = new LeaseKeeper(openedStore, clock, { name: SERVICES_LEASE, holder: identity.id, leaseMs: config.cluster.lease }, logger, leaseMetrics));
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, lease: keeper };
     serving = await buildServing(loaded, openedSigning, shared);
     let current = serving;
+    // The first claim before listening: a single responder (or the first of a cluster) starts its work right away.
+    await keeper.start();
     registerCertificateMetrics(registry, () => current.authorities, clock);
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(current.authorities);

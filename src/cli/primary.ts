@@ -21,8 +21,10 @@ import { InitReply, ServingConfig, TO_PRIMARY, TO_WORKER } from '../cluster/prot
 import { SIGN_OP } from '../cluster/remote-signer';
 import { SignService } from '../cluster/sign-service';
 import { PoolWorker, WorkerPool } from '../cluster/worker-pool';
+import { LeaseKeeper } from '../cluster/lease-keeper';
+import { newResponderIdentity } from '../cluster/responder-id';
 import type { Daemon, DaemonDeps } from './daemon';
-import { readinessProblems, warnOfFixedSettings } from './daemon';
+import { readinessProblems, SERVICES_LEASE, warnOfFixedSettings } from './daemon';
 import { assertListenable } from './listen-check';
 import { startMetricsListener } from './ocsp-listener';
 import type { LoadedCertificate } from '../pki/certificate';
@@ -38,9 +40,10 @@ const METRICS_WAIT_MS = 2_000;
 export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Promise<Daemon> {
   const { config } = loaded;
   const { logger, clock } = deps;
-  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics } = createDaemonMetrics(clock);
+  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics, leaseMetrics } = createDaemonMetrics(clock);
   let store: Store | undefined;
   let signing: Signing | undefined;
+  let lease: LeaseKeeper | undefined;
   let running: InForce | undefined;
   let publishing: PublishingListener | undefined;
   let metricsServer: Server | undefined;
@@ -52,6 +55,8 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     // No published event may arrive once the follower and the store are gone.
     await publishing?.close();
     await running?.services.close();
+    // Released once the work under it has stored what it made: the next holder starts from there, at once.
+    await lease?.close();
     await signing?.close();
     await store?.close();
   };
@@ -62,9 +67,13 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
     // CRL downloads and index following write here: the serving processes are told at once, as for the API.
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite: () => void pool?.broadcast(TO_WORKER.apply, null, applyWaitMs(config)) };
+    // The primary competes for the lease; the serving processes never do (they only answer).
+    const identity = newResponderIdentity(config.cluster.name);
+    const keeper = (lease = new LeaseKeeper(openedStore, clock, { name: SERVICES_LEASE, holder: identity.id, leaseMs: config.cluster.lease }, logger, leaseMetrics));
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, lease: keeper, onOwnWrite: () => void pool?.broadcast(TO_WORKER.apply, null, applyWaitMs(config)) };
     const inForce: InForce = { serving: { generation: 1, file: loaded.file, config }, services: await buildServing(loaded, openedSigning, shared, 'services') };
     running = inForce;
+    await keeper.start();
     registerCertificateMetrics(registry, () => inForce.services.authorities, clock);
 
     const signService = new SignService(clock);

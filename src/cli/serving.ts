@@ -1,20 +1,18 @@
 // The serving part of the daemon, built from the CA bindings of a config: the source chain (issuer filter ->
-// memory cache -> store -> single-flight -> live signer), the request memo, the change follower and the
-// schedules (pre-signer, stored-response health, cleanup, CRL downloads, index.txt following). A reload builds a
-// new one and closes the old; tokens, store and listeners stay. With server.workers > 1 the primary builds the
-// services (schedules, production upon change) and each serving process the answers (README "Architecture").
+// memory cache -> store -> single-flight -> live signer), the request memo, the change follower, the stored-response
+// health check and the work done under the lease (services.ts). A reload builds a new one and closes the old; tokens,
+// store, lease and listeners stay. With server.workers > 1 the primary builds the services (schedules, production
+// upon change) and each serving process the answers (README "Architecture").
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
-import { crlDownloadJob, CrlDownloadService } from '../ingest/crl-download';
-import { IndexFollower } from '../ingest/index-follow';
+import type { LeaseKeeper } from '../cluster/lease-keeper';
 import { RequestMemo } from '../http/request-memo';
 import type { ChangeMetrics } from '../metrics/change-metrics';
 import type { IndexMetrics } from '../metrics/index-metrics';
 import type { PreSignerMetrics } from '../metrics/presign-metrics';
 import type { OcspRequest } from '../ocsp/request';
 import type { LoadedCertificate } from '../pki/certificate';
-import { cleanup } from '../presign/cleanup';
 import { PreSigner } from '../presign/pre-signer';
 import { every, Schedule } from '../presign/schedule';
 import { Authority, AuthorityIndex } from '../source/authority';
@@ -30,7 +28,7 @@ import { StoredResponses } from '../source/stored-responses';
 import type { Store } from '../store/response-store';
 import { expiresWithin } from '../pki/validity';
 import { SignerValidity, SignerValidityGate } from '../source/signer-validity';
-import { crlDownloadCas } from './crl-download';
+import { startLeaseWork } from './services';
 
 /** How often the stored responses' freshness figures are computed (two aggregate queries per CA). */
 const HEALTH_CHECK_MS = 60_000;
@@ -56,6 +54,8 @@ export interface SharedParts {
   indexMetrics: IndexMetrics;
   /** After this process wrote status changes itself (CRL downloads, index.txt): other processes may want to know. */
   onOwnWrite?: () => void;
+  /** The lease the work done once per cluster runs under (roles `all` and `services`). */
+  lease?: LeaseKeeper;
 }
 
 /**
@@ -74,7 +74,7 @@ function maxStalenessMs(loaded: LoadedConfig): number {
 export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
-  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite }: SharedParts,
+  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite, lease }: SharedParts,
   role: ServingRole = 'all',
 ): Promise<Serving> {
   const { config } = loaded;
@@ -84,7 +84,9 @@ export async function buildServing(
   // Production upon a change happens once, in the process that runs the services.
   const byName = new Map<string, Authority>();
   if (role !== 'answers') for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
-  const follower = new ChangeFollower(store, byName, producer, clock, logger, { maxStalenessMs: maxStalenessMs(loaded) }, bindings.issuerRevocations, changeMetrics);
+  // ... and only on the responder holding the lease, under it.
+  const followerOptions = { maxStalenessMs: maxStalenessMs(loaded), ...(lease ? { hold: () => lease.current() } : {}) };
+  const follower = new ChangeFollower(store, byName, producer, clock, logger, followerOptions, bindings.issuerRevocations, changeMetrics);
   // Every step that keeps or shares an answer checks it against the changes the follower applied.
   let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, logger, follower);
   // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
@@ -101,50 +103,19 @@ export async function buildServing(
 
   const schedules: Schedule[] = [];
   let preSigner: PreSigner | undefined;
-  const { preSigner: ps } = config;
   const services = role !== 'answers';
   if (services && authorities.some((a) => a.preProduction.enabled)) {
-    const p = (preSigner = new PreSigner(store, authorities, producer, clock, ps, logger, preSignerMetrics));
-    if (ps.interval !== undefined) {
-      schedules.push(
-        every(clock, ps.interval, async () => {
-          const r = await p.run();
-          if (r.total > 0) logger.info({ ...r }, 'pre-signer run done');
-        }, (e) => logger.warn({ err: e.message }, 'pre-signer run failed')),
-      );
-    }
-    // The freshness figures (responses due, earliest nextUpdate) for /metrics, also when only the CLI pre-signs.
+    const p = (preSigner = new PreSigner(store, authorities, producer, clock, config.preSigner, logger, preSignerMetrics));
+    // The freshness figures (responses due, earliest nextUpdate) for /metrics, on every responder, with or without
+    // the lease (and also when only the CLI pre-signs).
     schedules.push(every(clock, HEALTH_CHECK_MS, () => p.health(), (e) => logger.warn({ err: e.message }, 'stored response check failed'), 0));
-  }
-  if (services && config.cleanup.every !== undefined) {
-    schedules.push(
-      every(clock, config.cleanup.every, async () => logger.info(await cleanup(store, clock), 'response cleanup done'), (e) =>
-        logger.warn({ err: e.message }, 'response cleanup failed'),
-      ),
-    );
   }
   // This process's own writes are not seen by its SQLite change check: the follower is told.
   const onApplied = () => {
     void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
     onOwnWrite?.();
   };
-  const crlCas = services ? crlDownloadCas(loaded) : [];
-  if (crlCas.length > 0) {
-    const crls = new CrlDownloadService({ store, cas: crlCas, clock, log: logger, onApplied });
-    for (const ca of crlCas) {
-      // First check right after startup: a CA known only from CRLs has nothing to answer with until then.
-      schedules.push(every(clock, ca.crl.interval, crlDownloadJob(crls, [ca.name]), (e) => logger.warn({ ca: ca.name, err: e.message }, 'CRL download failed'), 0));
-    }
-  }
-  const indexFollowers: IndexFollower[] = [];
-  for (const c of services ? config.cas : []) {
-    if (!c.index) continue;
-    const f = new IndexFollower({ store, ca: { name: c.name, file: loaded.path(c.index.file) }, clock, log: logger, onApplied, count: (ca, r) => indexMetrics.count(ca, r) });
-    indexFollowers.push(f);
-    // Imported right after startup (and after a reload): a new certificate is answered without waiting an interval.
-    schedules.push(every(clock, c.index.interval, () => f.poll(), (e) => logger.warn({ ca: c.name, err: e.message }, 'index.txt check failed'), 0));
-  }
-  if (services) indexMetrics.states = () => indexFollowers.map((f) => f.state());
+  const leaseWork = services ? startLeaseWork(loaded, { store, clock, logger, lease: leaseOf(lease), preSigner, indexMetrics, onApplied }) : undefined;
   const validity = new SignerValidity(authorities, clock, logger);
   if (services) {
     validity.problems(); // logs, now rather than at the first request, every signer that cannot be used
@@ -159,12 +130,15 @@ export async function buildServing(
     follower,
     close: async () => {
       for (const s of schedules) s.stop();
-      // An import in progress commits (and tells the follower) before the follower closes.
-      await Promise.all(indexFollowers.map((f) => f.settled()));
-      await preSigner?.stop();
+      await leaseWork?.close();
       follower.close();
     },
   };
+}
+
+function leaseOf(lease: LeaseKeeper | undefined): LeaseKeeper {
+  if (!lease) throw new Error('the work done once per cluster needs the lease (SharedParts.lease)');
+  return lease;
 }
 
 /** At startup and on every reload: a signer or CA certificate expiring within certificates.expiryWarning is a warning. */

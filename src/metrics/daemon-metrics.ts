@@ -1,10 +1,11 @@
 // The metrics every signing process of the daemon starts with (one process, or the primary): its registry and the
-// HSM, pre-signer, change-feed and index.txt metrics registered on it.
+// HSM, pre-signer, change-feed, index.txt and lease metrics registered on it.
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
 import { ChangeMetrics } from './change-metrics';
 import { HsmMetrics } from './hsm-metrics';
 import { IndexMetrics } from './index-metrics';
+import { LeaseMetrics } from './lease-metrics';
 import { PreSignerMetrics } from './presign-metrics';
 import { createRegistry } from './registry';
 
@@ -14,6 +15,7 @@ export interface DaemonMetrics {
   preSignerMetrics: PreSignerMetrics;
   changeMetrics: ChangeMetrics;
   indexMetrics: IndexMetrics;
+  leaseMetrics: LeaseMetrics;
 }
 
 export function createDaemonMetrics(clock: Clock): DaemonMetrics {
@@ -24,5 +26,6 @@ export function createDaemonMetrics(clock: Clock): DaemonMetrics {
     preSignerMetrics: new PreSignerMetrics(registry, clock),
     changeMetrics: new ChangeMetrics(registry),
     indexMetrics: new IndexMetrics(registry),
+    leaseMetrics: new LeaseMetrics(registry),
   };
 }

@@ -7,6 +7,7 @@ import type { HashName } from '../ocsp/oids';
 import type { Authority } from '../source/authority';
 import type { ResponseProducer } from '../source/response-producer';
 import { signerProblem } from '../source/signer-validity';
+import type { LeaseFence } from '../store/lease-store';
 import { DueQuery, EVERYTHING_DUE, Store, StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
 
@@ -23,6 +24,10 @@ export interface RunOptions {
   /** Re-sign every certificate, fresh or not (final responses stay). */
   all?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Run under the lease: every batch is stored only while this hold is the lease's (others count as stale). */
+  fence?: LeaseFence;
+  /** Aborted (the lease lost): the run takes no further certificate, stores what it signed and ends. */
+  signal?: AbortSignal;
 }
 
 export interface Progress {
@@ -40,6 +45,9 @@ export interface RunResult extends Progress {
   /** First failure, for the log: the rest are usually the same. */
   firstError?: string;
 }
+
+/** Batches that may wait for the store at once before signing waits too. */
+const UNSTORED_BATCHES = 2;
 
 export class PreSignerError extends Error {
   override name = 'PreSignerError';
@@ -60,7 +68,7 @@ export interface PreSignerObserver {
 }
 
 export class PreSigner {
-  private running: Promise<RunResult> | undefined;
+  private running: { result: Promise<RunResult>; signal: AbortSignal | undefined } | undefined;
   private stopping = false;
 
   constructor(
@@ -79,14 +87,24 @@ export class PreSigner {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.running?.catch(() => undefined);
+    await this.running?.result.catch(() => undefined);
   }
 
-  /** One run; a second call while one is going returns the same run. */
+  /**
+   * One run; a second call while one is going returns the same run, unless that one was cut off (its signal
+   * aborted: the lease lost), when the new run starts once it has ended, so the two never sign the same certificate.
+   */
   run(opts: RunOptions = {}): Promise<RunResult> {
     if (this.stopping) return Promise.reject(new PreSignerError('the pre-signer is stopping'));
-    this.running ??= this.runOnce(opts).finally(() => (this.running = undefined));
-    return this.running;
+    const going = this.running;
+    if (going && !going.signal?.aborted) return going.result;
+    const result: Promise<RunResult> = (going ? going.result.then(noop, noop) : Promise.resolve())
+      .then(() => this.runOnce(opts))
+      .finally(() => {
+        if (this.running?.result === result) this.running = undefined;
+      });
+    this.running = { result, signal: opts.signal };
+    return result;
   }
 
   private async runOnce(opts: RunOptions): Promise<RunResult> {
@@ -154,8 +172,9 @@ export class PreSigner {
   /**
    * Signs every due certificate of one CA and hash. One pool of workers runs across pages: the next page is
    * fetched while the current one is signed, and finished responses are stored in batches while signing goes
-   * on, so the HSM never waits for the store (a page-by-page loop left it idle for each page's tail, write and
-   * query). A kill loses at most the unstored batch, which the next run signs again.
+   * on, so the HSM does not wait for the store (a page-by-page loop left it idle for each page's tail, write and
+   * query) unless the store falls two batches behind. A kill loses at most the batch being filled, two handed to
+   * the store and the signatures in flight; the next run (on whichever responder holds the lease) signs them again.
    */
   private async runOne(a: Authority, hash: HashName, q: Omit<DueQuery, 'after' | 'limit'>, result: RunResult, opts: RunOptions): Promise<void> {
     const final = q.needFinal;
@@ -179,8 +198,10 @@ export class PreSigner {
         })
         .finally(() => (fetching = undefined)));
     const next = async (): Promise<CertificateRecord | undefined> => {
+      // Signing waits while the store is two batches behind: what a kill loses (signed, never stored) stays bounded.
+      while (writes.length >= UNSTORED_BATCHES) await writes[0]!.catch(noop);
       for (;;) {
-        if (stopped || this.stopping) return undefined;
+        if (stopped || this.stopping || opts.signal?.aborted) return undefined;
         if (head < queue.length) {
           if (queue.length - head <= batchSize / 2 && !exhausted) void fetchMore().catch(() => undefined); // awaited below on need
           return queue[head++];
@@ -192,20 +213,23 @@ export class PreSigner {
 
     let produced: StoredResponse[] = [];
     let storing: Promise<void> = Promise.resolve();
+    /** Batches handed to the store and not yet written, oldest first. */
+    const writes: Promise<void>[] = [];
     const store = () => {
       const batch = produced;
       produced = [];
-      storing = storing.then(async () => {
+      const write = (storing = storing.then(async () => {
         if (batch.length === 0) return;
-        const put = await this.producer.store(batch);
+        const put = await this.producer.store(batch, opts.fence);
         result.stored += put.stored;
         this.observer?.stored(a.name, put.stored);
         result.skippedFinal += put.skippedFinal;
         result.stale += put.stale;
         if (final) result.final += put.stored;
         opts.onProgress?.(result);
-      });
-      storing.catch(() => (stopped = true)); // the error itself is thrown from the await below
+      }));
+      writes.push(write);
+      write.then(noop, () => (stopped = true)).finally(() => writes.splice(writes.indexOf(write), 1)); // the error itself is thrown from the await below
     };
 
     let failedInARow = 0;
@@ -240,3 +264,5 @@ export class PreSigner {
     opts.onProgress?.(result);
   }
 }
+
+function noop(): void {}

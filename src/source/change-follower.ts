@@ -4,6 +4,7 @@
 // be behind: then nothing is answered from memory until it has caught up.
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
+import type { LeaseFence } from '../store/lease-store';
 import type { StatusChange, Store } from '../store/response-store';
 import { StoreUnavailableError } from '../store/store-unavailable';
 import { AppliedChanges, ChangeSignal, Fill } from './applied-changes';
@@ -21,6 +22,13 @@ const RETRY_FIRST_MS = 100;
 // Capped at a second: after an outage a responder is current within about a second of the store's return (on
 // PostgreSQL the poll below comes sooner still), and a store that is down refuses at once, so retries cost nothing.
 const RETRY_MAX_MS = 1_000;
+
+/** A response to produce upon a change, and the lease hold it is produced under (none: unfenced). */
+interface Production {
+  a: Authority;
+  serial: string;
+  hold?: ProductionHold;
+}
 
 /** What the follower keeps current: the memory cache. */
 export interface ChangeTarget {
@@ -40,12 +48,23 @@ export interface FollowerObserver {
   productionFailed(): void;
 }
 
+/** The lease hold production upon change runs under: its writes carry the fence, and stop when the signal aborts. */
+export interface ProductionHold {
+  fence: LeaseFence;
+  signal: AbortSignal;
+}
+
 export interface FollowerOptions {
   /**
    * For a feed that pushes changes (PostgreSQL): answers from memory stop when the feed has not been proved current
    * for this long (store.maxStaleness). The head of the change log is read every quarter of it, at most 250 ms.
    */
   maxStalenessMs: number;
+  /**
+   * With several responders, production upon change is work done once per cluster: only while this returns a hold
+   * (the lease), under it. Unset: always, unfenced (one process, tests).
+   */
+  hold?: () => ProductionHold | undefined;
 }
 
 export class ChangeFollower implements ChangeSignal {
@@ -55,7 +74,7 @@ export class ChangeFollower implements ChangeSignal {
   private dirty = 0;
   /** Monotonic time at which the applied position was last proved to be the log's head. */
   private currentAt = -Infinity;
-  private readonly queue: { a: Authority; serial: string }[] = [];
+  private readonly queue: Production[] = [];
   private running = 0;
   private stopWatching: (() => void) | undefined;
   private poller: Timer | undefined;
@@ -239,7 +258,12 @@ export class ChangeFollower implements ChangeSignal {
     this.observer?.applied(Math.max(0, this.clock.now().getTime() - c.at.getTime()));
     const a = this.authorities.get(c.ca);
     const p = a?.preProduction;
-    if (a && p?.enabled && ((c.kind === 'revoked' && p.onRevocation) || (c.kind === 'issued' && p.onIssuance))) this.enqueue(a, c.serial);
+    if (!a || !p?.enabled || !((c.kind === 'revoked' && p.onRevocation) || (c.kind === 'issued' && p.onIssuance))) return;
+    // Not the lease holder: the holder produces it (or, if it dies first, the next holder's pre-signer run does:
+    // a revocation deleted the certificate's responses, so it is due).
+    if (!this.o.hold) return this.enqueue({ a, serial: c.serial });
+    const hold = this.o.hold();
+    if (hold) this.enqueue({ a, serial: c.serial, hold });
   }
 
   private lostChanges(head: number): void {
@@ -248,34 +272,35 @@ export class ChangeFollower implements ChangeSignal {
     this.changes.skipTo(head);
   }
 
-  private enqueue(a: Authority, serial: string): void {
+  private enqueue(job: Production): void {
     if (this.queue.length >= MAX_QUEUED) return;
-    this.queue.push({ a, serial });
+    this.queue.push(job);
     while (this.running < CONCURRENCY && this.queue.length > 0) {
-      const job = this.queue.shift()!;
+      const next = this.queue.shift()!;
       this.running++;
-      this.produce(job.a, job.serial)
+      this.produce(next)
         .catch((e: Error) => {
           this.observer?.productionFailed();
-          this.log.warn({ ca: job.a.name, serial: job.serial, err: e.message }, 'could not produce a response upon a status change');
+          this.log.warn({ ca: next.a.name, serial: next.serial, err: e.message }, 'could not produce a response upon a status change');
         })
         .finally(() => {
           this.running--;
-          const next = this.queue.shift();
-          if (next && !this.closed) this.enqueue(next.a, next.serial);
+          const queued = this.queue.shift();
+          if (queued && !this.closed) this.enqueue(queued);
         });
     }
   }
 
-  private async produce(a: Authority, serial: string): Promise<void> {
+  private async produce({ a, serial, hold }: Production): Promise<void> {
     const fill = this.begin();
     try {
       const rec = await this.store.getCertificate(a.name, serial);
-      if (!rec || this.closed) return;
+      // The lease lost meanwhile: left to the new holder.
+      if (!rec || this.closed || hold?.signal.aborted) return;
       const final = this.producer.inFinalWindow(a);
       const fresh = await Promise.all(a.preProduction.hashes.map((h) => this.producer.produce(a, rec, h, { lane: 'presign' }, final)));
       // Stored only if the status is still the one signed; cached only if no change was applied since.
-      const put = await this.producer.store(fresh);
+      const put = await this.producer.store(fresh, hold?.fence);
       if (put.stale > 0) return;
       for (const r of fresh) for (const t of this.targets) t.set(a.name, serial, r.hash, fromStored(r, a, 'live'), fill);
     } finally {

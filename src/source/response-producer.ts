@@ -5,6 +5,7 @@ import { acquireAll } from '../signing/permits';
 import { encodeCertId } from '../ocsp/cert-id';
 import type { HashName } from '../ocsp/oids';
 import { wholeSeconds } from '../ocsp/response';
+import type { LeaseFence } from '../store/lease-store';
 import type { PutResponsesResult, ResponseStore, StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
 import type { Authority } from './authority';
@@ -27,9 +28,12 @@ export class ResponseProducer {
     private readonly responses: Pick<ResponseStore, 'putResponses'>,
   ) {}
 
-  /** Stores what produce() made, each only if its certificate's status has not changed since it was read. */
-  store(responses: StoredResponse[]): Promise<PutResponsesResult> {
-    return this.responses.putResponses(responses);
+  /**
+   * Stores what produce() made, each only if its certificate's status has not changed since it was read, and with a
+   * fence (work done under the lease) only while that hold is the lease's.
+   */
+  store(responses: StoredResponse[], fence?: LeaseFence): Promise<PutResponsesResult> {
+    return fence ? this.responses.putResponses(responses, fence) : this.responses.putResponses(responses);
   }
 
   async produce(a: Authority, rec: CertificateRecord, hash: HashName, ctx: RequestContext, final = false): Promise<StoredResponse> {

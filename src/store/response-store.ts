@@ -1,6 +1,7 @@
 // The pre-produced response store interface (RFC 6960 section 2.5) and the change feed that keeps caches honest.
 import type { HashName } from '../ocsp/oids';
 import type { CrlStateStore } from './crl-state';
+import type { LeaseFence, LeaseStore } from './lease-store';
 import type { CertificateRecord, StatusStore } from './status-store';
 
 /** One persisted response: a complete OCSPResponse for one certificate, as signed for one CertID hash. */
@@ -33,7 +34,10 @@ export interface PutResponsesResult {
   stored: number;
   /** Not stored because a final response for the same certificate and hash exists. */
   skippedFinal: number;
-  /** Not stored because the certificate's status changed after the response was made from it. */
+  /**
+   * Not stored because the certificate's status changed after the response was made from it, or because the lease
+   * the batch was made under (its fence) is no longer the writer's.
+   */
   stale: number;
 }
 
@@ -74,9 +78,11 @@ export interface ResponseStore {
   /**
    * Persists in one transaction, each response only if it was made from the certificate's current version (a
    * compare-and-set against CertificateRecord.version) and no final one by the same signer exists for the
-   * certificate and hash.
+   * certificate and hash. With a `fence` (work done under a lease: the pre-signer, production upon change), nothing
+   * is stored unless that hold is still the lease's, checked in the same transaction; every response then counts
+   * as stale.
    */
-  putResponses(responses: StoredResponse[]): Promise<PutResponsesResult>;
+  putResponses(responses: StoredResponse[], fence?: LeaseFence): Promise<PutResponsesResult>;
   /** Certificates that need a new response for `hash` by `signer`: none stored, due for refresh, or (needFinal) not final. */
   certificatesDue(q: DueQuery): Promise<CertificateRecord[]>;
   /** How many certificates `certificatesDue` would return without paging (for progress and ETA). */
@@ -127,4 +133,4 @@ export interface ChangeFeed {
  * certificate's version to its seq and, when its status changed, delete its stored responses, all in the same
  * transaction; with putResponses' compare-and-set, a stored answer never contradicts the recorded status.
  */
-export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore;
+export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore & LeaseStore;

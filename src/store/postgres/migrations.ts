@@ -65,6 +65,14 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    ALTER TABLE responses ADD COLUMN status_seq bigint NOT NULL DEFAULT 0;`,
   // Who signed each response (hex SHA-256 of the signer certificate): a rotated signer's responses are re-signed.
   `ALTER TABLE responses ADD COLUMN signer text NOT NULL DEFAULT ''`,
+  // Leases (lease-store.ts): the work done once per cluster runs on the responder holding one.
+  `CREATE TABLE leases (
+     name         text COLLATE "C" PRIMARY KEY,
+     holder       text NOT NULL,
+     epoch        bigint NOT NULL,
+     acquired_at  timestamptz NOT NULL,
+     expires_at   timestamptz NOT NULL
+   )`,
 ];
 
 /**

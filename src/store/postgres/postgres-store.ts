@@ -11,6 +11,8 @@ import type { AppliedCrl, LastCrls } from '../crl-state';
 import { ChangeListener } from './change-listener';
 import { scrubPassword } from './connection-url';
 import { applyCrlIn, lastCrls } from './crl-writes';
+import type { Lease, LeaseClaim, LeaseFence } from '../lease-store';
+import { claimIn, fenceHoldsIn, readLease, releaseIn } from './leases';
 import { RESPONSE_LOCK_CLASS, migrate } from './migrations';
 import * as rows from './rows';
 import { CHANGE_CHANNEL, putCertificatesIn, revokeIn } from './status-writes';
@@ -135,9 +137,11 @@ export class PostgresStore implements Store {
     return found.map(rows.fromResponseRow);
   }
 
-  async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {
+  async putResponses(responses: StoredResponse[], fence?: LeaseFence): Promise<PutResponsesResult> {
     if (responses.length === 0) return { stored: 0, skippedFinal: 0, stale: 0 };
     return this.writing(async (c) => {
+      // Made under a lease another responder holds now: its holder does this work.
+      if (fence && !(await fenceHoldsIn(c, fence, () => this.clock.now()))) return { stored: 0, skippedFinal: 0, stale: responses.length };
       // Two responders storing for the same certificate and hash take turns, so "no final one yet" stays true
       // until the insert. Locks are taken in one sorted statement: no deadlock between batches.
       await c.query('SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::integer[]) AS k', [RESPONSE_LOCK_CLASS, responseLockKeys(responses)]);
@@ -248,6 +252,18 @@ export class PostgresStore implements Store {
       [rows.iso(before)],
     );
     return rowCount ?? 0;
+  }
+
+  acquireLease(claim: LeaseClaim): Promise<Lease> {
+    return this.writing((c) => claimIn(c, claim, () => this.clock.now()));
+  }
+
+  releaseLease(fence: LeaseFence): Promise<boolean> {
+    return this.writing((c) => releaseIn(c, fence, this.clock.now()));
+  }
+
+  readLease(name: string): Promise<Lease | undefined> {
+    return readLease(this.pool, name);
   }
 
   async ping(): Promise<void> {

@@ -52,4 +52,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ALTER TABLE responses ADD COLUMN status_seq INTEGER NOT NULL DEFAULT 0;`,
   // Who signed each response (hex SHA-256 of the signer certificate): a rotated signer's responses are re-signed.
   `ALTER TABLE responses ADD COLUMN signer TEXT NOT NULL DEFAULT ''`,
+  // Leases (lease-store.ts): the work done once per cluster runs in the process holding one; times in ms.
+  `CREATE TABLE leases (
+     name         TEXT    PRIMARY KEY,
+     holder       TEXT    NOT NULL,
+     epoch        INTEGER NOT NULL,
+     acquired_at  INTEGER NOT NULL,
+     expires_at   INTEGER NOT NULL
+   ) WITHOUT ROWID`,
 ];

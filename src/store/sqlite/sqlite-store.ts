@@ -12,6 +12,8 @@ import type { CertificateRecord, ImportResult, RevokeResult } from '../status-st
 import { WriteLock, WriteLockOptions } from './write-lock';
 import { BackgroundReader } from './background-reader';
 import { SQLITE_MIGRATIONS } from './migrations';
+import type { Lease, LeaseClaim, LeaseFence } from '../lease-store';
+import { SqliteLeases } from './leases';
 
 interface Row {
   ca: string;
@@ -71,6 +73,7 @@ export class SqliteStore implements Store {
   private readonly reader: BackgroundReader | undefined;
   private readonly selectVersion: Database.Statement<[string, string], number>;
   private readonly lock: WriteLock;
+  private readonly leases: SqliteLeases;
   readonly exact = true;
 
   constructor(
@@ -111,6 +114,7 @@ export class SqliteStore implements Store {
     this.deleteOtherSigners = this.db.prepare('DELETE FROM responses WHERE ca = ? AND serial = ? AND hash = ? AND signer <> ?');
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
     this.lastDataVersion = this.dataVersion.get()!;
+    this.leases = new SqliteLeases(this.db);
   }
 
   async getCertificate(ca: string, serial: string): Promise<CertificateRecord | undefined> {
@@ -197,9 +201,11 @@ export class SqliteStore implements Store {
     return (rows as ResponseRow[]).map(fromResponseRow);
   }
 
-  async putResponses(responses: StoredResponse[]): Promise<PutResponsesResult> {
+  async putResponses(responses: StoredResponse[], fence?: LeaseFence): Promise<PutResponsesResult> {
     return this.lock.write(() => {
       const result: PutResponsesResult = { stored: 0, skippedFinal: 0, stale: 0 };
+      // Made under a lease another responder holds now: its holder does this work (the write lock keeps it so).
+      if (fence && !this.leases.holds(fence, this.clock.now())) return { ...result, stale: responses.length };
       for (const r of responses) {
         // Compare-and-set: the status it was signed from must still be the certificate's latest.
         if (this.selectVersion.get(r.ca, r.serial) !== r.statusVersion) result.stale++;
@@ -289,6 +295,18 @@ export class SqliteStore implements Store {
     return this.lock.write(
       () => this.db.prepare('DELETE FROM status_changes WHERE at < ? AND seq < (SELECT max(seq) FROM status_changes)').run(before.getTime()).changes,
     );
+  }
+
+  async acquireLease(claim: LeaseClaim): Promise<Lease> {
+    return this.lock.write(() => this.leases.claim(claim, this.clock.now()));
+  }
+
+  async releaseLease(fence: LeaseFence): Promise<boolean> {
+    return this.lock.write(() => this.leases.release(fence, this.clock.now()));
+  }
+
+  async readLease(name: string): Promise<Lease | undefined> {
+    return this.leases.read(name);
   }
 
   async ping(): Promise<void> {
