@@ -1,6 +1,7 @@
 // The pre-produced response store interface (RFC 6960 section 2.5) and the change feed that keeps caches honest.
 import type { HashName } from '../ocsp/oids';
 import type { CrlStateStore } from './crl-state';
+import type { ResponderStore } from './responder-store';
 import type { CertificateRecord, StatusStore } from './status-store';
 
 /** One persisted response: a complete OCSPResponse for one certificate, as signed for one CertID hash. */
@@ -127,4 +128,4 @@ export interface ChangeFeed {
  * certificate's version to its seq and, when its status changed, delete its stored responses, all in the same
  * transaction; with putResponses' compare-and-set, a stored answer never contradicts the recorded status.
  */
-export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore;
+export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore & ResponderStore;

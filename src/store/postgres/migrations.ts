@@ -65,6 +65,17 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    ALTER TABLE responses ADD COLUMN status_seq bigint NOT NULL DEFAULT 0;`,
   // Who signed each response (hex SHA-256 of the signer certificate): a rotated signer's responses are re-signed.
   `ALTER TABLE responses ADD COLUMN signer text NOT NULL DEFAULT ''`,
+  // One heartbeat row per responder process: the change it has applied (responder-store.ts, issue 15).
+  `CREATE TABLE responders (
+     id            text COLLATE "C" PRIMARY KEY,
+     host          text NOT NULL,
+     pid           integer NOT NULL,
+     worker        integer NOT NULL,
+     started_at    timestamptz NOT NULL,
+     heartbeat_at  timestamptz NOT NULL,
+     applied_seq   bigint NOT NULL,
+     ready         boolean NOT NULL
+   )`,
 ];
 
 /**

@@ -13,6 +13,8 @@ import { scrubPassword } from './connection-url';
 import { applyCrlIn, lastCrls } from './crl-writes';
 import { RESPONSE_LOCK_CLASS, migrate } from './migrations';
 import * as rows from './rows';
+import * as responderRows from './responders';
+import type { LeaseRow, ResponderBeat, ResponderRow } from '../responder-store';
 import { CHANGE_CHANNEL, putCertificatesIn, revokeIn } from './status-writes';
 import { transaction } from './transaction';
 
@@ -248,6 +250,26 @@ export class PostgresStore implements Store {
       [rows.iso(before)],
     );
     return rowCount ?? 0;
+  }
+
+  beat(b: ResponderBeat): Promise<void> {
+    return responderRows.beat(this.pool, b);
+  }
+
+  responders(): Promise<ResponderRow[]> {
+    return responderRows.responders(this.pool);
+  }
+
+  forgetResponder(id: string): Promise<void> {
+    return responderRows.forgetResponder(this.pool, id);
+  }
+
+  pruneResponders(ageMs: number): Promise<number> {
+    return responderRows.pruneResponders(this.pool, ageMs);
+  }
+
+  leases(): Promise<LeaseRow[]> {
+    return responderRows.leases(this.pool);
   }
 
   async ping(): Promise<void> {

@@ -52,4 +52,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ALTER TABLE responses ADD COLUMN status_seq INTEGER NOT NULL DEFAULT 0;`,
   // Who signed each response (hex SHA-256 of the signer certificate): a rotated signer's responses are re-signed.
   `ALTER TABLE responses ADD COLUMN signer TEXT NOT NULL DEFAULT ''`,
+  // One heartbeat row per responder process: the change it has applied (responder-store.ts, issue 15).
+  `CREATE TABLE responders (
+     id            TEXT    NOT NULL PRIMARY KEY,
+     host          TEXT    NOT NULL,
+     pid           INTEGER NOT NULL,
+     worker        INTEGER NOT NULL,
+     started_at    INTEGER NOT NULL,
+     heartbeat_at  INTEGER NOT NULL,
+     applied_seq   INTEGER NOT NULL,
+     ready         INTEGER NOT NULL
+   ) WITHOUT ROWID`,
 ];

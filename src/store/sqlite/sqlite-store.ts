@@ -12,6 +12,8 @@ import type { CertificateRecord, ImportResult, RevokeResult } from '../status-st
 import { WriteLock, WriteLockOptions } from './write-lock';
 import { BackgroundReader } from './background-reader';
 import { SQLITE_MIGRATIONS } from './migrations';
+import { SqliteResponders } from './responders';
+import type { LeaseRow, ResponderBeat, ResponderRow } from '../responder-store';
 
 interface Row {
   ca: string;
@@ -71,6 +73,7 @@ export class SqliteStore implements Store {
   private readonly reader: BackgroundReader | undefined;
   private readonly selectVersion: Database.Statement<[string, string], number>;
   private readonly lock: WriteLock;
+  private readonly responderRows: SqliteResponders;
   readonly exact = true;
 
   constructor(
@@ -88,6 +91,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.lock = new WriteLock(this.db, clock, lockOptions);
+    this.responderRows = new SqliteResponders(this.db, clock, this.lock);
     this.selectOne = this.db.prepare('SELECT * FROM certificates WHERE ca = ? AND serial = ?');
     this.upsert = this.db.prepare(
       `INSERT INTO certificates (ca, serial, status, revoked_at, reason, not_after, profile, updated_at, status_seq)
@@ -289,6 +293,26 @@ export class SqliteStore implements Store {
     return this.lock.write(
       () => this.db.prepare('DELETE FROM status_changes WHERE at < ? AND seq < (SELECT max(seq) FROM status_changes)').run(before.getTime()).changes,
     );
+  }
+
+  beat(b: ResponderBeat): Promise<void> {
+    return this.responderRows.beat(b);
+  }
+
+  responders(): Promise<ResponderRow[]> {
+    return this.responderRows.responders();
+  }
+
+  forgetResponder(id: string): Promise<void> {
+    return this.responderRows.forgetResponder(id);
+  }
+
+  pruneResponders(ageMs: number): Promise<number> {
+    return this.responderRows.pruneResponders(ageMs);
+  }
+
+  leases(): Promise<LeaseRow[]> {
+    return this.responderRows.leases();
   }
 
   async ping(): Promise<void> {
