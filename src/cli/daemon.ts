@@ -16,6 +16,9 @@ import type { Store } from '../store/response-store';
 import { buildServing, caCertificatesByName, Serving } from './serving';
 import { openSigning, rebind, Signing, SigningDeps, StartupError } from './signing';
 import { openStore } from './store';
+import { publishingWait, registerClusterMetrics, responderHeartbeat } from './cluster';
+import { newResponderIdentity } from '../cluster/responder-id';
+import type { Heartbeat } from '../cluster/heartbeat';
 import { assertListenable } from './listen-check';
 import { drain, listen, ocspServer, startMetricsListener } from './ocsp-listener';
 
@@ -41,7 +44,10 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   let serving: Serving | undefined;
   let publishing: PublishingListener | undefined;
   let metricsServer: Server | undefined;
+  let heartbeat: Heartbeat | undefined;
   const closeAll = async () => {
+    // Answers nothing any more (or never did): its row goes, and no publisher waits for it.
+    await heartbeat?.stop();
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     // No published event may arrive once the follower and the store are gone.
@@ -55,10 +61,21 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     const openedStore = (store = instrumentStore(await openStore(loaded, clock, (m) => logger.warn(m)), registry, clock));
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics };
-    serving = await buildServing(loaded, openedSigning, shared);
-    let current = serving;
-    registerCertificateMetrics(registry, () => current.authorities, clock);
+    let current: Serving | undefined;
+    const beat = responderHeartbeat({
+      store: openedStore,
+      clock,
+      logger,
+      config,
+      registry,
+      identity: { ...newResponderIdentity(config.cluster.name), worker: 0 },
+      follower: () => current!.follower,
+      ready: () => readinessProblems(openedSigning, openedStore, current!),
+    });
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, heartbeat: beat.hooks };
+    serving = current = await buildServing(loaded, openedSigning, shared);
+    registerCertificateMetrics(registry, () => current!.authorities, clock);
+    registerClusterMetrics(config, openedStore, clock, registry);
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(current.authorities);
     if (config.publishing) {
@@ -66,15 +83,18 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         store: openedStore,
         cas: publisherCas,
         clock,
-        afterWrite: () => current.follower.apply(),
+        afterWrite: () => current!.follower.apply(),
         warn: (fields, m) => logger.warn(fields, m),
       });
-      publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
+      const wait = publishingWait(config, openedStore, clock, registry);
+      publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
     }
-    const ready = () => readinessProblems(openedSigning, openedStore, current);
+    const ready = () => readinessProblems(openedSigning, openedStore, current!);
+    // Recorded before the port answers: a responder without a row is not waited for.
+    await (heartbeat = beat.heartbeat).start();
     // With a metrics listener of its own, /metrics is served there only.
     metricsServer = await startMetricsListener(loaded, ready, registry, logger);
-    const { server: ocspServerInstance, ocsp } = ocspServer(loaded, () => current, { registry, clock, logger, ready, metrics: config.metrics ? undefined : registry });
+    const { server: ocspServerInstance, ocsp } = ocspServer(loaded, () => current!, { registry, clock, logger, ready, metrics: config.metrics ? undefined : registry });
     const server = await listen(ocspServerInstance, config.server.host, config.server.port);
     const port = (server.address() as AddressInfo).port;
     logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/' }, 'listening');
@@ -91,7 +111,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         await fresh.close();
         throw e;
       }
-      const old = current;
+      const old = current!;
       serving = current = fresh;
       ocsp.setRoute(fresh.source, fresh.memo);
       publisherCas.clear();
