@@ -155,6 +155,29 @@ describe('responder heartbeat', () => {
     assert.deepEqual(await sqlite.responders(), []);
   });
 
+  it('a stop does not wait for a store that does not answer for more than 2 s', async () => {
+    const warned: string[] = [];
+    const stuck = new Heartbeat({
+      store: { beat: async () => undefined, pruneResponders: async () => 0, forgetResponder: () => new Promise<void>(() => undefined) },
+      clock,
+      identity: { id: 'stuck', host: 'h', pid: 1, worker: 0 },
+      everyMs: EVERY,
+      livenessMs: LIVENESS,
+      follower: () => follower,
+      ready: async () => true,
+      log: { info: () => undefined, warn: ((_: object, m: string) => void warned.push(m)) as never },
+    });
+    await stuck.start();
+    let stopped = false;
+    const stopping = stuck.stop().then(() => (stopped = true));
+    clock.advance(1999);
+    await settle();
+    assert.equal(stopped, false);
+    clock.advance(1);
+    await stopping;
+    assert.deepEqual(warned, ["could not remove this responder's heartbeat row"]);
+  });
+
   it('prunes rows of responders not heard of for an hour', async () => {
     await sqlite.beat({ id: 'gone', host: 'node-b', pid: 1, worker: 0, startedAt: clock.now(), appliedSeq: 1, ready: true });
     clock.advance(PRUNE_AFTER_MS - 60_000);

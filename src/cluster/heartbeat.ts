@@ -14,6 +14,8 @@ export const PRUNE_AFTER_MS = 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
 /** held() starts this much before the liveness window is over: the store's and this host's clocks run at slightly different rates. */
 const HOLD_MARGIN_MS = 100;
+/** The longest a stop waits for the store to remove the row. */
+const STOP_WAIT_MS = 2_000;
 
 /**
  * How long after its last heartbeat a responder still counts as live (waited for by `?wait=all`, listed live): two
@@ -98,14 +100,27 @@ export class Heartbeat {
     return this.o.clock.monotonicMs() - this.lastSentOk;
   }
 
-  /** Stops writing and removes the row: call once the process answers nothing any more. */
+  /**
+   * Stops writing and removes the row: call once the process answers nothing any more. A store that does not answer
+   * within STOP_WAIT_MS does not hold the shutdown up: the row goes stale, then is pruned.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.soon?.cancel();
     this.tick?.cancel();
-    await this.inFlight;
-    await this.o.store.forgetResponder(this.o.identity.id).catch((e: Error) => this.o.log.warn({ err: e.message }, 'could not remove this responder\'s heartbeat row'));
+    const forget = (async () => {
+      await this.inFlight;
+      await this.o.store.forgetResponder(this.o.identity.id);
+    })().then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
+    let timer: Timer | undefined;
+    const late = new Promise<string>((r) => (timer = this.o.clock.setTimer(() => r(`no answer within ${STOP_WAIT_MS} ms`), STOP_WAIT_MS)));
+    const problem = await Promise.race([forget, late]);
+    timer?.cancel();
+    if (problem) this.o.log.warn({ err: problem }, 'could not remove this responder\'s heartbeat row');
   }
 
   private schedule(): void {
