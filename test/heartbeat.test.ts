@@ -119,6 +119,16 @@ describe('responder heartbeat', () => {
     await settle();
     assert.equal(counted.written.length, 2, 'the first row and one for the burst');
     assert.equal((await sqlite.responders())[0]!.appliedSeq, 20);
+    // Changes that keep coming: a write at most every 50 ms.
+    for (let t = 0; t < 1000; t++) {
+      follower.seq++;
+      hb.applied();
+      clock.advance(1);
+      if (t % 5 === 0) await settle();
+    }
+    await settle();
+    const during = counted.written.length - 2;
+    assert.ok(during >= 18 && during <= 21, `${during} writes in one second of changes`);
   });
 
   it('is held once no write succeeded for the liveness window, and makes the follower prove its feed anew when one does', async () => {

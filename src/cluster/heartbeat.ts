@@ -9,6 +9,8 @@ import type { ResponderStore } from '../store/responder-store';
 
 /** Changes applied in a burst (an import) are recorded by one write. */
 const DEBOUNCE_MS = 10;
+/** While changes keep coming, a write at most this often (a waiting publisher reads the rows every 50 ms). */
+const APPLIED_SPACING_MS = 50;
 /** Rows of responders not heard of for this long are removed (by any responder, now and then). */
 export const PRUNE_AFTER_MS = 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
@@ -57,6 +59,8 @@ export class Heartbeat {
   private readonly startedAt: Date;
   /** Monotonic time the last write that succeeded was sent: its row is at least this recent. */
   private lastSentOk = -Infinity;
+  /** Monotonic time the last write for applied changes was asked for. */
+  private lastApplied = -Infinity;
   private inFlight: Promise<void> | undefined;
   private again = false;
   private soon: Timer | undefined;
@@ -80,10 +84,12 @@ export class Heartbeat {
   /** The follower applied changes: record its position soon. */
   applied(): void {
     if (this.stopped || this.soon) return;
+    const spaced = this.lastApplied + APPLIED_SPACING_MS - this.o.clock.monotonicMs();
     this.soon = this.o.clock.setTimer(() => {
       this.soon = undefined;
+      this.lastApplied = this.o.clock.monotonicMs();
       void this.beat();
-    }, DEBOUNCE_MS);
+    }, Math.max(DEBOUNCE_MS, spaced));
   }
 
   /**
