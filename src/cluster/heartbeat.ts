@@ -1,8 +1,9 @@
 // This responder process's heartbeat row (store/responder-store.ts): written every cluster.heartbeat and, debounced,
 // right after its change follower applied changes, so a publisher waiting for every responder (`?wait=all`) learns
-// at once; deleted at a clean shutdown. A row not written for the liveness window counts as gone: the heartbeat
-// then holds answers from memory until the follower is proved current again (held()), so that a responder the
-// others stopped waiting for cannot answer from a cache that missed a change. README "Consistent revocation".
+// at once; deleted at a clean shutdown. A row not written for the liveness window counts as gone: until a write
+// succeeds again (held()), and once more after it, answers from memory wait for a fresh read of the change log, so
+// that a responder the others stopped waiting for cannot answer from a cache that missed a change. README
+// "Consistent revocation across responders".
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
 import type { ResponderStore } from '../store/responder-store';

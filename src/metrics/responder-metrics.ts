@@ -1,4 +1,4 @@
-// Metrics of consistent revocation (README "Consistent revocation"): this process's heartbeat and applied change,
+// Metrics of consistent revocation (README "Consistent revocation across responders"): this process's heartbeat and applied change,
 // the publishing API's waits for every responder, and the responders the store lists as live.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock, Timer } from '../clock';

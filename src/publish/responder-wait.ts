@@ -1,6 +1,6 @@
 // `?wait=all`: a status write is answered once every live responder has applied it (its heartbeat row's applied_seq
 // reached the write's seq), or at the timeout, naming those that had not. One poll of the responders table, every
-// 50 ms while anything waits, serves every waiting request. README "Consistent revocation".
+// 50 ms while anything waits, serves every waiting request. README "Consistent revocation across responders".
 import type { Clock, Timer } from '../clock';
 import type { ResponderRow, ResponderStore } from '../store/responder-store';
 

@@ -46,7 +46,7 @@ export interface FollowerOptions {
   /**
    * While true, every answer from memory waits for a drain begun after it was asked, as if every request found the
    * feed stale (this responder's heartbeat is overdue: a publisher may have stopped waiting for it, README
-   * "Consistent revocation").
+   * "Consistent revocation across responders").
    */
   held?: () => boolean;
   /** Told the position after a drain moved it (the heartbeat records it at once). */
