@@ -1,5 +1,5 @@
-// A responder's part in the cluster view (README "Consistent revocation across responders"): the heartbeat of each process that answers
-// OCSP requests, the publishing API's wait for every live responder, and the metrics of both.
+// A responder's part in the cluster view (README "Consistent revocation across responders"): the heartbeat of each
+// process that answers OCSP requests, the publishing API's wait for every live responder, and the metrics of both.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';

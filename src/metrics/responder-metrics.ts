@@ -1,5 +1,5 @@
-// Metrics of consistent revocation (README "Consistent revocation across responders"): this process's heartbeat and applied change,
-// the publishing API's waits for every responder, and the responders the store lists as live.
+// Metrics of consistent revocation (README "Consistent revocation across responders"): this process's heartbeat and
+// applied change, the publishing API's waits for every responder, and the responders the store lists as live.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock, Timer } from '../clock';
 import type { WaitOutcome } from '../publish/responder-wait';

@@ -1,5 +1,6 @@
 // The responders sharing a store, as it records them: one heartbeat row per process that answers OCSP requests, with
-// the status change it has applied (README "Consistent revocation across responders"), and the leases of the scheduled work.
+// the status change it has applied (README "Consistent revocation across responders"), and the leases of the
+// scheduled work.
 
 /** What a responder process records at each heartbeat. */
 export interface ResponderBeat {
