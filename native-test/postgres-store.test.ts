@@ -12,6 +12,7 @@ import { PostgresStore } from '../src/store/postgres/postgres-store';
 import type { Store } from '../src/store/response-store';
 import { describeStore, response, stamp } from '../test/support/describe-store';
 import { describeLeaseStore } from '../test/support/describe-lease-store';
+import { beatOf } from '../test/support/describe-responders';
 import { waitFor } from './support/harness';
 import { freePort, postgresCluster } from './support/postgres';
 
@@ -283,6 +284,30 @@ describe('PostgresStore', () => {
     assert.ok(await b.getResponse('ca1', 'w1', 'sha1'), 'the new holder reads what the old one stored');
     // From now on the old holder's fence stops its batches.
     assert.deepEqual(await a.putResponses([r!], { name: 'services', holder: 'A', epoch: held.epoch }), { stored: 0, skippedFinal: 0, stale: 1 });
+  });
+
+  it('ages heartbeat rows by the server\'s clock, prunes the old ones, and lists the lease table once there is one', async () => {
+    const url = await freshUrl();
+    // A fake clock far from the server's: the rows' ages come from the server alone.
+    const s = await open(url, new FakeClock('2001-01-01T00:00:00Z'));
+    await s.beat(beatOf('old'));
+    await new Promise((r) => setTimeout(r, 300));
+    await s.beat(beatOf('new'));
+    const rows = await s.responders();
+    assert.deepEqual(rows.map((r) => r.id), ['new', 'old']);
+    assert.ok(rows[0]!.ageMs >= 0 && rows[0]!.ageMs < 250, `new: ${rows[0]!.ageMs}`);
+    assert.ok(rows[1]!.ageMs >= 290 && rows[1]!.ageMs < 5000, `old: ${rows[1]!.ageMs}`);
+    assert.ok(Math.abs(rows[1]!.heartbeatAt.getTime() - Date.now()) < 60_000, 'stamped by the server, not the fake clock');
+    assert.equal(await s.pruneResponders(200), 1);
+    assert.deepEqual((await s.responders()).map((r) => r.id), ['new']);
+    // The lease keeper's table (its own migration): read when present.
+    await withClient(url, (c) =>
+      c.query(`CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text, epoch bigint NOT NULL, acquired_at timestamptz NOT NULL, expires_at timestamptz NOT NULL);
+               INSERT INTO leases (name, holder, epoch, acquired_at, expires_at) VALUES ('presign', 'new', 3, now(), now() + interval '9 seconds')`),
+    );
+    const [lease] = await s.listLeases();
+    assert.deepEqual({ ...lease, expiresInMs: undefined }, { name: 'presign', holder: 'new', epoch: 3, expiresInMs: undefined });
+    assert.ok(lease!.expiresInMs > 8000 && lease!.expiresInMs <= 9000, String(lease!.expiresInMs));
   });
 
   it('closes twice without complaint', async () => {

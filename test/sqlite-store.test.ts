@@ -8,6 +8,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations';
 import { describeStore } from './support/describe-store';
 import { describeLeaseStore } from './support/describe-lease-store';
+import { beatOf } from './support/describe-responders';
 import { tempDir } from './support/temp';
 
 const tempFile = () => join(tempDir('sqlite'), 'sub', 'store.sqlite');
@@ -96,5 +97,29 @@ describe('SqliteStore file', () => {
     const row = db.prepare('SELECT updated_at FROM certificates').get() as { updated_at: number };
     assert.equal(row.updated_at, clock.now().getTime());
     db.close();
+  });
+
+  it('ages heartbeat rows by its clock, prunes the old ones, and lists the lease table once there is one', async () => {
+    const file = tempFile();
+    const clock = new FakeClock('2026-03-04T05:06:07Z');
+    const s = new SqliteStore(file, clock);
+    await s.beat(beatOf('old'));
+    clock.advance(4000);
+    await s.beat(beatOf('new', { appliedSeq: 11 }));
+    clock.advance(500);
+    assert.deepEqual((await s.responders()).map((r) => [r.id, r.ageMs, r.heartbeatAt.toISOString()]), [
+      ['new', 500, '2026-03-04T05:06:11.000Z'],
+      ['old', 4500, '2026-03-04T05:06:07.000Z'],
+    ]);
+    assert.equal(await s.pruneResponders(1000), 1);
+    assert.deepEqual((await s.responders()).map((r) => r.id), ['new']);
+    // The lease keeper's table (its own migration): read when present, times in epoch milliseconds.
+    const db = new Database(file);
+    db.exec('CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT, epoch INTEGER NOT NULL, acquired_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)');
+    const now = clock.now().getTime();
+    db.prepare('INSERT INTO leases (name, holder, epoch, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?)').run('presign', 'new', 3, now - 1000, now + 9000);
+    db.close();
+    assert.deepEqual(await s.listLeases(), [{ name: 'presign', holder: 'new', epoch: 3, expiresInMs: 9000 }]);
+    await s.close();
   });
 });

@@ -19,6 +19,8 @@ import { newResponderIdentity } from '../cluster/responder-id';
 import { buildServing, caCertificatesByName, Serving } from './serving';
 import { openSigning, rebind, Signing, SigningDeps, StartupError } from './signing';
 import { openDaemonStore } from './store';
+import { publishingWait, registerClusterMetrics, responderHeartbeat } from './cluster';
+import type { Heartbeat } from '../cluster/heartbeat';
 import { assertListenable } from './listen-check';
 import { drain, listen, ocspServer, startMetricsListener } from './ocsp-listener';
 
@@ -48,7 +50,10 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   let lease: LeaseKeeper | undefined;
   let publishing: PublishingListener | undefined;
   let metricsServer: Server | undefined;
+  let heartbeat: Heartbeat | undefined;
   const closeAll = async () => {
+    // Answers nothing any more (or never did): its row goes, and no publisher waits for it.
+    await heartbeat?.stop();
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     // No published event may arrive once the follower and the store are gone.
@@ -65,14 +70,26 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
     const openedStore = (store = guarded.store);
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
+    // One identity for this responder: the lease holder and the heartbeat row are the same responder.
     const identity = newResponderIdentity(config.cluster.name);
     const keeper = (lease = new LeaseKeeper(openedStore, clock, { name: SERVICES_LEASE, holder: identity.id, leaseMs: config.cluster.lease }, logger, leaseMetrics));
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, lease: keeper };
-    serving = await buildServing(loaded, openedSigning, shared);
-    let current = serving;
+    let current: Serving | undefined;
+    const beat = responderHeartbeat({
+      store: openedStore,
+      clock,
+      logger,
+      config,
+      registry,
+      identity: { ...identity, worker: 0 },
+      follower: () => current!.follower,
+      ready: () => readinessProblems(openedSigning, guarded, current!, clock),
+    });
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, lease: keeper, heartbeat: beat.hooks };
+    serving = current = await buildServing(loaded, openedSigning, shared);
     // The first claim before listening: a single responder (or the first of a cluster) starts its work right away.
     await keeper.start();
-    registerCertificateMetrics(registry, () => current.authorities, clock);
+    registerCertificateMetrics(registry, () => current!.authorities, clock);
+    registerClusterMetrics(config, openedStore, clock, registry);
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(current.authorities);
     if (config.publishing) {
@@ -80,15 +97,18 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         store: openedStore,
         cas: publisherCas,
         clock,
-        afterWrite: () => current.follower.apply(),
+        afterWrite: () => current!.follower.apply(),
         warn: (fields, m) => logger.warn(fields, m),
       });
-      publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
+      const wait = publishingWait(config, openedStore, clock, registry);
+      publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
     }
-    const ready = () => readinessProblems(openedSigning, guarded, current, clock);
+    const ready = () => readinessProblems(openedSigning, guarded, current!, clock);
+    // Recorded before the port answers: a responder without a row is not waited for.
+    await (heartbeat = beat.heartbeat).start();
     // With a metrics listener of its own, /metrics is served there only.
     metricsServer = await startMetricsListener(loaded, ready, registry, logger);
-    const { server: ocspServerInstance, ocsp } = ocspServer(loaded, () => current, { registry, clock, logger, ready, metrics: config.metrics ? undefined : registry });
+    const { server: ocspServerInstance, ocsp } = ocspServer(loaded, () => current!, { registry, clock, logger, ready, metrics: config.metrics ? undefined : registry });
     const server = await listen(ocspServerInstance, config.server.host, config.server.port);
     const port = (server.address() as AddressInfo).port;
     logger.info({ host: config.server.host, port, pathPrefix: config.server.pathPrefix ?? '/' }, 'listening');
@@ -105,7 +125,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         await fresh.close();
         throw e;
       }
-      const old = current;
+      const old = current!;
       serving = current = fresh;
       ocsp.setRoute(fresh.source, fresh.memo);
       publisherCas.clear();

@@ -4,6 +4,7 @@ import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
 import { bench, BENCH_OPTIONS } from './bench';
 import { check } from './check';
+import { clusterStatus } from './cluster-status';
 import { configCheck } from './config-check';
 import { crlDownload } from './crl-download';
 import { csr } from './csr';
@@ -104,6 +105,9 @@ async function main(argv: string[]): Promise<void> {
       return csr(ctx, values);
     case 'crl-download':
       return crlDownload(ctx, { ca: values.ca, force: !!values.force });
+    case 'cluster':
+      if (rest[0] !== 'status' || rest.length > 1) throw new UsageError('cluster needs a subcommand: "cluster status"');
+      return clusterStatus(ctx, !!values.json);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

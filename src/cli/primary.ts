@@ -31,6 +31,7 @@ import type { LoadedCertificate } from '../pki/certificate';
 import { buildServing, caCertificatesByName, Serving, SharedParts } from './serving';
 import { openSigning, rebind, ReloadError, Signing } from './signing';
 import { openDaemonStore } from './store';
+import { publishingWait, registerClusterMetrics } from './cluster';
 
 /** How long a serving process may take to build a reloaded configuration (it reads certificates, starts following). */
 const RELOAD_STEP_MS = 60_000;
@@ -67,14 +68,16 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     const openedSigning = (signing = openSigning(loaded, deps, hsmMetrics));
     await openedSigning.activate();
     // CRL downloads and index following write here: the serving processes are told at once, as for the API.
-    // The primary competes for the lease; the serving processes never do (they only answer).
+    // The primary competes for the lease; the serving processes never do (they only answer). One identity: the
+    // lease holder and the serving processes' heartbeat rows (id#slot) are the same responder.
     const identity = newResponderIdentity(config.cluster.name);
     const keeper = (lease = new LeaseKeeper(openedStore, clock, { name: SERVICES_LEASE, holder: identity.id, leaseMs: config.cluster.lease }, logger, leaseMetrics));
     const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, lease: keeper, onOwnWrite: () => void pool?.broadcast(TO_WORKER.apply, null, applyWaitMs(config)) };
-    const inForce: InForce = { serving: { generation: 1, file: loaded.file, config }, services: await buildServing(loaded, openedSigning, shared, 'services') };
+    const inForce: InForce = { serving: { generation: 1, file: loaded.file, config, responder: identity }, services: await buildServing(loaded, openedSigning, shared, 'services') };
     running = inForce;
     await keeper.start();
     registerCertificateMetrics(registry, () => inForce.services.authorities, clock);
+    registerClusterMetrics(config, openedStore, clock, registry);
 
     const signService = new SignService(clock);
     signService.publish(inForce.serving.generation, openedSigning.authorities);
@@ -108,7 +111,8 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     const publisherCas = caCertificatesByName(inForce.services.authorities);
     if (config.publishing) {
       const publisher = new Publisher({ store: openedStore, cas: publisherCas, clock, afterWrite: applyEverywhere, warn: (fields, m) => logger.warn(fields, m) });
-      publishing = await startPublishing(config.publishing, { publisher, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
+      const wait = publishingWait(config, openedStore, clock, registry);
+      publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
     }
     metricsServer = await startMetricsListener(loaded, ready, metrics, logger);
     const port = await started.start();
@@ -157,7 +161,7 @@ async function reloadAll(c: ReloadContext): Promise<void> {
   const next = loadConfig(c.loaded.file);
   warnOfFixedSettings(config, next.config, logger);
   const bindings = await rebind(c.signing, next, clock, c.hsmMetrics);
-  const nextServing: ServingConfig = { generation: c.inForce.serving.generation + 1, file: next.file, config: keepFixed(config, next.config) };
+  const nextServing: ServingConfig = { generation: c.inForce.serving.generation + 1, file: next.file, config: keepFixed(config, next.config), responder: c.inForce.serving.responder };
   let fresh: Serving | undefined;
   try {
     // A certificate file one serving process cannot read, say, is refused before anything is swapped. The primary's

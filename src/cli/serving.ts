@@ -29,6 +29,7 @@ import type { Store } from '../store/response-store';
 import { expiresWithin } from '../pki/validity';
 import { SignerValidity, SignerValidityGate } from '../source/signer-validity';
 import { startLeaseWork } from './services';
+import { FollowerHooks, stalenessBoundMs } from './cluster';
 
 /** How often the stored responses' freshness figures are computed (two aggregate queries per CA). */
 const HEALTH_CHECK_MS = 60_000;
@@ -56,6 +57,8 @@ export interface SharedParts {
   onOwnWrite?: () => void;
   /** The lease the work done once per cluster runs under (roles `all` and `services`). */
   lease?: LeaseKeeper;
+  /** A process that answers OCSP requests: its heartbeat's hold on memory, and what it records (cli/cluster.ts). */
+  heartbeat?: FollowerHooks;
 }
 
 /**
@@ -65,16 +68,10 @@ export interface SharedParts {
  */
 export type ServingRole = 'all' | 'answers' | 'services';
 
-/** store.maxStaleness, or for SQLite (every commit is seen at once) a bound that is never reached in practice. */
-function maxStalenessMs(loaded: LoadedConfig): number {
-  const s = loaded.config.store;
-  return s.type === 'postgres' ? s.maxStaleness : 2_000;
-}
-
 export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
-  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite, lease }: SharedParts,
+  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite, lease, heartbeat }: SharedParts,
   role: ServingRole = 'all',
 ): Promise<Serving> {
   const { config } = loaded;
@@ -85,7 +82,12 @@ export async function buildServing(
   const byName = new Map<string, Authority>();
   if (role !== 'answers') for (const a of authorities) if (!byName.has(a.name)) byName.set(a.name, a);
   // ... and only on the responder holding the lease, under it.
-  const followerOptions = { maxStalenessMs: maxStalenessMs(loaded), ...(lease ? { hold: () => lease.current() } : {}) };
+  const followerOptions = {
+    maxStalenessMs: stalenessBoundMs(config),
+    ...(lease ? { hold: () => lease.current() } : {}),
+    ...(heartbeat?.held ? { held: heartbeat.held } : {}),
+    ...(heartbeat ? { advanced: heartbeat.advanced } : {}),
+  };
   const follower = new ChangeFollower(store, byName, producer, clock, logger, followerOptions, bindings.issuerRevocations, changeMetrics);
   // Every step that keeps or shares an answer checks it against the changes the follower applied.
   let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, logger, follower);

@@ -51,6 +51,8 @@ commands:
                                      rsa-2048, rsa-3072, rsa-4096); prints its id, URI and public key (PEM)
   keys list [--token NAME]           the tokens the config's modules show, and the key pairs on configured
                                      tokens with the CA binding using each
+  cluster status [--json]            the responders sharing the store (last heartbeat, applied change, lag
+                                     behind the change log, ready, live or stale) and who holds each lease
   csr --token NAME (--label LABEL | --id HEX | --key PKCS11-URI) --subject /O=.../CN=... [--out FILE]
                                      a certificate request for a delegated OCSP responder, signed in the token
                                      (the PIN always comes from the token's configured pin source)

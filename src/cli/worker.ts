@@ -24,6 +24,8 @@ import { drain, listen, ocspServer } from './ocsp-listener';
 import { buildServing, Serving, SharedParts } from './serving';
 import { storeProblems } from './readiness';
 import { DaemonStore, openDaemonStore } from './store';
+import { responderHeartbeat } from './cluster';
+import type { Heartbeat } from '../cluster/heartbeat';
 
 /** Beyond a request's deadline, how long the primary may take: its sign timeout plus this. */
 const SIGN_SLACK_MS = 2_000;
@@ -42,6 +44,7 @@ export class ServingProcess {
   private prepared: { generation: number; serving: Promise<Serving> } | undefined;
   private server: Server | undefined;
   private ocsp: OcspHandler | undefined;
+  private heartbeat: Heartbeat | undefined;
   private stopping = false;
 
   constructor(
@@ -87,9 +90,30 @@ export class ServingProcess {
     const store = (this.store = this.guarded.store);
     // Pre-signing and index following run in the primary: their metrics live there.
     const elsewhere = new Registry();
-    this.shared = { store, clock, logger, changeMetrics: new ChangeMetrics(registry), preSignerMetrics: new PreSignerMetrics(elsewhere, clock), indexMetrics: new IndexMetrics(elsewhere) };
+    const d = c.responder;
+    const beat = responderHeartbeat({
+      store,
+      clock,
+      logger,
+      config,
+      registry,
+      identity: { id: `${d.id}#${this.slot}`, host: d.host, pid: d.pid, worker: this.slot },
+      follower: () => this.current!.follower,
+      ready: () => this.ready(),
+    });
+    this.shared = {
+      store,
+      clock,
+      logger,
+      changeMetrics: new ChangeMetrics(registry),
+      preSignerMetrics: new PreSignerMetrics(elsewhere, clock),
+      indexMetrics: new IndexMetrics(elsewhere),
+      heartbeat: beat.hooks,
+    };
     this.current = await this.build(loaded, c.generation);
     this.generation = c.generation;
+    // Recorded before the port answers: a serving process without a row is not waited for.
+    await (this.heartbeat = beat.heartbeat).start();
     const ready = () => this.ready();
     const metrics = config.metrics ? undefined : { contentType: registry.contentType, metrics: () => this.channel.request<string>(TO_PRIMARY.metrics, null, 10_000) };
     const { server, ocsp } = ocspServer(loaded, () => this.current!, { registry, clock, logger, ready, metrics });
@@ -177,6 +201,7 @@ export class ServingProcess {
       await drain(this.server, this.clock, timeoutMs, () => this.logger.warn({ timeoutMs }, 'requests still in flight at the shutdown timeout: closing their connections'));
     }
     this.ocsp?.close();
+    await this.heartbeat?.stop();
     await this.abort(this.prepared?.generation ?? -1);
     await this.current?.close();
     await this.store?.close();

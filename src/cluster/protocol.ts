@@ -1,6 +1,7 @@
 // What the primary and its serving processes say to each other over the IPC channel (besides signatures,
 // remote-signer.ts), and the share of the config's daemon-wide sizes each serving process takes.
 import type { Config } from '../config/schema';
+import type { ResponderIdentity } from './responder-id';
 
 /** Primary -> serving process. */
 export const TO_WORKER = {
@@ -33,6 +34,8 @@ export interface ServingConfig {
   generation: number;
   file: string;
   config: Config;
+  /** The daemon (the primary): each serving process records its heartbeat as `id#slot` under it. */
+  responder: ResponderIdentity;
 }
 
 export interface InitReply {

@@ -7,12 +7,26 @@ import type { CertificateRecord } from '../store/status-store';
 import { errorBody, PublishError } from './errors';
 import { parseIssuance, serialParam } from './events';
 import type { Publisher, Recorded } from './publisher';
+import type { WaitOutcome } from './responder-wait';
+
+/** `?wait=`: `all` answers a write once every live responder applied it (or at cluster.waitTimeout). */
+export type WaitMode = 'none' | 'all';
+
+export interface PublishingWait {
+  /** cluster.wait: the mode of a request without `?wait=`. */
+  mode: WaitMode;
+  responders: { untilApplied(seq: number): Promise<WaitOutcome> };
+  /** Told how each wait ended (metrics). */
+  waited?: (o: WaitOutcome) => void;
+}
 
 export interface PublishingAppOptions {
   publisher: Publisher;
   authenticate: RequestHandler;
   bodyLimit: number;
-  logger: Pick<Logger, 'info' | 'debug' | 'error'>;
+  logger: Pick<Logger, 'info' | 'debug' | 'error' | 'warn'>;
+  /** Without it, `?wait=all` is refused (400). */
+  wait?: PublishingWait;
 }
 
 const CERTIFICATES = '/v1/cas/:ca/certificates';
@@ -29,17 +43,25 @@ export function createPublishingApp(o: PublishingAppOptions): express.Express {
   app.use(o.authenticate);
   app.use(express.json({ limit: o.bodyLimit }));
 
-  const answer = (event: string, res: Response, r: Recorded) => {
-    logger.info({ event, ca: r.record.ca, serial: r.record.serial, outcome: r.outcome }, 'published event recorded');
-    res.status(200).json({ outcome: r.outcome, certificate: recordJson(r.record) });
+  // 200 once recorded (and, waiting, applied everywhere); 202 when recorded but not applied by every responder in time.
+  const answer = async (event: string, res: Response, r: Recorded, wait: WaitMode) => {
+    const w = wait === 'all' ? await o.wait!.responders.untilApplied(r.version) : undefined;
+    if (w) o.wait!.waited?.(w);
+    logger.info({ event, ca: r.record.ca, serial: r.record.serial, outcome: r.outcome, ...(w ? { seq: w.seq, applied: w.applied, waitedMs: w.waitedMs } : {}) }, 'published event recorded');
+    if (w && !w.applied) {
+      logger.warn({ seq: w.seq, notApplied: w.notApplied.map((l) => l.id), err: w.error }, 'a published change was not applied by every responder within cluster.waitTimeout');
+    }
+    res.status(w && !w.applied ? 202 : 200).json({ outcome: r.outcome, certificate: recordJson(r.record), ...(w ? { wait: w } : {}) });
   };
   app.post(CERTIFICATES, async (req, res) => {
+    const wait = waitMode(req, o.wait);
     const ca = publisher.ca(String(req.params.ca));
-    answer('issuance', res, await publisher.issued(ca, parseIssuance(jsonBody(req))));
+    await answer('issuance', res, await publisher.issued(ca, parseIssuance(jsonBody(req))), wait);
   });
   app.post(REVOCATIONS, async (req, res) => {
+    const wait = waitMode(req, o.wait);
     const ca = publisher.ca(String(req.params.ca));
-    answer('revocation', res, await publisher.revoked(ca, publisher.parseRevocation(jsonBody(req))));
+    await answer('revocation', res, await publisher.revoked(ca, publisher.parseRevocation(jsonBody(req))), wait);
   });
   app.get(ONE_CERTIFICATE, async (req, res) => {
     const ca = publisher.ca(String(req.params.ca));
@@ -70,6 +92,17 @@ export function createPublishingApp(o: PublishingAppOptions): express.Express {
     res.status(500).json({ error: 'internal error; nothing was stored unless a later read shows it' });
   });
   return app;
+}
+
+/** `?wait=all|none`, else the configured default; checked before anything is written. */
+function waitMode(req: Request, wait: PublishingWait | undefined): WaitMode {
+  const given = new URL(req.originalUrl, 'http://localhost').searchParams.getAll('wait');
+  if (given.length > 1 || (given.length === 1 && given[0] !== 'all' && given[0] !== 'none')) {
+    throw new PublishError(400, 'wait', 'wait must be "all" or "none", once');
+  }
+  const mode = (given[0] as WaitMode | undefined) ?? wait?.mode ?? 'none';
+  if (mode === 'all' && !wait) throw new PublishError(400, 'wait', 'this publishing API cannot wait for the responders');
+  return mode;
 }
 
 function jsonBody(req: Request): unknown {

@@ -17,6 +17,8 @@ export interface Recorded {
   outcome: Outcome;
   /** The record as stored after the write. */
   record: CertificateRecord;
+  /** The record's version: the seq of its latest status change, which `?wait=all` waits for (0 for old records). */
+  version: number;
 }
 
 export interface PublisherOptions {
@@ -106,8 +108,8 @@ export class Publisher {
       if (rec.releaseOnly) return undefined;
       throw new Error(`${rec.ca} serial ${rec.serial} was written but cannot be read back`);
     }
-    const { version: _, ...record } = stored;
-    return { outcome, record };
+    const { version, ...record } = stored;
+    return { outcome, record, version: version ?? 0 };
   }
 }
 

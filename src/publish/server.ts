@@ -7,12 +7,14 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PublishingConfig } from '../config/schema';
-import { createPublishingApp } from './app';
+import { createPublishingApp, PublishingWait } from './app';
 import { bearerAuth, clientCertificateAuth, PublishingStartupError, readBearerToken } from './auth';
 import type { Publisher } from './publisher';
 
 export interface PublishingDeps {
   publisher: Publisher;
+  /** `?wait=all` and cluster.wait (without it, waiting is refused). */
+  wait?: PublishingWait;
   /** Resolves a path from the config file (relative to its directory). */
   path: (p: string) => string;
   requestTimeoutMs: number;
@@ -30,10 +32,10 @@ export async function startPublishing(cfg: PublishingConfig, deps: PublishingDep
   let server: Server;
   if ('tokenFile' in cfg.auth) {
     const token = readBearerToken(deps.path(cfg.auth.tokenFile), 'publishing.auth.tokenFile', (m) => logger.warn(m));
-    server = createHttpServer(createPublishingApp({ publisher: deps.publisher, authenticate: bearerAuth(token, refused), bodyLimit: cfg.bodyLimit, logger }));
+    server = createHttpServer(createPublishingApp({ publisher: deps.publisher, authenticate: bearerAuth(token, refused), bodyLimit: cfg.bodyLimit, logger, ...(deps.wait ? { wait: deps.wait } : {}) }));
   } else {
     const tls = publishingTls(cfg.auth.mtls, deps.path);
-    const app = createPublishingApp({ publisher: deps.publisher, authenticate: clientCertificateAuth(refused), bodyLimit: cfg.bodyLimit, logger });
+    const app = createPublishingApp({ publisher: deps.publisher, authenticate: clientCertificateAuth(refused), bodyLimit: cfg.bodyLimit, logger, ...(deps.wait ? { wait: deps.wait } : {}) });
     server = createHttpsServer({ ...tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, app);
     // Refused handshakes (no certificate, one from another CA) are the clients' business: noted, not raised.
     server.on('tlsClientError', (e) => logger.info({ reason: e.message }, 'publishing TLS handshake refused'));

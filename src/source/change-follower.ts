@@ -65,11 +65,21 @@ export interface FollowerOptions {
    * (the lease), under it. Unset: always, unfenced (one process, tests).
    */
   hold?: () => ProductionHold | undefined;
+  /**
+   * While true, every answer from memory waits for a drain begun after it was asked, as if every request found the
+   * feed stale (this responder's heartbeat is overdue: a publisher may have stopped waiting for it, README
+   * "Consistent revocation across responders").
+   */
+  held?: () => boolean;
+  /** Told the position after a drain moved it (the heartbeat records it at once). */
+  advanced?: (seq: number) => void;
 }
 
 export class ChangeFollower implements ChangeSignal {
   private changes: AppliedChanges = new AppliedChanges(0);
   private applying: Promise<void> | undefined;
+  /** The drain after the one under way, for callers that came while it was under way. */
+  private following: Promise<void> | undefined;
   /** Something may be unapplied: set by the feed, cleared by a drain that started after it. */
   private dirty = 0;
   /** Monotonic time at which the applied position was last proved to be the log's head. */
@@ -118,7 +128,7 @@ export class ChangeFollower implements ChangeSignal {
 
   pending(): boolean {
     if (this.closed) return true;
-    if (this.applying || this.dirty > 0) return true;
+    if (this.applying || this.dirty > 0 || this.o.held?.()) return true;
     if (!this.store.exact) {
       if (this.clock.monotonicMs() - this.currentAt <= this.o.maxStalenessMs) return false;
       this.applyInBackground();
@@ -136,8 +146,30 @@ export class ChangeFollower implements ChangeSignal {
     return false;
   }
 
+  /**
+   * Resolves once every change committed before the call is applied. A drain already under way may have read the
+   * log's head before the caller's change (SQLite does not tell a connection of its own writes; a NOTIFY may come
+   * late): the caller waits for the next drain, which every caller that comes meanwhile shares.
+   */
   apply(): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the change follower is closed'));
+    if (!this.applying) return this.applyNow();
+    const next = () => {
+      this.following = undefined;
+      return this.closed ? Promise.reject(new Error('the change follower is closed')) : this.applyNow();
+    };
+    this.following ??= this.applying.then(next, next);
+    return this.following;
+  }
+
+  /** Forget that the feed was proved current: answers from memory wait for a drain begun after this. */
+  distrust(): void {
+    this.currentAt = -Infinity;
+    this.markDirty();
+  }
+
+  /** Starts a drain, or joins the one under way (the feed's own triggers: a notification, the poll, a retry). */
+  private applyNow(): Promise<void> {
     this.applying ??= this.drain().finally(() => (this.applying = undefined));
     return this.applying;
   }
@@ -184,7 +216,7 @@ export class ChangeFollower implements ChangeSignal {
 
   private applyInBackground(): void {
     if (this.closed) return;
-    this.apply().catch(() => undefined); // drain() logs and schedules the retry
+    this.applyNow().catch(() => undefined); // drain() logs and schedules the retry
   }
 
   /** Reads the log's head every quarter of maxStaleness: a lost or silent listener costs at most that. */
@@ -192,7 +224,7 @@ export class ChangeFollower implements ChangeSignal {
     const every = Math.min(250, Math.max(10, this.o.maxStalenessMs / 4));
     const tick = () => {
       if (this.closed) return;
-      this.apply()
+      this.applyNow()
         .catch(() => undefined)
         .finally(() => {
           if (!this.closed) this.poller = this.clock.setTimer(tick, every);
@@ -203,6 +235,15 @@ export class ChangeFollower implements ChangeSignal {
 
   /** Applies every change up to the head read at its start; the position moves only past applied changes. */
   private async drain(): Promise<void> {
+    const from = this.changes.seq;
+    try {
+      await this.drainRounds();
+    } finally {
+      if (this.changes.seq !== from) this.o.advanced?.(this.changes.seq);
+    }
+  }
+
+  private async drainRounds(): Promise<void> {
     for (;;) {
       const dirtyAtStart = this.dirty;
       const t0 = this.clock.monotonicMs();

@@ -2,6 +2,7 @@
 import type { HashName } from '../ocsp/oids';
 import type { CrlStateStore } from './crl-state';
 import type { LeaseFence, LeaseStore } from './lease-store';
+import type { ResponderStore } from './responder-store';
 import type { CertificateRecord, StatusStore } from './status-store';
 
 /** One persisted response: a complete OCSPResponse for one certificate, as signed for one CertID hash. */
@@ -133,4 +134,4 @@ export interface ChangeFeed {
  * certificate's version to its seq and, when its status changed, delete its stored responses, all in the same
  * transaction; with putResponses' compare-and-set, a stored answer never contradicts the recorded status.
  */
-export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore & LeaseStore;
+export type Store = StatusStore & ResponseStore & ChangeFeed & CrlStateStore & LeaseStore & ResponderStore;

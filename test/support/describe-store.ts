@@ -6,6 +6,7 @@ import type { HashName } from '../../src/ocsp/oids';
 import { EVERYTHING_DUE, Store, StoredResponse } from '../../src/store/response-store';
 import type { CertificateRecord } from '../../src/store/status-store';
 import { describeCrlState } from './describe-crl-state';
+import { describeResponderStore } from './describe-responders';
 
 /** `make` returns an empty store; `other` (optional) opens a second connection to the same one. */
 export function describeStore(name: string, make: () => Promise<Store>, other?: (s: Store) => Promise<Store>): void {
@@ -13,6 +14,7 @@ export function describeStore(name: string, make: () => Promise<Store>, other?: 
   describeResponseStore(name, make);
   describeChangeFeed(name, make, other);
   describeCrlState(name, make);
+  describeResponderStore(name, make);
 }
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');

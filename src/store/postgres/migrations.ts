@@ -73,6 +73,17 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      acquired_at  timestamptz NOT NULL,
      expires_at   timestamptz NOT NULL
    )`,
+  // One heartbeat row per responder process: the change it has applied (responder-store.ts, issue 15).
+  `CREATE TABLE responders (
+     id            text COLLATE "C" PRIMARY KEY,
+     host          text NOT NULL,
+     pid           integer NOT NULL,
+     worker        integer NOT NULL,
+     started_at    timestamptz NOT NULL,
+     heartbeat_at  timestamptz NOT NULL,
+     applied_seq   bigint NOT NULL,
+     ready         boolean NOT NULL
+   )`,
 ];
 
 /**

@@ -15,6 +15,8 @@ import type { Lease, LeaseClaim, LeaseFence } from '../lease-store';
 import { claimIn, fenceHoldsIn, readLease, releaseIn } from './leases';
 import { RESPONSE_LOCK_CLASS, migrate } from './migrations';
 import * as rows from './rows';
+import * as responderRows from './responders';
+import type { LeaseRow, ResponderBeat, ResponderRow } from '../responder-store';
 import { CHANGE_CHANNEL, putCertificatesIn, revokeIn } from './status-writes';
 import { transaction } from './transaction';
 
@@ -264,6 +266,26 @@ export class PostgresStore implements Store {
 
   readLease(name: string): Promise<Lease | undefined> {
     return readLease(this.pool, name);
+  }
+
+  beat(b: ResponderBeat): Promise<void> {
+    return responderRows.beat(this.pool, b);
+  }
+
+  responders(): Promise<ResponderRow[]> {
+    return responderRows.responders(this.pool);
+  }
+
+  forgetResponder(id: string): Promise<void> {
+    return responderRows.forgetResponder(this.pool, id);
+  }
+
+  pruneResponders(ageMs: number): Promise<number> {
+    return responderRows.pruneResponders(this.pool, ageMs);
+  }
+
+  listLeases(): Promise<LeaseRow[]> {
+    return responderRows.leases(this.pool);
   }
 
   async ping(): Promise<void> {

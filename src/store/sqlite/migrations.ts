@@ -60,4 +60,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      acquired_at  INTEGER NOT NULL,
      expires_at   INTEGER NOT NULL
    ) WITHOUT ROWID`,
+  // One heartbeat row per responder process: the change it has applied (responder-store.ts, issue 15).
+  `CREATE TABLE responders (
+     id            TEXT    NOT NULL PRIMARY KEY,
+     host          TEXT    NOT NULL,
+     pid           INTEGER NOT NULL,
+     worker        INTEGER NOT NULL,
+     started_at    INTEGER NOT NULL,
+     heartbeat_at  INTEGER NOT NULL,
+     applied_seq   INTEGER NOT NULL,
+     ready         INTEGER NOT NULL
+   ) WITHOUT ROWID`,
 ];

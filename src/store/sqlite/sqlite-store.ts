@@ -14,6 +14,8 @@ import { BackgroundReader } from './background-reader';
 import { SQLITE_MIGRATIONS } from './migrations';
 import type { Lease, LeaseClaim, LeaseFence } from '../lease-store';
 import { SqliteLeases } from './leases';
+import { SqliteResponders } from './responders';
+import type { LeaseRow, ResponderBeat, ResponderRow } from '../responder-store';
 
 interface Row {
   ca: string;
@@ -74,6 +76,7 @@ export class SqliteStore implements Store {
   private readonly selectVersion: Database.Statement<[string, string], number>;
   private readonly lock: WriteLock;
   private readonly leases: SqliteLeases;
+  private readonly responderRows: SqliteResponders;
   readonly exact = true;
 
   constructor(
@@ -91,6 +94,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.lock = new WriteLock(this.db, clock, lockOptions);
+    this.responderRows = new SqliteResponders(this.db, clock, this.lock);
     this.selectOne = this.db.prepare('SELECT * FROM certificates WHERE ca = ? AND serial = ?');
     this.upsert = this.db.prepare(
       `INSERT INTO certificates (ca, serial, status, revoked_at, reason, not_after, profile, updated_at, status_seq)
@@ -307,6 +311,26 @@ export class SqliteStore implements Store {
 
   async readLease(name: string): Promise<Lease | undefined> {
     return this.leases.read(name);
+  }
+
+  beat(b: ResponderBeat): Promise<void> {
+    return this.responderRows.beat(b);
+  }
+
+  responders(): Promise<ResponderRow[]> {
+    return this.responderRows.responders();
+  }
+
+  forgetResponder(id: string): Promise<void> {
+    return this.responderRows.forgetResponder(id);
+  }
+
+  pruneResponders(ageMs: number): Promise<number> {
+    return this.responderRows.pruneResponders(ageMs);
+  }
+
+  listLeases(): Promise<LeaseRow[]> {
+    return this.responderRows.listLeases();
   }
 
   async ping(): Promise<void> {
