@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
 import type { ResponderStore } from '../store/responder-store';
+import { StoreUnavailableError } from '../store/store-unavailable';
 
 /** Changes applied in a burst (an import) are recorded by one write. */
 const DEBOUNCE_MS = 10;
@@ -161,7 +162,8 @@ export class Heartbeat {
       await this.o.store.beat({ ...identity, startedAt: this.startedAt, appliedSeq: this.o.follower().seq, ready: this.isReady });
     } catch (e) {
       this.o.wrote?.(false);
-      if (!this.failing) this.o.log.warn({ err: (e as Error).message }, 'could not record this responder\'s heartbeat; retried at the next one');
+      // A store outage is logged once, by the store's guard; anything else is this row's own trouble.
+      if (!this.failing && !(e instanceof StoreUnavailableError)) this.o.log.warn({ err: (e as Error).message }, 'could not record this responder\'s heartbeat; retried at the next one');
       this.failing = true;
       return;
     }

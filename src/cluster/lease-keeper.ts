@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock';
 import type { Lease, LeaseFence, LeaseStore } from '../store/lease-store';
+import { StoreUnavailableError } from '../store/store-unavailable';
 
 /** One continuous hold of the lease: writes made under it carry its fence; its signal aborts when it ends. */
 export interface LeaseHold {
@@ -115,7 +116,8 @@ export class LeaseKeeper {
     try {
       lease = await this.store.acquireLease({ name: this.o.name, holder: this.o.holder, ttlMs: this.o.leaseMs, ...(heldEpoch !== undefined ? { heldEpoch } : {}) });
     } catch (e) {
-      if (!this.unreachable) this.log.warn({ lease: this.o.name, err: (e as Error).message }, 'cannot claim the lease: the store does not answer; a hold in force ends at its local deadline');
+      // A store outage is logged once, by the store's guard; its consequence for the lease is the line of its loss.
+      if (!this.unreachable && !(e instanceof StoreUnavailableError)) this.log.warn({ lease: this.o.name, err: (e as Error).message }, 'cannot claim the lease: the store does not answer; a hold in force ends at its local deadline');
       this.unreachable = true;
       return;
     }
