@@ -1,7 +1,7 @@
 // Three responders on SoftHSM2 sharing one PostgreSQL behind Debian's HAProxy (health checks on /readyz): every node
 // answers through it and openssl verifies; kill -9 one under load: no wrong answer, failures only for requests that
 // were on it, HAProxy takes it out and the restarted node back in; a CLI revocation is answered revoked by every node
-// within store.maxStaleness. CA "pre" has pre-production on (answers from memory and the store), CA "live" off
+// within store.maxStaleness, and one published with ?wait=all at once. CA "pre" has pre-production on (answers from memory and the store), CA "live" off
 // (every nonce request is signed on the token).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster, type CertStatusName } from './support/cluster';
-import { nonceTemplate, runLoadProcess } from './support/harness';
+import { nonceTemplate, publishingPort, runLoadProcess } from './support/harness';
 import { EXAMPLE_CONFIG, HAPROXY, NODE_HEADER } from './support/haproxy';
 import type { LoadResult, LoadSpec } from './support/load';
 
 const MAX_STALENESS_MS = 2_000;
+const TOKEN = 'c1u57e12'.repeat(8);
 
 /** Answers that were not a verified successful OCSP response with the expected status, by node. */
 function failuresByNode(r: LoadResult): Record<string, number> {
@@ -33,6 +34,7 @@ describe('a cluster: three responders, one PostgreSQL, HAProxy in front', () => 
   before(async () => {
     cluster = await TestCluster.start({
       nodes: 3,
+      publishingToken: TOKEN,
       cas: [
         { name: 'pre', caKey: 'ec-p256', responderKey: 'ec-p256' },
         { name: 'live', caKey: 'ec-p256', responderKey: 'ec-p256' },
@@ -172,6 +174,33 @@ describe('a cluster: three responders, one PostgreSQL, HAProxy in front', () => 
       assert.ok(first !== undefined, `${n.name} answered revoked`);
       const goodAfter = answers.filter((a) => a.node === n.name && a.sentAt > first && a.status !== 'revoked');
       assert.deepEqual(goodAfter, [], `${n.name} never went back to good`);
+    }
+  });
+
+  it('a revocation published to one node with ?wait=all is answered only once all three applied it: right after, every node answers revoked through HAProxy', async () => {
+    const ca = cluster.pki.cas[1]!;
+    const leaf = ca.good;
+    // Every node holds "good" in its memory cache for this certificate, GET and POST alike.
+    for (const n of cluster.nodes) {
+      for (const method of ['GET', 'POST'] as const) assert.equal((await cluster.query(leaf, { method, node: n.name, ca })).status, 'good', `${n.name} ${method}`);
+    }
+    const api = `http://127.0.0.1:${publishingPort(cluster.node('n2').responder!)}`;
+    const res = await fetch(`${api}/v1/cas/${ca.name}/revocations?wait=all`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ serial: leaf.serial, revokedAt: new Date(Date.now() - 60_000).toISOString(), reason: 'keyCompromise' }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = (await res.json()) as { wait?: { applied: boolean; responders: number; notApplied: unknown[] } };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.deepEqual({ applied: body.wait?.applied, responders: body.wait?.responders, notApplied: body.wait?.notApplied }, { applied: true, responders: 3, notApplied: [] });
+    // No allowance: the answer came after every node had applied the change.
+    for (const n of cluster.nodes) {
+      for (const method of ['GET', 'POST'] as const) {
+        const a = await cluster.query(leaf, { method, node: n.name, ca });
+        assert.equal(a.node, n.name);
+        assert.equal(a.status, 'revoked', `${n.name} ${method} right after ?wait=all answered:\n${a.openssl}`);
+      }
     }
   });
 });

@@ -17,6 +17,8 @@ export interface ClusterOptions {
   cas?: CaSpec[];
   /** Edits the configuration all nodes share (server.port is set per node afterwards). */
   edit?: (cfg: Record<string, any>) => void;
+  /** Every node gets a publishing API (127.0.0.1, a free port) accepting this bearer token. */
+  publishingToken?: string;
 }
 
 export interface ClusterNode {
@@ -76,8 +78,10 @@ export class TestCluster {
     const pg = await postgresCluster();
     const dbUrl = pg.url(await pg.createDatabase());
     const pki = createTestPki(o.cas ?? [{ name: 'clu', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
+    if (o.publishingToken) writeFileSync(join(pki.dir, 'publish.token'), o.publishingToken + '\n', { mode: 0o600 });
     const edit = (c: Record<string, any>) => {
       c.store = { url: dbUrl };
+      if (o.publishingToken) c.publishing = { host: '127.0.0.1', port: 0, auth: { tokenFile: 'publish.token' } };
       // HAProxy adds X-Forwarded-For (option forwardfor): the HSM's fair share is per client behind it.
       c.server.trustedProxies = ['127.0.0.1'];
       o.edit?.(c);
