@@ -1,5 +1,5 @@
-// Issue 12 acceptance: a revocation never loses a race with signing. 50,000 certificates imported good through an
-// index.txt; then at once the pre-signer (presign --all), store-on-demand and live nonce traffic, and 5,036
+// The revocation race (native-test/revocation-race-*.test.ts), issue 12 acceptance: a revocation never loses a race
+// with signing. 50,000 certificates imported good through an index.txt; then at once the pre-signer (presign --all), store-on-demand and live nonce traffic, and 5,036
 // revocations through all four writers (ocsp-hsm revoke, import index, import crl, the publishing API), each serial
 // polled from its acknowledgement on. No write may fail, no answer after the acknowledgement (PostgreSQL: plus
 // maxStaleness) may say good, and afterwards `ocsp-hsm check` against the final index.txt must find nothing.
@@ -9,15 +9,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { parseDuration } from '../src/config/units';
-import type { CrlEntry } from '../src/pki/crl';
-import { childEnv, createTestPki, publishingPort, Responder, runCliAsync, startResponder, variantConfig } from './support/harness';
-import { hsmCrlIssuer } from './support/hsm-crl';
-import { pgCount, postgresCluster } from './support/postgres';
-import { PollerHandle, PollerResult, startPoller } from './support/revocation-poller';
+import { parseDuration } from '../../src/config/units';
+import type { CrlEntry } from '../../src/pki/crl';
+import { childEnv, createTestPki, publishingPort, Responder, runCliAsync, startResponder, variantConfig } from './harness';
+import { hsmCrlIssuer } from './hsm-crl';
+import { pgCount, postgresCluster } from './postgres';
+import { PollerHandle, PollerResult, startPoller } from './revocation-poller';
 import {
   indexText, racePlan, RacePlan, Revocation, runWriters, statusSample, WriteRecord, Writer, WriterFile, writerFiles, WRITERS, WritersSchedule,
-} from './support/revocation-race';
+} from './revocation-race';
 
 /** `store.maxStaleness` of the PostgreSQL responders: the bound their answers are held to. */
 const STORE_MAX_STALENESS: string | undefined = '1s';
@@ -119,7 +119,10 @@ const postgres: Backend = {
   },
 };
 
-for (const backend of [sqlite, postgres]) describeRace(backend);
+/** One backend per test file: each gets its own process and its own per-file timeout (the two took 4-10 minutes together). */
+export function raceOn(which: 'sqlite' | 'postgres'): void {
+  describeRace(which === 'sqlite' ? sqlite : postgres);
+}
 
 function describeRace(backend: Backend): void {
   describe(`revocations racing the pre-signer and on-demand signing, ${backend.name}`, () => {
