@@ -1,9 +1,10 @@
 // The revocation race (native-test/revocation-race-*.test.ts), issue 12 acceptance: a revocation never loses a race
-// with signing. 50,000 certificates imported good through an index.txt; then at once the pre-signer (presign --all), store-on-demand and live nonce traffic, and 5,036
-// revocations through all four writers (ocsp-hsm revoke, import index, import crl, the publishing API), each serial
-// polled from its acknowledgement on. No write may fail, no answer after the acknowledgement (PostgreSQL: plus
-// maxStaleness) may say good, and afterwards `ocsp-hsm check` against the final index.txt must find nothing.
-// SQLite with one responder; PostgreSQL with two, whose LISTEN connections are killed during the run.
+// with signing. 50,000 certificates imported good through an index.txt; then at once the pre-signer (presign --all),
+// store-on-demand and live nonce traffic, and 5,036 revocations through all four writers (ocsp-hsm revoke, import
+// index, import crl, the publishing API), each serial polled from its acknowledgement on. No write may fail, no
+// answer after the acknowledgement (PostgreSQL: plus maxStaleness) may say good, and afterwards `ocsp-hsm check`
+// against the final index.txt must find nothing. SQLite with one responder; PostgreSQL with two, whose LISTEN
+// connections are killed during the run.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
