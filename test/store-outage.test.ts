@@ -130,7 +130,7 @@ describe('isConnectionFailure', () => {
 /** A store whose calls succeed, fail as a stopped server fails them, or hang until released; calls are counted. */
 function fakeStore() {
   const refusedError = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-  const state = { down: false, calls: 0, probes: 0, hang: undefined as Promise<void> | undefined, probeErrors: [] as Error[] };
+  const state = { down: false, calls: 0, probes: 0, hang: undefined as Promise<void> | undefined, probeErrors: [] as Error[], versionError: undefined as Error | undefined };
   // The next call waits for the hang; whether it fails is decided when it is released.
   const answer = async <T>(value: T): Promise<T> => {
     const hang = state.hang;
@@ -158,7 +158,10 @@ function fakeStore() {
       state.calls++;
       return answer(undefined);
     },
-    mayHaveChanged: () => false,
+    mayHaveChanged: (): boolean => {
+      if (state.versionError) throw state.versionError;
+      return false;
+    },
     watch: () => () => undefined,
     close: async () => undefined,
   };
@@ -382,6 +385,15 @@ describe('the outage guard', () => {
     const lines = logs.above(['warn', 'error', 'info']);
     assert.equal(lines.length, 1);
     assert.deepEqual(lines[0]!.obj, { err: 'connect ECONNREFUSED 127.0.0.1:5432', before: ['terminating connection due to administrator command'] });
+  });
+
+  it("SQLite's per-hit change check failing under a damaged file: an outage, and \"may have changed\" so memory waits", () => {
+    assert.equal(store.mayHaveChanged(), false);
+    fake.state.versionError = Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_READ' });
+    assert.equal(store.mayHaveChanged(), true);
+    assert.equal(outage.up, false);
+    fake.state.versionError = new TypeError('a bug');
+    assert.throws(() => store.mayHaveChanged(), TypeError);
   });
 
   it('close stops probing', async () => {

@@ -2,9 +2,10 @@
 // state, so the stores' own code knows nothing of it.
 import type { Store } from './response-store';
 import { StoreOutage, StoreOutageOptions } from './store-outage';
+import { connectionFailure } from './store-unavailable';
 
 /** Members that never reach a connection, or must always pass (close). */
-const UNGUARDED = new Set<PropertyKey>(['mayHaveChanged', 'close', 'constructor']);
+const UNGUARDED = new Set<PropertyKey>(['close', 'constructor']);
 
 /** Wraps `store` (left untouched) so that its outages are handled by a StoreOutage; `outage` says how it stands. */
 export function guardStore<T extends Store>(store: T, o: StoreOutageOptions): { store: T; outage: StoreOutage } {
@@ -21,6 +22,17 @@ export function guardStore<T extends Store>(store: T, o: StoreOutageOptions): { 
           fn = (...args: unknown[]) => {
             outage.close();
             return method.apply(target, args);
+          };
+        } else if (prop === 'mayHaveChanged') {
+          // SQLite asks its file on every hit (data_version): one that fails under it is an outage, and "may have
+          // changed" keeps memory from answering until the change log can be read.
+          fn = () => {
+            try {
+              return method.call(target);
+            } catch (e) {
+              if (connectionFailure(outage.failedNow(e))) return true;
+              throw e;
+            }
           };
         } else if (prop === 'watch') {
           fn = (listener: () => void) => method.call(target, () => outage.changed(listener));

@@ -94,6 +94,11 @@ export class StoreOutage {
     return result instanceof Promise ? (result.catch((e: unknown) => Promise.reject(this.failed(e, began))) as T) : result;
   }
 
+  /** A synchronous call that failed just now: what it means for the store (see run); returns what to throw. */
+  failedNow(e: unknown): unknown {
+    return this.failed(e, this.clock.monotonicMs());
+  }
+
   /**
    * A warning of the store itself (an idle connection lost, the change listener reconnecting). While the store is
    * down it is part of the outage already logged; otherwise a probe says whether it starts one (then it is folded
