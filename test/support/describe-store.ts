@@ -93,6 +93,21 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       await s.close();
     });
 
+    it('a batch is stored as its responses one after the other would be: a final one earlier in the batch stops a later one', async () => {
+      const s = await make();
+      const final = (serial: string, signer = 'S1') => response(serial, 'sha1', 0, { nextUpdate: new Date('9999-12-31T23:59:59Z'), final: true, signer });
+      await put(s, [final('10'), final('11')]);
+      // Distinct certificates (one statement on PostgreSQL): 10 blocked by its final, 11 re-signed by S2 (its
+      // retired final goes), 12 new.
+      const r = await put(s, [response('10', 'sha1', 5), response('11', 'sha1', 5, { signer: 'S2' }), response('12', 'sha1', 5)]);
+      assert.deepEqual(r, { stored: 2, skippedFinal: 1, stale: 0 });
+      assert.deepEqual((await s.listResponses('ca1', undefined, 10)).map((x) => `${x.serial}:${x.signer}:${x.final}`), ['10:S1:true', '11:S2:false', '12:S1:false']);
+      // One certificate twice in a batch: the final one first keeps the later one out.
+      assert.deepEqual(await put(s, [final('13'), response('13', 'sha1', 5)]), { stored: 1, skippedFinal: 1, stale: 0 });
+      assert.equal((await s.getResponse('ca1', '13', 'sha1'))!.final, true);
+      await s.close();
+    });
+
     it('a status change deletes the stored responses that say otherwise; an unchanged re-import keeps them', async () => {
       const s = await make();
       await s.putCertificates([{ ca: 'ca1', serial: '3', status: 'good' }, { ca: 'ca1', serial: '4', status: 'good' }]);

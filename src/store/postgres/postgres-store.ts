@@ -19,6 +19,7 @@ import * as responderRows from './responders';
 import type { LeaseRow, ResponderBeat, ResponderRow } from '../responder-store';
 import { CHANGE_CHANNEL, putCertificatesIn, revokeIn } from './status-writes';
 import { transaction } from './transaction';
+import { insertResponsesIn } from './response-writes';
 
 export interface PostgresStoreOptions {
   /** postgres:// or postgresql:// connection URL (node-postgres syntax, e.g. ?sslmode=require). */
@@ -151,25 +152,16 @@ export class PostgresStore implements Store {
       // held to commit, it keeps the next status write (FOR UPDATE) from deleting responses until these are in.
       const versions = await lockVersions(c, responses);
       const result: PutResponsesResult = { stored: 0, skippedFinal: 0, stale: 0 };
-      for (const r of responses) {
-        if (versions.get(`${r.ca}\0${r.serial}`) !== r.statusVersion) {
-          result.stale++;
-          continue;
-        }
-        const { rowCount } = await c.query(
-          // A retired signer's responses (a rotation) go with the insert of the current signer's: none is served again.
-          `WITH retired AS (DELETE FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND signer <> $12
-             AND NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final AND signer = $12))
-           INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, final, cert_id, der, profile, status_seq, signer)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-           WHERE NOT EXISTS (SELECT 1 FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 AND final AND signer = $12)
-           ON CONFLICT (ca, serial, hash, produced_at) DO UPDATE SET this_update = excluded.this_update,
-             next_update = excluded.next_update, final = excluded.final, cert_id = excluded.cert_id, der = excluded.der,
-             profile = excluded.profile, status_seq = excluded.status_seq, signer = excluded.signer`,
-          rows.responseParams(r),
-        );
-        if (rowCount) result.stored++;
-        else result.skippedFinal++;
+      const current = responses.filter((r) => versions.get(`${r.ca}\0${r.serial}`) === r.statusVersion);
+      result.stale = responses.length - current.length;
+      // One statement for the batch; one per response when a certificate and hash come twice (they must see each other).
+      const keys = new Set(current.map((r) => `${r.ca}\0${r.serial}\0${r.hash}`));
+      const parts = keys.size === current.length ? [current] : current.map((r) => [r]);
+      for (const part of parts) {
+        if (part.length === 0) continue;
+        const stored = await insertResponsesIn(c, part);
+        result.stored += stored;
+        result.skippedFinal += part.length - stored;
       }
       return result;
     });

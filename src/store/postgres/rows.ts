@@ -70,10 +70,6 @@ export function fromCertificateRow(row: CertificateRow): CertificateRecord {
 }
 
 /** Column values in the order of the responses table. */
-export function responseParams(r: StoredResponse): unknown[] {
-  return [r.ca, r.serial, r.hash, iso(r.producedAt), iso(r.thisUpdate), iso(r.nextUpdate), r.final, r.certIdDer, r.der, r.profile ?? null, r.statusVersion, r.signer];
-}
-
 export function fromResponseRow(row: ResponseRow): StoredResponse {
   return {
     ca: row.ca,
