@@ -136,7 +136,8 @@ function describeRace(backend: Backend): void {
     after(async () => {
       for (const [i, r] of responders.entries()) {
         const code = await r.stop();
-        writeFileSync(join(pki.dir, `race-${backend.name.toLowerCase()}-responder${i + 1}.log`), r.output());
+        // OCSP_HSM_RACE_LOGS=DIR keeps each responder's log after the run (the temp dir goes with the process).
+        writeFileSync(join(process.env.OCSP_HSM_RACE_LOGS ?? pki.dir, `race-${backend.name.toLowerCase()}-responder${i + 1}.log`), r.output());
         assert.equal(code, 0, r.output().slice(-3000));
       }
     });
