@@ -3,8 +3,8 @@
 import { Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock';
 
-/** Called per event-loop turn or not queries at all: not timed. */
-const NOT_QUERIES = new Set<PropertyKey>(['mayHaveChanged', 'watch', 'constructor']);
+/** Called per event-loop turn or per request without waiting (a few µs), or not queries at all: not timed. */
+const NOT_QUERIES = new Set<PropertyKey>(['mayHaveChanged', 'getResponseNow', 'watch', 'constructor']);
 
 export function instrumentStore<T extends object>(store: T, registry: Registry, clock: Clock): T {
   const seconds = new Histogram({

@@ -52,14 +52,16 @@ export type RequestContext = SignContext;
  */
 export interface HotAnswer {
   served(): ServedResponse | undefined;
+  /** Where its answers come from (metrics); undefined: the memory cache. */
+  readonly source?: AnswerSource;
 }
 
 export interface Source<R = ResolvedRequest> {
   response(req: R, ctx: RequestContext): Promise<OcspResponse>;
   /**
-   * The request's answer if this source keeps such answers in memory (undefined: ask response()); its `served()`
-   * says, synchronously, whether it holds one now. Lets the HTTP edge answer a hot request in the tick it
-   * arrived, without promises (half its CPU cost).
+   * The request's answer if this source can give it without waiting, from memory or from a store that reads
+   * synchronously (undefined: ask response()); its `served()` says, synchronously, whether it has one now. Lets the
+   * HTTP edge answer a hot request in the tick it arrived, without promises (half its CPU cost).
    */
   hot?(req: R): HotAnswer | undefined;
 }
