@@ -1,6 +1,5 @@
 // Serves pre-produced responses from the store (RFC 6960 section 2.5), producing and storing them on demand.
 // Only single-certificate requests for CAs with pre-production on come here; the rest go straight on to `next`.
-import { hash } from 'node:crypto';
 import type { Clock } from '../clock';
 import type { HashName } from '../ocsp/oids';
 import type { Logger } from 'pino';
@@ -11,7 +10,7 @@ import { signedBy } from '../ocsp/signed-by';
 import { Flights } from './flights';
 import { ResponseProducer } from './response-producer';
 import { maxAgeFor } from './status-policy';
-import type { AnswerSource, HotAnswer, OcspResponse, RequestContext, ResolvedRequest, ServedResponse, Source } from './source';
+import { etagOf, type AnswerSource, type HotAnswer, type OcspResponse, type RequestContext, type ResolvedRequest, type ServedResponse, type Source } from './source';
 
 export class StoredResponses implements Source {
   private readonly flights: Flights<OcspResponse>;
@@ -38,20 +37,29 @@ export class StoredResponses implements Source {
 
   response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     if (!stored(req)) return this.next.response(req, ctx);
-    const a = req.authority;
-    const certId = req.certIds[0]!;
-    // A nonce is ignored: the pre-produced answer serves everyone (seed: "OCSP Extensions").
-    const key = `${a.name}\0${certId.serial}\0${certId.hash}`;
-    return this.flights.run(key, [{ ca: a.name, serial: certId.serial }], ctx, () => this.lookupOrProduce(req, ctx));
+    return this.lookup(req, ctx);
   }
 
-  private async lookupOrProduce(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+  /**
+   * Every request reads the store itself (a store that batches answers those arriving together with one query):
+   * a read that begins after a change committed sees it. Only what the store cannot serve shares work.
+   */
+  private async lookup(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     const a = req.authority;
     const { serial, hash } = req.certIds[0]!;
     const stored = await this.store.getResponse(a.name, serial, hash!);
     // A stored response past its nextUpdate, or signed by a signer this CA no longer uses (a rotation), is never
     // served: sign a new one and answer with that.
     if (stored && stored.nextUpdate > this.clock.now() && bySigner(stored, a)) return fromStored(stored, a, 'store');
+    // One production per certificate and hash at a time. A nonce is ignored: the pre-produced answer serves
+    // everyone (seed: "OCSP Extensions").
+    const key = `${a.name}\0${serial}\0${hash}`;
+    return this.flights.run(key, [{ ca: a.name, serial }], ctx, () => this.produce(req, ctx));
+  }
+
+  private async produce(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+    const a = req.authority;
+    const { serial, hash } = req.certIds[0]!;
     const rec = await this.store.getCertificate(a.name, serial);
     // Unknown serials are answered live and never stored: anyone could fill the store with them.
     if (!rec) return this.next.response({ certIds: req.certIds, authority: a }, ctx);
@@ -91,7 +99,7 @@ class StoreRead implements HotAnswer {
     let tag: string | undefined;
     return {
       der, thisUpdateMs: r.thisUpdate.getTime(), nextUpdateMs: r.nextUpdate.getTime(), maxAgeMs: maxAgeFor(this.a.policy, r.profile),
-      etag: () => (tag ??= `"${hash('sha256', der, 'hex')}"`),
+      etag: () => (tag ??= etagOf(der)),
     };
   }
 }
