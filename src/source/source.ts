@@ -1,4 +1,5 @@
 // The Source interface: every step of the request path (filter, cache, store, live signer) implements it.
+import { hash } from 'node:crypto';
 import type { OcspRequest } from '../ocsp/request';
 import type { SignContext } from '../signing/signing-limiter';
 import type { Authority } from './authority';
@@ -26,6 +27,11 @@ export interface OcspResponse {
 }
 
 export type AnswerSource = 'cache' | 'store' | 'live';
+
+/** The ETag of a response (ServedResponse.etag): its quoted SHA-256 hex, hashed one-shot (no Hash object per answer). */
+export function etagOf(der: Buffer): string {
+  return `"${hash('sha256', der, 'hex')}"`;
+}
 
 /** A response held in memory, with what its HTTP caching headers need. */
 export interface ServedResponse {
