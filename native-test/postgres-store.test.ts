@@ -139,6 +139,34 @@ describe('PostgresStore', () => {
     assert.equal(updatedAt.getTime(), clock.now().getTime());
   });
 
+  it('answers lookups made together with one query; one made after a write committed sees it, queries for the same key in flight or not', async () => {
+    const s = await open(await freshUrl());
+    const serials = Array.from({ length: 40 }, (_, i) => (0x700 + i).toString(16));
+    await s.putCertificates(serials.map((serial) => ({ ca: 'ca1', serial, status: 'good' as const })));
+    await s.putResponses(await stamp(s, serials.map((serial) => response(serial, 'sha1', 0))));
+    const before = s.lookupStats;
+    const found = await Promise.all(serials.map((serial) => s.getResponse('ca1', serial, 'sha1')));
+    assert.deepEqual(found.map((r) => r?.serial), serials);
+    assert.deepEqual(s.lookupStats, { queries: before.queries + 1, keys: before.keys + 40 }, 'one query for the forty');
+    // Lookups of the serial being revoked are kept in flight without pause; once revoke() has returned, the next
+    // lookup must not get the response the revocation deleted, whatever query for the same key was in flight.
+    let k = 0;
+    let stop = false;
+    const pounding = Promise.all(Array.from({ length: 16 }, async () => {
+      while (!stop) await s.getResponse('ca1', serials[k]!, 'sha1');
+    }));
+    try {
+      for (; k < serials.length; k++) {
+        await s.revoke('ca1', serials[k]!, new Date('2026-05-01T00:00:00Z'), 'keyCompromise');
+        assert.equal(await s.getResponse('ca1', serials[k]!, 'sha1'), undefined, `serial ${serials[k]}: a response the revocation deleted`);
+        assert.equal((await s.getCertificate('ca1', serials[k]!))?.status, 'revoked');
+      }
+    } finally {
+      stop = true;
+      await pounding;
+    }
+  });
+
   it('pages serials in bytewise order although the database collation is ICU en-US', async () => {
     const url = await freshUrl();
     const s = await open(url);

@@ -4,9 +4,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { systemClock } from '../src/clock';
 import { createApp } from '../src/http/app';
 import { createOcspHandler } from '../src/http/ocsp-handler';
+import { HttpMetrics } from '../src/metrics/http-metrics';
 import { RequestMemo } from '../src/http/request-memo';
 import { createHttpServer } from '../src/http/server';
 import { trustedProxyList } from '../src/http/client-address';
@@ -221,5 +223,42 @@ describe('HTTP edge: answers remembered by request bytes', () => {
     assert.equal((await post(der, 'Application/OCSP-Request; charset=binary')).body.toString(), 'hot 30');
     assert.equal((await post(der)).status, 200);
     assert.equal((await post(der, 'text/plain')).status, 415, 'remembered bytes do not skip the Content-Type check');
+  });
+});
+
+describe('HTTP edge: answers given without waiting, counted by the step that gave them', () => {
+  it('a store read answered in the tick counts as source="store", a cached one as source="cache"', async () => {
+    const registry = new Registry();
+    const from = new Map<string, 'store' | undefined>([['40', 'store'], ['41', undefined]]);
+    const source: Source<OcspRequest> = {
+      hot: (req) => {
+        const serial = req.certIds[0]!.serial;
+        const der = Buffer.from(`hot ${serial}`);
+        const served = () => ({ der, thisUpdateMs: 0, nextUpdateMs: Date.now() + 3_600_000, maxAgeMs: undefined, etag: () => '"x"' });
+        const s = from.get(serial);
+        return s ? { served, source: s } : { served };
+      },
+      response: () => Promise.reject(new Error('not asked: every answer here is given without waiting')),
+    };
+    const ocsp = createOcspHandler({
+      source, limits: { maxCertIds: 5 }, bodyLimit: 4096, responseTimeoutMs: 1000, logger: pino({ level: 'silent' }),
+      clock: systemClock, trustedProxies: trustedProxyList([]), httpMetrics: new HttpMetrics(registry, systemClock),
+    });
+    const server = createHttpServer(ocsp, createApp({ ready: async () => true, logger: pino({ level: 'silent' }) }));
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (const serial of [0x40, 0x40, 0x41]) {
+        const der = buildRequest({ serials: [serial] });
+        const r = await fetch(`${base}/${encodeURIComponent(der.toString('base64'))}`, { signal: AbortSignal.timeout(5000) });
+        assert.equal(Buffer.from(await r.arrayBuffer()).toString(), `hot ${serial.toString(16)}`);
+      }
+      const text = await registry.metrics();
+      assert.match(text, /ocsp_requests_total\{method="GET",status="successful",source="store"\} 2\n/);
+      assert.match(text, /ocsp_requests_total\{method="GET",status="successful",source="cache"\} 1\n/);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });

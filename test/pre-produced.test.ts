@@ -210,6 +210,46 @@ describe('pre-produced responses', () => {
     }
   });
 
+  it('cache off: a stored response is answered synchronously from the store, which a revocation by another connection stops at the very next read', async () => {
+    const file = join(tempDir('store-hit'), 'ocsp-hsm.sqlite');
+    follower.close();
+    store = new SqliteStore(file, clock);
+    const cli = new SqliteStore(file, clock);
+    try {
+      await store.putCertificates([{ ca: 'unit', serial: '1001', status: 'good' }, { ca: 'unit', serial: '1002', status: 'good' }]);
+      ({ producer, follower, chain } = buildChain(store, authority, clock, { cache: false }));
+      await follower.start();
+      assert.equal(chain.hot(request([1]))!.served(), undefined, 'nothing stored yet: the asynchronous path produces it');
+      const first = await ask([1]);
+      await new Promise((r) => setImmediate(r)); // stored on demand, in the background
+      const hit = chain.hot(request([1]))!;
+      assert.equal(hit.source, 'store', 'counted as a store answer, not a cache one');
+      assert.ok(hit.served()!.der.equals(first.der));
+      assert.equal(hit.served()!.nextUpdateMs, fields(first.der).nextUpdate!.getTime());
+      assert.equal(chain.hot(request([1], { sha256: true }))!.served(), undefined, 'another hash: its own response, none stored yet');
+      assert.equal(signer.count, 1);
+      // No event-loop turn in between: the read after the commit is the store as it is now.
+      await cli.revoke('unit', '1002', new Date(clock.now().getTime() - 60_000), 'keyCompromise');
+      assert.equal(hit.served(), undefined, 'the revocation deleted the stored response: nothing old is served');
+      assert.equal(fields((await ask([1])).der).status, 1, 'the asynchronous path signs: revoked');
+      // Past nextUpdate, or signed by a signer this CA no longer uses: never served from here either.
+      await ask([0]);
+      await new Promise((r) => setImmediate(r));
+      assert.ok(chain.hot(request([0]))!.served());
+      const now = clock.now();
+      clock.set(new Date(now.getTime() + HOUR));
+      assert.equal(chain.hot(request([0]))!.served(), undefined, 'expired');
+      clock.set(now);
+      const stored = (await store.getResponse('unit', '1001', 'sha1'))!;
+      assert.deepEqual(await cli.putResponses([{ ...stored, producedAt: new Date(stored.producedAt.getTime() + 1), signer: 'another signer' }]), { stored: 1, skippedFinal: 0, stale: 0 });
+      assert.equal(chain.hot(request([0]))!.served(), undefined, 'another signer\'s response');
+    } finally {
+      follower.close();
+      await cli.close();
+      await store.close();
+    }
+  });
+
   it('pre-signer: every response is stored when signatures finish out of order while batches are being stored', async () => {
     const serials = Array.from({ length: 60 }, (_, i) => (0x3000 + i).toString(16));
     await store.putCertificates(serials.map((serial) => ({ ca: 'unit', serial, status: 'good' as const })));

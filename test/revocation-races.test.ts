@@ -8,6 +8,8 @@ import { FakeClock } from '../src/clock';
 import { parseOcspRequest } from '../src/ocsp/request';
 import { PreSigner } from '../src/presign/pre-signer';
 import { Authority, makeAuthority } from '../src/source/authority';
+import type { HashName } from '../src/ocsp/oids';
+import { LookupBatcher } from '../src/store/lookup-batcher';
 import type { Store } from '../src/store/response-store';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { GateSigner } from './support/gate-signer';
@@ -259,6 +261,67 @@ describe('revocation races', () => {
       await revoke('1001');
       assert.equal(statusOf((await ask([0], pushed)).der), 1, 'the store answers');
       assert.ok(pushed.follower.lagMs() > 1000);
+    });
+  });
+  describe('a store that batches lookups (PostgreSQL), cache off', () => {
+    /**
+     * As PostgresStore: no synchronous reads; getResponse and getCertificate go out through a LookupBatcher (one
+     * query in flight), each query reading the store when it is sent and answering when the test releases it.
+     */
+    function batching(inner: SqliteStore) {
+      const held: (() => void)[] = [];
+      let holding = false;
+      const read = <K, V>(one: (k: K) => Promise<V>) => (keys: K[]): Promise<V[]> => {
+        const snapshot = Promise.all(keys.map(one)); // SqliteStore reads synchronously: this is the statement's snapshot
+        return holding ? new Promise((r) => held.push(() => r(snapshot))) : snapshot;
+      };
+      const options = { maxInFlight: 1, maxBatch: 100 };
+      const responses = new LookupBatcher(read((k: [string, string, HashName]) => inner.getResponse(...k)), (k) => k.join('\0'), options);
+      const certificates = new LookupBatcher(read((k: [string, string]) => inner.getCertificate(...k)), (k) => k.join('\0'), options);
+      const store = new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop === 'getResponseNow') return undefined;
+          if (prop === 'getResponse') return (ca: string, serial: string, hash: HashName) => responses.lookup([ca, serial, hash]);
+          if (prop === 'getCertificate') return (ca: string, serial: string) => certificates.lookup([ca, serial]);
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      return {
+        store: store as Store,
+        responses,
+        hold: () => (holding = true),
+        release: () => {
+          holding = false;
+          held.splice(0).forEach((r) => r());
+        },
+      };
+    }
+
+    it('a request arriving after a revocation committed, while a lookup for the same certificate is in flight, is answered revoked', async () => {
+      const db = batching(responder);
+      const pg = buildChain(db.store, authority, clock, { cache: false });
+      await pg.follower.start();
+      try {
+        assert.equal(statusOf((await ask([0], pg)).der), 0);
+        await turn(); // stored on demand
+        assert.equal(await stored('1001'), 0);
+        db.hold();
+        const before = ask([0], pg);
+        await turn(); // the turn ends: the lookup goes out, its snapshot holds the stored good response
+        assert.equal(db.responses.stats.queries, 2);
+        await revoke('1001'); // commits, deleting the stored response
+        await pg.follower.apply(); // and this responder has heard of it (NOTIFY)
+        const after = ask([0], pg);
+        await turn();
+        assert.equal(db.responses.stats.queries, 2, 'the later lookup waits: it does not share the query in flight');
+        db.release();
+        assert.equal(statusOf((await before).der), 0, 'asked before the revocation: the old answer is allowed');
+        assert.equal(statusOf((await after).der), 1, 'asked after it: revoked');
+        assert.equal(db.responses.stats.queries, 3);
+      } finally {
+        pg.follower.close();
+      }
     });
   });
 });

@@ -162,6 +162,11 @@ function fakeStore() {
       if (state.versionError) throw state.versionError;
       return false;
     },
+    getResponseNow: () => {
+      state.calls++;
+      if (state.versionError) throw state.versionError;
+      return { der: Buffer.from('stored') };
+    },
     watch: () => () => undefined,
     close: async () => undefined,
   };
@@ -205,6 +210,25 @@ describe('the outage guard', () => {
     const metrics = new StoreOutageMetrics(registry);
     ({ store, outage } = guardStore(fake.store, { clock, log: logs.log, observer: metrics, probeEveryMs: 250, settleMs: 1000 }));
     metrics.up = () => outage.up;
+  });
+
+  it('a read in the tick (SQLite getResponseNow) stays synchronous: served while up, nothing while down or when it finds the file gone', async () => {
+    const now = (store as Required<Pick<Store, 'getResponseNow'>>).getResponseNow;
+    assert.deepEqual(now('ca', '01', 'sha1'), { der: Buffer.from('stored') });
+    fake.state.versionError = Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' });
+    assert.equal(now('ca', '01', 'sha1'), undefined, 'the request goes the asynchronous way, which the guard refuses');
+    assert.equal(outage.up, false);
+    const calls = fake.state.calls;
+    assert.equal(now('ca', '01', 'sha1'), undefined);
+    assert.equal(fake.state.calls, calls, 'not asked while down');
+    // Any other failure is the read's own, thrown as it is.
+    fake.state.versionError = undefined;
+    fake.state.down = false;
+    clock.advance(2_000);
+    await settle();
+    assert.ok(outage.up);
+    fake.state.versionError = Object.assign(new Error('no such column: x'), { code: 'SQLITE_ERROR' });
+    assert.throws(() => now('ca', '01', 'sha1'), /no such column/);
   });
 
   it('passes calls and their results through while the store answers, and other errors unchanged', async () => {

@@ -1,8 +1,7 @@
 // HTTP caching of OCSP answers to GET (RFC 9919 section 6.2, which replaced RFC 5019 section 6): the headers
 // that let CDNs and proxies keep an answer until (at most) its nextUpdate, and conditional requests (304).
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { OcspResponse, ServedResponse } from '../source/source';
+import { etagOf, type OcspResponse, type ServedResponse } from '../source/source';
 
 /** Unknown statuses and answers carrying a nonce: caches must ask again (EJBCA's fixed choice). */
 export const NO_CACHE = 'no-cache, must-revalidate';
@@ -98,7 +97,7 @@ export function servedFrom(r: OcspResponse): ServedResponse {
     thisUpdateMs: r.thisUpdate.getTime(),
     nextUpdateMs: r.nextUpdate!.getTime(),
     maxAgeMs: r.maxAgeMs,
-    etag: () => (tag ??= `"${createHash('sha256').update(r.der).digest('hex')}"`),
+    etag: () => (tag ??= etagOf(r.der)),
   };
 }
 

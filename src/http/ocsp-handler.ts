@@ -99,7 +99,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
     }
     if (hit) {
       const memo = memoKey !== undefined && !request.nonce ? o.memo?.remember(memoKey, hot!) : undefined;
-      return sendHit(hit, req, res, started, 'cache', memo);
+      return sendHit(hit, req, res, started, hot!.source ?? 'cache', memo);
     }
     void answerLater(request, req, res, started);
   };
@@ -159,7 +159,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
         const key = o.memo && body!.toString('latin1');
         const m = key ? o.memo!.get(key) : undefined;
         const hit = m && servedNow(m);
-        if (hit) sendHit(hit, req, res, started);
+        if (hit) sendHit(hit, req, res, started, m.answer.source ?? 'cache');
         else answer(body!, key || undefined, req, res, started);
       });
       return;
@@ -167,7 +167,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
     const url = req.url ?? '/';
     const m = o.memo?.get(url);
     const hit = m && servedNow(m);
-    if (hit) return sendHit(hit, req, res, started, 'cache', m);
+    if (hit) return sendHit(hit, req, res, started, m.answer.source ?? 'cache', m);
     // GET or HEAD: {prefix}/{url-encoded base64 DER}; the prefix is optional.
     const path = pathOf(url);
     const rest = o.pathPrefix && (path === o.pathPrefix || path.startsWith(o.pathPrefix + '/')) ? path.slice(o.pathPrefix.length) : path;

@@ -1,12 +1,11 @@
 // Hot pre-produced responses in memory (lru-cache, bounded by entries and bytes); an entry never outlives its
 // nextUpdate, and a status change recorded anywhere is applied before the next hit is served.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock';
 import { CERT_ID_HASHES } from '../ocsp/oids';
 import type { ChangeSignal, Fill } from './applied-changes';
 import type { ChangeTarget } from './change-follower';
-import type { HotAnswer, OcspResponse, RequestContext, ResolvedRequest, ServedResponse, Source } from './source';
+import { etagOf, type HotAnswer, type OcspResponse, type RequestContext, type ResolvedRequest, type ServedResponse, type Source } from './source';
 
 export interface CacheOptions {
   /** undefined: bounded by bytes alone (lru-cache then allocates nothing per potential entry). */
@@ -29,7 +28,7 @@ class Entry implements ServedResponse {
   ) {}
 
   etag(): string {
-    return (this.tag ??= `"${createHash('sha256').update(this.der).digest('hex')}"`);
+    return (this.tag ??= etagOf(this.der));
   }
 
   toResponse(): OcspResponse {

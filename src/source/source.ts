@@ -1,4 +1,5 @@
 // The Source interface: every step of the request path (filter, cache, store, live signer) implements it.
+import { hash } from 'node:crypto';
 import type { OcspRequest } from '../ocsp/request';
 import type { SignContext } from '../signing/signing-limiter';
 import type { Authority } from './authority';
@@ -27,6 +28,11 @@ export interface OcspResponse {
 
 export type AnswerSource = 'cache' | 'store' | 'live';
 
+/** The ETag of a response (ServedResponse.etag): its quoted SHA-256 hex, hashed one-shot (no Hash object per answer). */
+export function etagOf(der: Buffer): string {
+  return `"${hash('sha256', der, 'hex')}"`;
+}
+
 /** A response held in memory, with what its HTTP caching headers need. */
 export interface ServedResponse {
   der: Buffer;
@@ -52,14 +58,16 @@ export type RequestContext = SignContext;
  */
 export interface HotAnswer {
   served(): ServedResponse | undefined;
+  /** Where its answers come from (metrics); undefined: the memory cache. */
+  readonly source?: AnswerSource;
 }
 
 export interface Source<R = ResolvedRequest> {
   response(req: R, ctx: RequestContext): Promise<OcspResponse>;
   /**
-   * The request's answer if this source keeps such answers in memory (undefined: ask response()); its `served()`
-   * says, synchronously, whether it holds one now. Lets the HTTP edge answer a hot request in the tick it
-   * arrived, without promises (half its CPU cost).
+   * The request's answer if this source can give it without waiting, from memory or from a store that reads
+   * synchronously (undefined: ask response()); its `served()` says, synchronously, whether it has one now. Lets the
+   * HTTP edge answer a hot request in the tick it arrived, without promises (half its CPU cost).
    */
   hot?(req: R): HotAnswer | undefined;
 }

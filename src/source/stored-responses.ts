@@ -1,15 +1,16 @@
 // Serves pre-produced responses from the store (RFC 6960 section 2.5), producing and storing them on demand.
 // Only single-certificate requests for CAs with pre-production on come here; the rest go straight on to `next`.
 import type { Clock } from '../clock';
+import type { HashName } from '../ocsp/oids';
 import type { Logger } from 'pino';
-import type { Store, StoredResponse } from '../store/response-store';
+import type { ServableResponse, Store } from '../store/response-store';
 import type { ChangeSignal } from './applied-changes';
 import type { Authority } from './authority';
 import { signedBy } from '../ocsp/signed-by';
 import { Flights } from './flights';
 import { ResponseProducer } from './response-producer';
 import { maxAgeFor } from './status-policy';
-import type { AnswerSource, OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
+import { etagOf, type AnswerSource, type HotAnswer, type OcspResponse, type RequestContext, type ResolvedRequest, type ServedResponse, type Source } from './source';
 
 export class StoredResponses implements Source {
   private readonly flights: Flights<OcspResponse>;
@@ -25,25 +26,40 @@ export class StoredResponses implements Source {
     this.flights = new Flights(changes);
   }
 
-  response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
-    const a = req.authority;
-    const certId = req.certIds[0]!;
-    // Several certificates: too many permutations to be worth keeping (seed: "will not be persisted").
-    if (!a.preProduction.enabled || req.certIds.length !== 1 || !certId.hash) return this.next.response(req, ctx);
-    // The CA itself is revoked (cACompromise rule): what is stored predates that; the live signer says revoked.
-    if (a.policy.issuerRevokedAt()) return this.next.response(req, ctx);
-    // A nonce is ignored: the pre-produced answer serves everyone (seed: "OCSP Extensions").
-    const key = `${a.name}\0${certId.serial}\0${certId.hash}`;
-    return this.flights.run(key, [{ ca: a.name, serial: certId.serial }], ctx, () => this.lookupOrProduce(req, ctx));
+  /**
+   * On a store that reads synchronously (SQLite), a stored response is served in the tick its request arrived.
+   * Whatever it cannot serve (none stored, expired, another signer's) goes to response(), which reads again.
+   */
+  hot(req: ResolvedRequest): HotAnswer | undefined {
+    if (!this.store.getResponseNow || !stored(req)) return undefined;
+    return new StoreRead(this.store, req.authority, req.certIds[0]!.serial, req.certIds[0]!.hash!, this.clock);
   }
 
-  private async lookupOrProduce(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+  response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+    if (!stored(req)) return this.next.response(req, ctx);
+    return this.lookup(req, ctx);
+  }
+
+  /**
+   * Every request reads the store itself (a store that batches answers those arriving together with one query):
+   * a read that begins after a change committed sees it. Only what the store cannot serve shares work.
+   */
+  private async lookup(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     const a = req.authority;
     const { serial, hash } = req.certIds[0]!;
     const stored = await this.store.getResponse(a.name, serial, hash!);
     // A stored response past its nextUpdate, or signed by a signer this CA no longer uses (a rotation), is never
     // served: sign a new one and answer with that.
     if (stored && stored.nextUpdate > this.clock.now() && bySigner(stored, a)) return fromStored(stored, a, 'store');
+    // One production per certificate and hash at a time. A nonce is ignored: the pre-produced answer serves
+    // everyone (seed: "OCSP Extensions").
+    const key = `${a.name}\0${serial}\0${hash}`;
+    return this.flights.run(key, [{ ca: a.name, serial }], ctx, () => this.produce(req, ctx));
+  }
+
+  private async produce(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+    const a = req.authority;
+    const { serial, hash } = req.certIds[0]!;
     const rec = await this.store.getCertificate(a.name, serial);
     // Unknown serials are answered live and never stored: anyone could fill the store with them.
     if (!rec) return this.next.response({ certIds: req.certIds, authority: a }, ctx);
@@ -56,13 +72,45 @@ export class StoredResponses implements Source {
   }
 }
 
+/** Whether the request's answer is one the store keeps. */
+function stored(req: ResolvedRequest): boolean {
+  const a = req.authority;
+  // Several certificates: too many permutations to be worth keeping (seed: "will not be persisted"). The CA itself
+  // revoked (cACompromise rule): what is stored predates that; the live signer says revoked.
+  return a.preProduction.enabled && req.certIds.length === 1 && req.certIds[0]!.hash !== undefined && !a.policy.issuerRevokedAt();
+}
+
+/** One read of the store each time it is asked: as current as the store. */
+class StoreRead implements HotAnswer {
+  readonly source = 'store';
+
+  constructor(
+    private readonly store: Store,
+    private readonly a: Authority,
+    private readonly serial: string,
+    private readonly hash: HashName,
+    private readonly clock: Clock,
+  ) {}
+
+  served(): ServedResponse | undefined {
+    const r = this.store.getResponseNow!(this.a.name, this.serial, this.hash);
+    if (!r || r.nextUpdate <= this.clock.now() || !bySigner(r, this.a)) return undefined;
+    const der = r.der;
+    let tag: string | undefined;
+    return {
+      der, thisUpdateMs: r.thisUpdate.getTime(), nextUpdateMs: r.nextUpdate.getTime(), maxAgeMs: maxAgeFor(this.a.policy, r.profile),
+      etag: () => (tag ??= etagOf(der)),
+    };
+  }
+}
+
 /** Signed by the authority's signer: recorded so, or (stored before that was recorded) its signature says so. */
-export function bySigner(r: StoredResponse, a: Authority): boolean {
+export function bySigner(r: ServableResponse, a: Authority): boolean {
   if (r.signer === a.signerId) return true;
   return r.signer === '' && signedBy(r.der, a.signerCert.x509.publicKey, a.signer.algorithm.hash);
 }
 
-export function fromStored(r: StoredResponse, a: Authority, source: AnswerSource): OcspResponse {
+export function fromStored(r: ServableResponse, a: Authority, source: AnswerSource): OcspResponse {
   const maxAgeMs = maxAgeFor(a.policy, r.profile);
   return {
     der: r.der, producedAt: r.producedAt, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, preProduced: true, httpCacheable: true, source,

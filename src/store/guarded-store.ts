@@ -34,6 +34,18 @@ export function guardStore<T extends Store>(store: T, o: StoreOutageOptions): { 
               throw e;
             }
           };
+        } else if (prop === 'getResponseNow') {
+          // SQLite's read in the tick a request arrived: while the store is down, or when this read finds it gone,
+          // nothing is served from it here and the request goes the asynchronous way, which the guard refuses.
+          fn = (...args: unknown[]) => {
+            if (!outage.up) return undefined;
+            try {
+              return method.apply(target, args);
+            } catch (e) {
+              if (connectionFailure(outage.failedNow(e))) return undefined;
+              throw e;
+            }
+          };
         } else if (prop === 'watch') {
           fn = (listener: () => void) => method.call(target, () => outage.changed(listener));
         } else if (UNGUARDED.has(prop)) {

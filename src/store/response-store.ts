@@ -68,9 +68,17 @@ export interface ResponseKey {
   producedAt: Date;
 }
 
+/** What answering from a stored response needs: all of it but the CertID bytes and the final flag. */
+export type ServableResponse = Omit<StoredResponse, 'certIdDer' | 'final'>;
+
 export interface ResponseStore {
   /** The latest stored response (by producedAt) for the certificate and hash. */
   getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined>;
+  /**
+   * getResponse answered at once, for a store that reads without waiting (SQLite, on the event loop): a store hit
+   * is then answered in the tick its request arrived, without a promise. Absent on a store that must wait (PostgreSQL).
+   */
+  getResponseNow?(ca: string, serial: string, hash: HashName): ServableResponse | undefined;
   /**
    * Every stored response of one CA (superseded ones too), ordered by serial (bytewise), hash and producedAt,
    * keyset-paged: those after `after` (undefined for the first page), at most `limit`.

@@ -71,6 +71,36 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       await s.close();
     });
 
+    it('answers lookups made together (one batch on a store that batches) each with its own certificate\'s latest response', async () => {
+      const s = await make();
+      const serials = Array.from({ length: 40 }, (_, i) => (0x500 + i).toString(16));
+      // Several responses per certificate (the latest wins), two hashes, every other certificate without a SHA-256 one.
+      const latest = (serial: string, i: number) => response(serial, 'sha1', 10 + i, i % 3 === 0 ? { profile: 'short-lived' } : {});
+      await s.putCertificates(serials.map((serial) => ({ ca: 'ca1', serial, status: 'good' as const })));
+      await put(s, serials.flatMap((serial, i) => [response(serial, 'sha1', 0), latest(serial, i), ...(i % 2 === 0 ? [response(serial, 'sha256', 5)] : [])]));
+      await s.revoke('ca1', serials[7]!, at(1), 'keyCompromise'); // its stored responses go with the revocation
+      const asked: [string, string, HashName][] = [
+        ...serials.flatMap((serial): [string, string, HashName][] => [['ca1', serial, 'sha1'], ['ca1', serial, 'sha256']]),
+        ['ca1', serials[3]!, 'sha1'], ['ca2', serials[3]!, 'sha1'], ['ca1', 'ffff', 'sha1'], ['ca1', serials[3]!, 'sha384'],
+      ];
+      const [answers, records] = await Promise.all([
+        Promise.all(asked.map(([ca, serial, hash]) => s.getResponse(ca, serial, hash))),
+        Promise.all([...serials, 'ffff'].map((serial) => s.getCertificate('ca1', serial))),
+      ]);
+      asked.forEach(([ca, serial, hash], k) => {
+        const i = serials.indexOf(serial);
+        const none = ca !== 'ca1' || i < 0 || i === 7 || hash === 'sha384' || (hash === 'sha256' && i % 2 === 1);
+        const expected = none ? undefined : hash === 'sha1' ? latest(serial, i) : response(serial, 'sha256', 5);
+        assert.deepEqual(bare(answers[k]), bare(expected), `${ca} ${serial} ${hash}`);
+      });
+      records.forEach((r, i) => {
+        if (i === serials.length) return assert.equal(r, undefined, 'unknown serial');
+        assert.equal(r?.serial, serials[i]);
+        assert.equal(r?.status, i === 7 ? 'revoked' : 'good');
+      });
+      await s.close();
+    });
+
     it('stores nothing newer once a final response exists for the certificate and hash', async () => {
       const s = await make();
       const final = response('2', 'sha1', 0, { nextUpdate: new Date('9999-12-31T23:59:59Z'), final: true });

@@ -13,6 +13,8 @@ import { scrubPassword } from './connection-url';
 import { applyCrlIn, lastCrls } from './crl-writes';
 import type { Lease, LeaseClaim, LeaseFence } from '../lease-store';
 import { claimIn, fenceHoldsIn, readLease, releaseIn } from './leases';
+import { LookupBatcher } from '../lookup-batcher';
+import { certificatesByKeys, CertificateLookup, ResponseLookup, responsesByKeys } from './lookups';
 import { RESPONSE_LOCK_CLASS, migrate } from './migrations';
 import * as rows from './rows';
 import * as responderRows from './responders';
@@ -34,6 +36,17 @@ export interface PostgresStoreOptions {
   writeTimeoutMs?: number;
 }
 
+/**
+ * Lookup queries in flight at once per kind (responses, certificates): lookups arriving meanwhile wait and go out
+ * together; the pool's other connections stay free for writes and the change feed.
+ */
+function lookupConcurrency(poolSize: number): number {
+  return Math.max(1, Math.min(4, Math.floor(poolSize / 2)));
+}
+
+/** Most keys per lookup query. */
+const MAX_BATCH = 500;
+
 // As in SqliteStore: a certificate is due unless its latest usable response by the signer is fresh enough, or final.
 const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL OR c.not_after >= $2)
   AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3 AND r.signer = $6
@@ -44,6 +57,8 @@ export class PostgresStore implements Store {
   private readonly watchers = new Set<() => void>();
   private closing: Promise<void> | undefined;
   readonly exact = false;
+  private readonly responseLookups: LookupBatcher<ResponseLookup, StoredResponse | undefined>;
+  private readonly certificateLookups: LookupBatcher<CertificateLookup, CertificateRecord | undefined>;
 
   private constructor(
     private readonly pool: Pool,
@@ -51,7 +66,19 @@ export class PostgresStore implements Store {
     private readonly clock: Clock,
     private readonly warn: (message: string) => void,
     private readonly writeTimeoutMs: number,
-  ) {}
+    poolSize: number,
+  ) {
+    const batching = { maxInFlight: lookupConcurrency(poolSize), maxBatch: MAX_BATCH };
+    this.responseLookups = new LookupBatcher((keys) => responsesByKeys(pool, keys), (k) => k.join('\0'), batching);
+    this.certificateLookups = new LookupBatcher((keys) => certificatesByKeys(pool, keys), (k) => k.join('\0'), batching);
+  }
+
+  /** Lookup queries sent (getResponse and getCertificate) and the distinct keys they carried (tests). */
+  get lookupStats(): { queries: number; keys: number } {
+    const r = this.responseLookups.stats;
+    const c = this.certificateLookups.stats;
+    return { queries: r.queries + c.queries, keys: r.keys + c.keys };
+  }
 
   /** A write transaction: waits for other writers' locks at most writeTimeoutMs (lock_timeout), then fails. */
   private writing<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
@@ -85,12 +112,11 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => undefined);
       throw e;
     }
-    return new PostgresStore(pool, clientConfig, opts.clock, warn, opts.writeTimeoutMs ?? 30_000);
+    return new PostgresStore(pool, clientConfig, opts.clock, warn, opts.writeTimeoutMs ?? 30_000, opts.poolSize);
   }
 
-  async getCertificate(ca: string, serial: string): Promise<CertificateRecord | undefined> {
-    const { rows: found } = await this.pool.query<rows.CertificateRow>('SELECT * FROM certificates WHERE ca = $1 AND serial = $2', [ca, serial]);
-    return found[0] && rows.fromCertificateRow(found[0]);
+  getCertificate(ca: string, serial: string): Promise<CertificateRecord | undefined> {
+    return this.certificateLookups.lookup([ca, serial]);
   }
 
   async listCertificates(ca: string, after: string, limit: number): Promise<CertificateRecord[]> {
@@ -120,12 +146,8 @@ export class PostgresStore implements Store {
     return this.writing((c) => applyCrlIn(c, crl, records, now));
   }
 
-  async getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {
-    const { rows: found } = await this.pool.query<rows.ResponseRow>(
-      'SELECT * FROM responses WHERE ca = $1 AND serial = $2 AND hash = $3 ORDER BY produced_at DESC LIMIT 1',
-      [ca, serial, hash],
-    );
-    return found[0] && rows.fromResponseRow(found[0]);
+  getResponse(ca: string, serial: string, hash: HashName): Promise<StoredResponse | undefined> {
+    return this.responseLookups.lookup([ca, serial, hash]);
   }
 
   async listResponses(ca: string, after: ResponseKey | undefined, limit: number): Promise<StoredResponse[]> {
