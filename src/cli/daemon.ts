@@ -29,6 +29,9 @@ export { StartupError };
 /** The lease the scheduled work and production upon change run under (README "Running a cluster"). */
 export const SERVICES_LEASE = 'services';
 
+/** A shutdown step taking longer than this is logged by name. */
+const SLOW_STEP_MS = 5_000;
+
 export interface Daemon {
   port: number;
   registry: Registry;
@@ -51,18 +54,25 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
   let publishing: PublishingListener | undefined;
   let metricsServer: Server | undefined;
   let heartbeat: Heartbeat | undefined;
+  // A step of the shutdown that does not end is named in the log (a stop that hangs must say where).
+  const step = <T>(name: string, p: Promise<T> | undefined): Promise<T | undefined> => {
+    if (!p) return Promise.resolve(undefined);
+    const t = setTimeout(() => logger.warn({ step: name, afterMs: SLOW_STEP_MS }, 'shutdown step still running'), SLOW_STEP_MS);
+    t.unref();
+    return p.finally(() => clearTimeout(t));
+  };
   const closeAll = async () => {
     // Answers nothing any more (or never did): its row goes, and no publisher waits for it.
-    await heartbeat?.stop();
+    await step('heartbeat', heartbeat?.stop());
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     // No published event may arrive once the follower and the store are gone.
-    await publishing?.close();
-    await serving?.close();
+    await step('publishing API', publishing?.close());
+    await step('serving (schedules, pre-signer, change follower)', serving?.close());
     // Released once the work under it has stored what it made: the next holder starts from there, at once.
-    await lease?.close();
-    await signing?.close();
-    await store?.close();
+    await step('lease', lease?.close());
+    await step('tokens', signing?.close());
+    await step('store', store?.close());
   };
   try {
     await assertListenable(config);
