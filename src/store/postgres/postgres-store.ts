@@ -52,6 +52,9 @@ const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL
   AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3 AND r.signer = $6
     AND (r.final OR (NOT $4::boolean AND r.this_update > $5)))`;
 
+/** How long close() waits for checked-out connections to come back. */
+const CLOSE_WAIT_MS = 3_000;
+
 export class PostgresStore implements Store {
   private listener: ChangeListener | undefined;
   private readonly watchers = new Set<() => void>();
@@ -311,7 +314,15 @@ export class PostgresStore implements Store {
       this.watchers.clear();
       await this.listener?.stop();
       this.listener = undefined;
-      await this.pool.end();
+      // pool.end() waits for every checked-out connection; one never handed back would hold a shutdown for ever
+      // (seen in the PostgreSQL revocation race, cause not yet found): bounded, and the count said.
+      const ended = this.pool.end();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), CLOSE_WAIT_MS)));
+      if ((await Promise.race([ended, late])) === 'late') {
+        this.warn(`PostgreSQL store closed with ${this.pool.totalCount - this.pool.idleCount} connection(s) still checked out after ${CLOSE_WAIT_MS} ms`);
+      }
+      clearTimeout(timer);
     })();
     return this.closing;
   }
