@@ -11,6 +11,7 @@ import { LeaseMetrics } from '../src/metrics/lease-metrics';
 import type { Lease, LeaseClaim, LeaseStore } from '../src/store/lease-store';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { response, stamp } from './support/describe-store';
+import { advanceAll } from './support/responder-clocks';
 import { tempDir } from './support/temp';
 
 const LEASE = 9_000;
@@ -67,25 +68,8 @@ function cluster() {
     responders.push(r);
     return r;
   };
-  /**
-   * Moves time by `ms`, in steps, letting the store answer. A paused responder's clocks move too, but none of its
-   * timers fire (they fire, late, once it runs again), as with SIGSTOP or a long GC pause.
-   */
-  const advance = async (ms: number, paused: Responder[] = []) => {
-    for (let done = 0; done < ms; done += 100) {
-      const step = Math.min(100, ms - done);
-      for (const r of responders) {
-        if (paused.includes(r)) r.clock.jump(step);
-        else r.clock.advance(step);
-      }
-      await settle();
-    }
-  };
+  const advance = (ms: number, paused: Responder[] = []) => advanceAll(responders, ms, paused);
   return { add, advance, read: (): Promise<Lease | undefined> => responders[0]!.store.readLease('services') };
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
 async function gauge(r: Responder): Promise<string> {

@@ -19,6 +19,7 @@ import { ResponseProducer } from '../src/source/response-producer';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { quiet } from './support/serving-chain';
 import { softwarePki, SoftwarePki } from './support/software-pki';
+import { advanceAll, settle } from './support/responder-clocks';
 import { tempDir } from './support/temp';
 
 const HOUR = 3_600_000;
@@ -53,10 +54,6 @@ interface Responder {
   preSigner: PreSigner;
   follower: ChangeFollower;
   close(): Promise<void>;
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
 /** Real time: signatures and the store run on the event loop, not on the fake clocks. */
@@ -114,16 +111,7 @@ describe('work done once per cluster (two responders, one SQLite store)', () => 
       await keeper.start();
       return r;
     };
-    const advance = async (ms: number, paused: Responder[] = []) => {
-      for (let done = 0; done < ms; done += 100) {
-        const step = Math.min(100, ms - done);
-        for (const r of responders) {
-          if (paused.includes(r)) r.clock.jump(step);
-          else r.clock.advance(step);
-        }
-        await settle();
-      }
-    };
+    const advance = (ms: number, paused: Responder[] = []) => advanceAll(responders, ms, paused);
     // The test's own connection, as the CLI importing certificates would be.
     const admin = new SqliteStore(file, new FakeClock(start));
     const certificates = async (from: number, n: number) => {
