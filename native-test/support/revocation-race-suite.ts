@@ -1,7 +1,8 @@
 // The revocation race (native-test/revocation-race-*.test.ts), issue 12 acceptance: a revocation never loses a race
-// with signing. 50,000 certificates imported good through an index.txt; then at once the pre-signer (presign --all),
-// store-on-demand and live nonce traffic, and 5,036 revocations through all four writers (ocsp-hsm revoke, import
-// index, import crl, the publishing API), each serial polled from its acknowledgement on. No write may fail, no
+// with signing. 50,000 certificates imported good through an index.txt; then at once the pre-signer (presign --all,
+// run again until the writers are done), store-on-demand and live nonce traffic, and 5,036 revocations through all
+// four writers (ocsp-hsm revoke, import index, import crl, the publishing API), each serial polled from its
+// acknowledgement on. No write may fail, no
 // answer after the acknowledgement (PostgreSQL: plus maxStaleness) may say good, and afterwards `ocsp-hsm check`
 // against the final index.txt must find nothing. SQLite with one responder; PostgreSQL with two, whose LISTEN
 // connections are killed during the run.
@@ -70,8 +71,8 @@ interface BackendStore {
 interface RaceRun {
   plan: RacePlan;
   writes: WriteRecord[];
-  presign: { status: number | null; stderr: string; summary: string; ms: number };
-  /** Revocations acknowledged before the pre-signer finished. */
+  presign: { status: number | null; stderr: string; summary: string; runs: number; ms: number };
+  /** Revocations acknowledged while a pre-signer run was going. */
   ackedWhilePresigning: number;
   poll: PollerResult;
   listenKills: number[];
@@ -143,7 +144,7 @@ function describeRace(backend: Backend): void {
       for (const [i, r] of responders.entries()) assert.equal(codes[i], 0, `responder ${i + 1}: ${r.output().slice(-3000)}`);
     });
 
-    it('the pre-signer run over every certificate succeeded', () => {
+    it('every pre-signer run over every certificate succeeded', () => {
       assert.equal(run.presign.status, 0, `${run.presign.summary}\n${run.presign.stderr.trim().split('\n').slice(-5).join('\n')}`);
     });
 
@@ -158,7 +159,7 @@ function describeRace(backend: Backend): void {
     });
 
     it('most revocations landed while the pre-signer ran (else this test proves little)', () => {
-      assert.ok(run.ackedWhilePresigning >= 0.5 * run.poll.acknowledged, `${run.ackedWhilePresigning} of ${run.poll.acknowledged} acknowledged before the pre-signer finished`);
+      assert.ok(run.ackedWhilePresigning >= 0.8 * run.poll.acknowledged, `${run.ackedWhilePresigning} of ${run.poll.acknowledged} acknowledged while a pre-signer run was going`);
     });
 
     it(`no answer to a request sent later than a revocation's acknowledgement${backend.boundMs ? ` + ${backend.boundMs} ms` : ''} says good`, () => {
@@ -263,10 +264,27 @@ async function setUp(backend: Backend, responders: Responder[]): Promise<Setup> 
   return { name, plan, store, presignConfig, cli, indexFiles, crlFiles, finalIndex, apiBases, poller };
 }
 
-/** The pre-signer, then the writers (and on PostgreSQL the LISTEN kills), all with the poller's traffic going on. */
+/** How many pre-signer runs at most: each takes 25 s or more (PRESIGN_RATE), the writers far less on a quiet machine. */
+const MAX_PRESIGN_RUNS = 4;
+
+/**
+ * The pre-signer, then the writers (and on PostgreSQL the LISTEN kills), all with the poller's traffic going on. The
+ * pre-signer is run again (presign --all) while the writers are still going, so the revocations land while it signs
+ * however slow the writes are on the machine: a clean-clone run on a machine where the writes took longer than one
+ * pre-signer run had only 2,423 of 5,036 acknowledged while it ran.
+ */
 async function concurrently(s: Setup): Promise<Pick<RaceRun, 'writes' | 'presign' | 'ackedWhilePresigning' | 'poll' | 'listenKills'>> {
   const started = Date.now();
-  const presigning = runCliAsync(['presign', '--all', '--ca', CA, '--config', s.presignConfig], childEnv(pki), 300_000).then((r) => ({ ...r, ms: Date.now() - started }));
+  const runs: PresignRun[] = [];
+  let writersDone = false;
+  const presigning = (async () => {
+    do {
+      const t0 = Date.now();
+      const r = await runCliAsync(['presign', '--all', '--ca', CA, '--config', s.presignConfig], childEnv(pki), 300_000);
+      runs.push({ ...r, startedAt: t0, endedAt: Date.now() });
+      if (r.status !== 0) return;
+    } while (!writersDone && runs.length < MAX_PRESIGN_RUNS);
+  })();
   await new Promise((r) => setTimeout(r, WRITES_AFTER_MS));
   const kills = s.store.killListeners ? killListenersOnSchedule(s.store.killListeners) : Promise.resolve([]);
   const writes = await runWriters(CA, {
@@ -275,18 +293,33 @@ async function concurrently(s: Setup): Promise<Pick<RaceRun, 'writes' | 'presign
     publish: (r, i) => publishRevocation(s.apiBases[i % s.apiBases.length]!, r),
     pending: (serials) => s.poller.pending(serials),
     ack: (serials, at) => s.poller.ack(serials, at),
+  }).finally(() => {
+    writersDone = true;
   });
   const listenKills = await kills;
   // The traffic stops with the writes' polls; the final sweep, once the pre-signer is done, asks what is served then.
   await s.poller.quiesce();
-  const presigned = await presigning;
-  writeFileSync(join(pki.dir, `${s.name}-presign.log`), presigned.stdout + presigned.stderr);
+  await presigning;
+  writeFileSync(join(pki.dir, `${s.name}-presign.log`), runs.map((r) => r.stdout + r.stderr).join('\n'));
+  const failed = runs.find((r) => r.status !== 0);
+  const presigningAt = (t: number) => runs.some((r) => r.startedAt <= t && t < r.endedAt);
   return {
     writes, listenKills,
-    presign: { status: presigned.status, stderr: presigned.stderr, summary: presigned.stdout.trim(), ms: presigned.ms },
-    ackedWhilePresigning: new Set(writes.filter((w) => w.ok && w.endedAt < started + presigned.ms).flatMap((w) => w.serials)).size,
+    presign: {
+      status: failed?.status ?? 0, stderr: (failed ?? runs.at(-1)!).stderr, runs: runs.length, ms: Date.now() - started,
+      summary: runs.map((r, i) => `run ${i + 1} (${((r.endedAt - r.startedAt) / 1000).toFixed(1)} s): ${r.stdout.trim()}`).join('\n'),
+    },
+    ackedWhilePresigning: new Set(writes.filter((w) => w.ok && presigningAt(w.endedAt)).flatMap((w) => w.serials)).size,
     poll: await s.poller.finish(),
   };
+}
+
+interface PresignRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  startedAt: number;
+  endedAt: number;
 }
 
 /** Once the responders are quiet: check against the final index.txt, status of a sample, the revoked count. */
@@ -358,7 +391,7 @@ function figures(backend: Backend, run: RaceRun): Record<string, unknown> {
     writesFailed: failed,
     firstFailure: run.writes.find((w) => !w.ok)?.detail,
     revokedInStore: run.revokedInStore,
-    presign: { ms: run.presign.ms, status: run.presign.status, result: run.presign.summary },
+    presign: { ms: run.presign.ms, runs: run.presign.runs, status: run.presign.status, result: run.presign.summary },
     suiteMs: run.ms,
     ackedWhilePresigning: run.ackedWhilePresigning,
     requests: run.poll.requests,
