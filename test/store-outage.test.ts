@@ -374,6 +374,14 @@ describe('the outage guard', () => {
     assert.equal(logs.lines.at(-1)!.level, 'debug');
   });
 
+  it("once closed, the store's warnings (its close reporting connections not handed back) are logged as they are", async () => {
+    outage.close();
+    outage.warning('PostgreSQL store closed with 1 connection(s) still checked out after 3000 ms');
+    await settle();
+    assert.deepEqual(logs.above(['warn', 'error']).map((l) => [l.level, l.obj]), [['warn', 'PostgreSQL store closed with 1 connection(s) still checked out after 3000 ms']]);
+    assert.equal(fake.state.probes, 0, 'no probe after close');
+  });
+
   it('one broken connection while the store answers (pg_terminate_backend) is no outage: that call gets tryLater, one warning', async () => {
     const terminated = () => pgError('57P01', 'terminating connection due to administrator command');
     // Two calls on the connection as it is cut: one probe for both.

@@ -102,10 +102,12 @@ export class StoreOutage {
   /**
    * A warning of the store itself (an idle connection lost, the change listener reconnecting). While the store is
    * down it is part of the outage already logged; otherwise a probe says whether it starts one (then it is folded
-   * into the outage's line) or not (then it is logged on its own).
+   * into the outage's line) or not (then it is logged on its own). Once closed (the store's own close is what speaks
+   * then: connections not handed back) it is logged as it is.
    */
   warning(message: string): void {
-    if (this.closed || this.phase === 'down') return void this.o.log.debug({ warning: message }, 'store warning during an outage');
+    if (this.closed) return void this.o.log.warn(this.scrub(message));
+    if (this.phase === 'down') return void this.o.log.debug({ warning: message }, 'store warning during an outage');
     this.suspect(message);
   }
 
