@@ -155,6 +155,8 @@ describe('publishing API', () => {
       ['POST', '/v1/cas/ca1/revocations', { ...rev, revokedAt: 'yesterday' }, 400, 'revokedAt', /ISO 8601/],
       ['POST', '/v1/cas/ca1/revocations', { ...rev, revokedAt: '2026-03-01T10:00:00' }, 400, 'revokedAt', /time zone/],
       ['POST', '/v1/cas/ca1/revocations', { ...rev, revokedAt: '2026-03-01T12:05:00Z' }, 400, 'revokedAt', /in the future/],
+      // Found by the publish-event fuzz target: zod takes offsets up to ±99:99, Date none past ±23:59 (Invalid Date).
+      ['POST', '/v1/cas/ca1/revocations', { ...rev, revokedAt: '2026-03-01T10:00:00+42:00' }, 400, 'revokedAt', /offset/],
       ['POST', '/v1/cas/ca1/revocations', { serial: '6001', reason: 'superseded' }, 400, 'revokedAt', /required/],
       ['POST', '/v1/cas/ca1/revocations', { ...rev, color: 'red' }, 400, 'color', /unknown field "color"/],
       ['POST', '/v1/cas/ca1/revocations', [rev], 400, '(body)', /JSON object/],
@@ -163,6 +165,7 @@ describe('publishing API', () => {
       ['POST', '/v1/cas/ca1/certificates', {}, 400, 'serial', /exactly one of serial/],
       ['POST', '/v1/cas/ca1/certificates', { serial: '6001', certificate: 'x' }, 400, 'serial', /exactly one of serial/],
       ['POST', '/v1/cas/ca1/certificates', { serial: '6001', notAfter: '31/12/2027' }, 400, 'notAfter', /ISO 8601/],
+      ['POST', '/v1/cas/ca1/certificates', { serial: '6001', notAfter: '2027-12-31T00:00:00-99:99' }, 400, 'notAfter', /offset/],
       ['POST', '/v1/cas/ca1/certificates', { certificate: 'not pem' }, 400, 'certificate', /no PEM CERTIFICATE block/],
       ['POST', '/v1/cas/ca1/certificates', { certificate: toPem(pki.leaves[2]!.der), notAfter: '2027-01-01T00:00:00Z' }, 400, 'notAfter', /read from the certificate/],
       ['POST', '/v1/cas/ca1/certificates', { certificate: toPem(pki.leaves[2]!.der) + toPem(pki.leaves[1]!.der) }, 400, 'certificate', /one PEM certificate, found 2/],

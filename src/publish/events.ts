@@ -24,7 +24,13 @@ const FUTURE_SKEW_MS = 60_000;
 const isoDate = z
   .string({ invalid_type_error: 'expected an ISO 8601 date string, e.g. "2026-01-15T10:00:00Z"' })
   .datetime({ offset: true, message: 'expected an ISO 8601 date with a time zone, e.g. "2026-01-15T10:00:00Z"' })
-  .transform((s) => new Date(s));
+  .transform((s, ctx) => {
+    const d = new Date(s);
+    // zod takes offsets up to ±99:99, Date none past ±23:59: an Invalid Date was stored as a revocation time.
+    if (!Number.isNaN(d.getTime())) return d;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'time zone offset out of range (at most ±23:59)' });
+    return z.NEVER;
+  });
 const serial = z.string({ invalid_type_error: 'expected a hex string, e.g. "1a2b"' }).transform((s, ctx) => convert(s, parseSerial, ctx));
 const profile = z.string().min(1).max(128);
 

@@ -9,7 +9,7 @@ export function refusedWith<T>(types: ErrorClass[], fn: () => T): T | undefined 
     return fn();
   } catch (e) {
     if (types.some((t) => e instanceof t)) return undefined;
-    throw new Error(`threw ${(e as Error)?.name ?? typeof e} instead of ${types.map((t) => t.name).join(' or ')}`, { cause: e });
+    throw unexpected(e, types);
   }
 }
 
@@ -18,8 +18,13 @@ export async function refusedWithAsync<T>(types: ErrorClass[], fn: () => Promise
     return await fn();
   } catch (e) {
     if (types.some((t) => e instanceof t)) return undefined;
-    throw new Error(`threw ${(e as Error)?.name ?? typeof e} instead of ${types.map((t) => t.name).join(' or ')}`, { cause: e });
+    throw unexpected(e, types);
   }
+}
+
+function unexpected(e: unknown, types: ErrorClass[]): Error {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return new Error(`threw ${what}, not ${types.map((t) => t.name).join(' or ')}`, { cause: e });
 }
 
 /** Serials as the store keys them (ocsp/serial.ts): lowercase hex, no leading zero, a minus sign for negatives. */
