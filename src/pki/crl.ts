@@ -101,7 +101,14 @@ export async function readCrl(der: Buffer, ca: LoadedCertificate, where: string)
     throw new CrlError(`${where}: cannot verify the CRL signature: ${(e as Error).message}`, 'signature', { cause: e });
   }
   if (!ok) throw new CrlError(`${where}: bad signature: the CRL was not signed by the key of CA "${nameText(ca.cert.subject)}"`, 'signature');
-  return describe(der, crl, where);
+  try {
+    return describe(der, crl, where);
+  } catch (e) {
+    if (e instanceof CrlError) throw e;
+    // pkijs and asn1js throw plain Errors on some malformed extension values (a bad time inside Freshest CRL, found
+    // by the crl fuzz target): still a CRL that cannot be used, whoever signed it.
+    throw new CrlError(`${where}: malformed CRL extension (${(e as Error).message})`, 'unparsable', { cause: e });
+  }
 }
 
 function parse(der: Buffer, where: string): pkijs.CertificateRevocationList {
