@@ -24,10 +24,14 @@ export interface Answer {
 // The client frames the request itself: these would make the exchange something other than one HTTP request.
 const FRAMING = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'upgrade', 'te', 'trailer', 'keep-alive']);
 
-/** Whether node's client sends this as one well-framed request (anything else is not an HTTP request to test). */
+/** Node's HTTP parser answers a request line and headers past 16 KiB with 431 before any handler sees them. */
+const MAX_HEAD = 15 * 1024;
+
+/** Whether node's client sends this as one well-framed request the handler sees (else it tests nothing here). */
 export function sendable(x: Exchange): boolean {
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(x.method) || ['CONNECT'].includes(x.method.toUpperCase())) return false;
   if (!/^\/[\x21-\xff]*$/.test(x.path)) return false;
+  if (x.path.length + x.headers.reduce((n, [k, v]) => n + k.length + v.length + 4, 0) > MAX_HEAD) return false;
   try {
     for (const [n, v] of x.headers) {
       if (FRAMING.has(n.toLowerCase())) return false;
