@@ -114,6 +114,12 @@ describe('parseOcspRequest refuses every field that is not DER', () => {
     });
   }
 
+  it('walks a requestorName nested 20,000 deep without running out of stack, down to a bad BOOLEAN at the bottom', () => {
+    let nested = hex('01 01 01');
+    for (let i = 0; i < 20_000; i++) nested = tlv(TAG.sequence, nested);
+    assert.throws(() => parseOcspRequest(rawRequest({ requestorName: tlv(0xa1, tlv(0xa4, nested)) }), limits), /requestorName: BOOLEAN/);
+  });
+
   it('reads an unknown hash OID with absent parameters as no hash (the issuer filter answers it)', () => {
     const req = parseOcspRequest(rawRequest({ hashOid: hex('06 08 2a864886f70d0205'), hashParams: Buffer.alloc(0) }), limits);
     assert.equal(req.certIds[0]!.hash, undefined);
