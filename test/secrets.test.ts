@@ -1,9 +1,14 @@
-// No config error prints a password, PIN or token: YAML syntax errors (whose excerpt quotes the source), schema
-// errors that quote a value, and the CLI's last word on any error.
+// No config error or log line prints a password, PIN or token: YAML syntax errors (whose excerpt quotes the source),
+// schema errors that quote a value, the CLI's last word on any error, and a CRL URL's password in the download logs.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
+import { systemClock } from '../src/clock';
 import { failure } from '../src/cli/usage';
 import { ConfigError, loadConfig, validateConfig } from '../src/config/load';
+import { CrlDownloadService } from '../src/ingest/crl-download';
+import type { LoadedCertificate } from '../src/pki/certificate';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { writeTemp } from './support/openssl';
 
 const PASSWORD = 'S3cretPW';
@@ -125,6 +130,38 @@ describe('CLI errors', () => {
     assert.equal(f.message, 'ocsp-hsm: getaddrinfo ENOTFOUND postgres://ocsp:***@db/ocsp\n');
   });
 });
+
+describe('log lines', () => {
+  it('a CRL download from a URL with a password logs and reports it masked', async () => {
+    const port = await closedPort();
+    const lines: string[] = [];
+    const log = { info: (o: object, m: string) => lines.push(JSON.stringify(o) + m), warn: (o: object, m: string) => lines.push(JSON.stringify(o) + m) };
+    const store = new SqliteStore(':memory:', systemClock);
+    try {
+      const crl = { urls: [`http://ocsp:${PASSWORD}@127.0.0.1:${port}/ca.crl`], maxSize: 1 << 20, interval: 600_000, ignoreNextUpdate: false, timeout: 5_000 };
+      // The download fails before the certificate is looked at.
+      const service = new CrlDownloadService({ store, clock: systemClock, log, cas: [{ name: 'ca', certificate: {} as LoadedCertificate, crl }] });
+      const [outcome] = await service.runOnce({ force: true });
+      assert.equal(outcome!.full.status, 'failed');
+      const message = (outcome!.full as { message: string }).message;
+      assert.match(message, /^http:\/\/ocsp:\*\*\*@127\.0\.0\.1:\d+\/ca\.crl: .*ECONNREFUSED/);
+      assert.equal(lines.length, 1);
+      assertNoSecret([message, ...lines].join('\n'));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+/** A 127.0.0.1 port nothing listens on (it did a moment ago). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 function url() {
   return `postgres://ocsp:${PASSWORD}@db/ocsp`;
