@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { systemClock } from '../src/clock';
-import { failure } from '../src/cli/usage';
+import { failure, UsageError } from '../src/cli/usage';
 import { ConfigError, loadConfig, validateConfig } from '../src/config/load';
 import { CrlDownloadService } from '../src/ingest/crl-download';
 import type { LoadedCertificate } from '../src/pki/certificate';
@@ -128,6 +128,9 @@ describe('CLI errors', () => {
   it('whatever an unexpected error quotes, a URL password is masked', () => {
     const f = failure(new Error(`getaddrinfo ENOTFOUND ${url()}`));
     assert.equal(f.message, 'ocsp-hsm: getaddrinfo ENOTFOUND postgres://ocsp:***@db/ocsp\n');
+    // Only passwords: an option or field named like a secret is not one.
+    const usage = '--token: no token named "nope" in c.yaml (have: main); pin: { env: X }, secret: y';
+    assert.equal(failure(new UsageError(usage)).message, `ocsp-hsm: ${usage}\nRun "ocsp-hsm --help" for usage.\n`);
   });
 });
 

@@ -14,9 +14,17 @@ const SECRET_KEY_NAME = /(?:pin|password|passwd|passphrase|secret)$/i;
 // Shorter values are too common as parts of other words to be cut out of a message; patterns still mask them.
 const MIN_SCRUB_LENGTH = 4;
 
-/** `text` with URL passwords and the values of secret-named YAML keys replaced by `***`. */
+/** `text` (any message) with URL passwords replaced by `***`. */
 export function redactSecrets(text: string): string {
-  return text.replace(URL_PASSWORD, `$1${MASK}@`).replace(QUERY_PASSWORD, `$1${MASK}`).replace(SECRET_KEY, `$1${MASK}`);
+  return text.replace(URL_PASSWORD, `$1${MASK}@`).replace(QUERY_PASSWORD, `$1${MASK}`);
+}
+
+/**
+ * A line of a YAML file with URL passwords and the values of secret-named keys replaced by `***`. Only for YAML
+ * source: in a message, `--token: no token named …` is no secret.
+ */
+export function redactYamlLine(line: string): string {
+  return redactSecrets(line).replace(SECRET_KEY, `$1${MASK}`);
 }
 
 /** Every URL password and secret-key value in a config's text or parsed value, longest first, for `scrub`. */
@@ -58,7 +66,7 @@ export function secretsIn(source: unknown): string[] {
   return [...found].filter((s) => s.length >= MIN_SCRUB_LENGTH).sort((a, b) => b.length - a.length);
 }
 
-/** `text` with the patterns of `redactSecrets` masked and every one of `secrets` replaced by `***`. */
+/** `text` with URL passwords masked and every one of `secrets` replaced by `***`. */
 export function scrub(text: string, secrets: string[]): string {
   let out = redactSecrets(text);
   for (const s of secrets) out = out.split(s).join(MASK);

@@ -1,7 +1,7 @@
 // A YAML syntax problem described with its line, column and source excerpt, secrets masked: the yaml library's own
 // excerpt shows whatever the lines hold (a store.url with its password), so it is rebuilt here from redacted lines.
 import type { LineCounter, YAMLError } from 'yaml';
-import { redactSecrets } from './redaction';
+import { redactSecrets, redactYamlLine } from './redaction';
 
 const MAX_WIDTH = 80;
 
@@ -20,10 +20,10 @@ export function describeYamlProblem(e: YAMLError, text: string, lines: LineCount
   const source = (n: number) => text.substring(lines.lineStarts[n - 1]!, lines.lineStarts[n] ?? text.length).replace(/[\n\r]+$/, '');
   const current = source(line);
   if (!PLAIN_LINE.test(current)) return `${at} (the line is not shown: it continues a value that may hold a secret)`;
-  const shown = redactSecrets(current);
+  const shown = redactYamlLine(current);
   // As the yaml library does: the line before too when the problem is at the start of this one.
   const previous = line > 1 && /^\s*$/.test(current.substring(0, col - 1)) ? source(line - 1) : undefined;
-  const context = previous !== undefined && PLAIN_LINE.test(previous) ? [fit(redactSecrets(previous), 0).text] : [];
+  const context = previous !== undefined && PLAIN_LINE.test(previous) ? [fit(redactYamlLine(previous), 0).text] : [];
   const { text: lineText, col: ci } = fit(shown, col - 1);
   // No pointer where masking moved the column.
   const pointer = shown.substring(0, col - 1) === current.substring(0, col - 1) ? [' '.repeat(ci) + '^'] : [];
