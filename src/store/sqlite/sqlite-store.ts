@@ -1,8 +1,8 @@
 // The store on an embedded SQLite file (better-sqlite3): the default, zero-administration backend.
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../../clock';
+import { createFileWithMode, makePrivateDir, PRIVATE_FILE } from '../../file-modes';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
 import { AppliedCrl, crlOrderProblem, LastCrls, StaleCrlError, urlsFromText, urlsToText } from '../crl-state';
@@ -89,7 +89,11 @@ export class SqliteStore implements Store {
     private readonly clock: Clock,
     lockOptions: Partial<WriteLockOptions> = {},
   ) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    if (file !== ':memory:') {
+      makePrivateDir(dirname(file));
+      // SQLite makes a new database 0644 and gives its -wal and -shm the database's mode: 0600 from the start.
+      createFileWithMode(file, PRIVATE_FILE);
+    }
     // An in-memory database is private to its connection: it is read here, on the caller's thread.
     this.reader = file === ':memory:' ? undefined : new BackgroundReader(file);
     this.db = new Database(file);
