@@ -93,6 +93,7 @@ function bindAuthority(
     signer,
     limiters,
     responderId: ca.responderId ?? d.responderId,
+    compliance: ca.compliance ?? d.compliance,
     validityMs,
     // Stored responses are keyed by CA and serial: only the current key pre-produces.
     preProduction: b.previous ? { ...preProductionOf(loaded, ca), enabled: false } : preProductionOf(loaded, ca),
