@@ -9,6 +9,7 @@ import type { LoadedConfig } from '../config/load';
 import type { LeaseKeeper } from '../cluster/lease-keeper';
 import { RequestMemo } from '../http/request-memo';
 import type { ChangeMetrics } from '../metrics/change-metrics';
+import type { ComplianceMetrics } from '../metrics/compliance-metrics';
 import type { IndexMetrics } from '../metrics/index-metrics';
 import type { PreSignerMetrics } from '../metrics/presign-metrics';
 import type { OcspRequest } from '../ocsp/request';
@@ -53,6 +54,8 @@ export interface SharedParts {
   preSignerMetrics: PreSignerMetrics;
   changeMetrics: ChangeMetrics;
   indexMetrics: IndexMetrics;
+  /** CA/B Forum profile metrics (a process that runs the services). */
+  complianceMetrics?: ComplianceMetrics;
   /** After this process wrote status changes itself (CRL downloads, index.txt): other processes may want to know. */
   onOwnWrite?: () => void;
   /** The lease the work done once per cluster runs under (roles `all` and `services`). */
@@ -71,7 +74,7 @@ export type ServingRole = 'all' | 'answers' | 'services';
 export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
-  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite, lease, heartbeat }: SharedParts,
+  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, complianceMetrics, onOwnWrite, lease, heartbeat }: SharedParts,
   role: ServingRole = 'all',
 ): Promise<Serving> {
   const { config } = loaded;
@@ -117,7 +120,9 @@ export async function buildServing(
     void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
     onOwnWrite?.();
   };
-  const leaseWork = services ? startLeaseWork(loaded, { store, clock, logger, lease: leaseOf(lease), preSigner, indexMetrics, onApplied }) : undefined;
+  if (complianceMetrics) complianceMetrics.cabfCas = new Set(authorities.filter((a) => a.compliance === 'cabf').map((a) => a.name));
+  const late = complianceMetrics ? { late: complianceMetrics } : {};
+  const leaseWork = services ? startLeaseWork(loaded, { store, clock, logger, lease: leaseOf(lease), preSigner, indexMetrics, onApplied, ...late }) : undefined;
   const validity = new SignerValidity(authorities, clock, logger);
   if (services) {
     validity.problems(); // logs, now rather than at the first request, every signer that cannot be used

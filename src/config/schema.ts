@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { cabfProblems } from './cabf-profile';
 import { keyFromUri, tokenFromUri, TokenUri } from './pkcs11-uri';
 import { parseDuration, parseSize } from './units';
 
@@ -182,6 +183,9 @@ const signer = z
   })
   .strict();
 
+/** Rules the settings must follow: `cabf` refuses what the CA/Browser Forum Baseline Requirements forbid (cabf-profile.ts). */
+const compliance = z.enum(['none', 'cabf']);
+
 /** Serials the store has never heard of: unknown, revoked (RFC 6960 section 2.2) or good (CAs known from CRLs only). */
 const nonIssued = z.enum(['unknown', 'revoked', 'good']);
 
@@ -238,6 +242,7 @@ const ca = z
     nonIssued: nonIssued.optional(),
     archiveCutoff: duration.optional(),
     maxAge: duration.optional(),
+    compliance: compliance.optional(),
   })
   .strict();
 
@@ -342,6 +347,7 @@ export const configSchema = z
         includeSignerCert: z.boolean().default(true),
         includeCertChain: z.boolean().default(true),
         nonIssued: nonIssued.default('unknown'),
+        compliance: compliance.default('none'),
         archiveCutoff: duration.optional(),
         /** HTTP caches may keep a GET answer this long (never past its nextUpdate); unset: until nextUpdate. */
         maxAge: duration.optional(),
@@ -456,6 +462,7 @@ export const configSchema = z
         }
       }
     });
+    for (const p of cabfProblems(cfg)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: p.path, message: p.message });
   });
 
 function unique(names: string[], path: (string | number)[], ctx: z.RefinementCtx): void {

@@ -38,6 +38,8 @@ export interface Authority {
   binding: string;
   /** Names the signer of stored responses (hex SHA-256 of the signer certificate): another signer's are not served. */
   signerId: string;
+  /** `cabf`: held to the CA/Browser Forum Baseline Requirements (README "CA/B Forum profile"). */
+  compliance: 'none' | 'cabf';
 }
 
 /** Pre-produced responses for this CA (RFC 6960 section 2.5; see README "Pre-produced responses"). */
@@ -73,6 +75,8 @@ export interface AuthorityOptions {
   policy?: Partial<Omit<StatusPolicy, 'validityMs'>>;
   /** Default "current". */
   binding?: string;
+  /** Default "none". */
+  compliance?: 'none' | 'cabf';
 }
 
 /**
@@ -128,6 +132,7 @@ export function makeAuthority(o: AuthorityOptions): Authority {
     signerValidity: validityOf(o.signerCert.x509),
     binding: o.binding ?? 'current',
     signerId: signerIdOf(o.signerCert),
+    compliance: o.compliance ?? 'none',
   };
 }
 

@@ -52,6 +52,17 @@ const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL
   AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3 AND r.signer = $6
     AND (r.final OR (NOT $4::boolean AND r.this_update > $5)))`;
 
+// BR 4.9.9's update deadline (compliance/cabf-timing.ts requiredUpdateMs) of each served response: the interval counts
+// both ends (+1 s); under 16 hours, half of it before nextUpdate; else 8 hours before it, 4 days (96 hours, not
+// calendar days) after thisUpdate.
+const PAST_UPDATE_DEADLINES = `SELECT c.not_after, CASE
+    WHEN r.next_update - r.this_update + interval '1 second' < interval '16 hours'
+      THEN r.next_update - (r.next_update - r.this_update + interval '1 second') / 2
+    ELSE least(r.next_update - interval '8 hours', r.this_update + interval '96 hours') END AS deadline
+  FROM responses r JOIN certificates c ON c.ca = r.ca AND c.serial = r.serial
+  WHERE r.ca = $1 AND r.signer = $2 AND r.produced_at = (SELECT max(produced_at) FROM responses l
+    WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`;
+
 /** How long close() waits for checked-out connections to come back. */
 const CLOSE_WAIT_MS = 3_000;
 
@@ -214,6 +225,14 @@ export class PostgresStore implements Store {
       [ca],
     );
     return found[0]!.t ?? undefined;
+  }
+
+  async countPastUpdateTime(ca: string, signer: string, at: Date): Promise<number> {
+    const { rows: found } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM (${PAST_UPDATE_DEADLINES}) d WHERE deadline < $3 AND (not_after IS NULL OR not_after > deadline)`,
+      [ca, signer, at],
+    );
+    return Number(found[0]!.n);
   }
 
   async deleteSuperseded(): Promise<number> {

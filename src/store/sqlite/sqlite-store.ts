@@ -63,6 +63,15 @@ const DUE_WHERE = `c.ca = @ca AND (@not_expired IS NULL OR c.not_after IS NULL O
   AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = @hash AND r.signer = @signer
     AND (r.final = 1 OR (@need_final = 0 AND r.this_update > @refresh_before)))`;
 
+// BR 4.9.9's update deadline (compliance/cabf-timing.ts requiredUpdateMs) of each served response, in ms: the interval
+// counts both ends (+1 s); under 16 hours, half of it before nextUpdate; else 8 hours before it, 4 days after thisUpdate.
+const PAST_UPDATE_DEADLINES = `SELECT c.not_after, CASE
+    WHEN r.next_update - r.this_update + 1000 < 57600000 THEN r.next_update - (r.next_update - r.this_update + 1000) / 2.0
+    ELSE min(r.next_update - 28800000, r.this_update + 345600000) END AS deadline
+  FROM responses r JOIN certificates c ON c.ca = r.ca AND c.serial = r.serial
+  WHERE r.ca = @ca AND r.signer = @signer AND r.produced_at = (SELECT max(produced_at) FROM responses l
+    WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`;
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly selectOne: Database.Statement<[string, string], Row>;
@@ -260,6 +269,12 @@ export class SqliteStore implements Store {
       { ca },
     )) as number | null;
     return ms === null ? undefined : new Date(ms);
+  }
+
+  async countPastUpdateTime(ca: string, signer: string, at: Date): Promise<number> {
+    return (await this.aggregate(`SELECT count(*) FROM (${PAST_UPDATE_DEADLINES}) WHERE deadline < @at AND (not_after IS NULL OR not_after > deadline)`, {
+      ca, signer, at: at.getTime(),
+    })) as number;
   }
 
   private aggregate(sql: string, params: Record<string, unknown>): Promise<unknown> {
