@@ -1,8 +1,8 @@
 // The serving part of the daemon, built from the CA bindings of a config: the source chain (issuer filter ->
 // nonce signing -> memory cache -> store -> single-flight -> live signer), the request memo, the change follower,
-// the stored-response health check and the work done under the lease (services.ts). A reload builds a new one and closes the old; tokens,
-// store, lease and listeners stay. With server.workers > 1 the primary builds the services (schedules, production
-// upon change) and each serving process the answers (README "Architecture").
+// the stored-response health check and the work done under the lease (services.ts). A reload builds a new one and
+// closes the old; tokens, store, lease and listeners stay. With server.workers > 1 the primary builds the services
+// (schedules, production upon change) and each serving process the answers (README "Architecture").
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
