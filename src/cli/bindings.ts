@@ -140,5 +140,6 @@ function preProductionOf(loaded: LoadedConfig, ca: CaConfig): PreProduction {
     onRevocation: p.onRevocation ?? true,
     hashes: p.hashes ?? ['sha1', 'sha256'],
     finalResponsesBeforeMs: p.finalResponsesBefore,
+    nonce: p.nonce ?? 'ignore',
   };
 }

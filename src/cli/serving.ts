@@ -1,8 +1,8 @@
 // The serving part of the daemon, built from the CA bindings of a config: the source chain (issuer filter ->
-// memory cache -> store -> single-flight -> live signer), the request memo, the change follower, the stored-response
-// health check and the work done under the lease (services.ts). A reload builds a new one and closes the old; tokens,
-// store, lease and listeners stay. With server.workers > 1 the primary builds the services (schedules, production
-// upon change) and each serving process the answers (README "Architecture").
+// nonce signing -> memory cache -> store -> single-flight -> live signer), the request memo, the change follower,
+// the stored-response health check and the work done under the lease (services.ts). A reload builds a new one and
+// closes the old; tokens, store, lease and listeners stay. With server.workers > 1 the primary builds the services
+// (schedules, production upon change) and each serving process the answers (README "Architecture").
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
@@ -22,6 +22,7 @@ import type { IssuerRevocations } from '../source/issuer-revocations';
 import { IssuerFilter } from '../source/issuer-filter';
 import { LiveSigner } from '../source/live-signer';
 import { MemoryCache } from '../source/memory-cache';
+import { NonceSigning } from '../source/nonce-signing';
 import { ResponseProducer } from '../source/response-producer';
 import { SingleFlight } from '../source/single-flight';
 import type { Source } from '../source/source';
@@ -40,6 +41,8 @@ export interface Serving {
   source: Source<OcspRequest>;
   cache: MemoryCache | undefined;
   memo: RequestMemo | undefined;
+  /** Nonce requests signed when idle or answered pre-produced (preProduction.nonce; metrics). */
+  nonces: NonceSigning;
   follower: ChangeFollower;
   /** Which bindings cannot answer now because of their signer certificate's validity (readiness). */
   validity: SignerValidity;
@@ -93,7 +96,8 @@ export async function buildServing(
   };
   const follower = new ChangeFollower(store, byName, producer, clock, logger, followerOptions, bindings.issuerRevocations, changeMetrics);
   // Every step that keeps or shares an answer checks it against the changes the follower applied.
-  let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, logger, follower);
+  const live = new LiveSigner(store, clock);
+  let chain: Source = new StoredResponses(store, producer, new SingleFlight(live, follower), clock, logger, follower);
   // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
   const memoBytes = Math.floor(config.cache.maxSize / 10);
   const cacheOptions = { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes };
@@ -103,6 +107,8 @@ export async function buildServing(
     chain = cache;
     follower.keep(cache);
   }
+  // In front of the cache: what it signs for a nonce (preProduction.nonce whenIdle) is neither cached nor stored.
+  const nonces = new NonceSigning(chain, live);
   await follower.start();
   changeMetrics.lagMs = () => follower.lagMs();
 
@@ -131,8 +137,9 @@ export async function buildServing(
   return {
     authorities,
     validity,
-    source: new IssuerFilter(new AuthorityIndex(authorities), new SignerValidityGate(chain, validity)),
+    source: new IssuerFilter(new AuthorityIndex(authorities), new SignerValidityGate(nonces, validity)),
     cache,
+    nonces,
     memo,
     follower,
     close: async () => {

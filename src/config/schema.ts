@@ -153,6 +153,7 @@ function fromFieldOrUri(field: string | undefined, inUri: string | undefined, na
 const validity = z.union([z.literal(0), unit(parseDuration).pipe(z.number().min(0))]);
 
 const HASHES = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+const NONCE_POLICIES = ['ignore', 'whenIdle'] as const;
 
 /** Pre-produced responses (RFC 6960 section 2.5), per CA; unset fields come from defaults.preProduction. */
 const preProduction = z
@@ -166,6 +167,8 @@ const preProduction = z
     hashes: z.array(z.enum(HASHES)).min(1).optional(),
     /** When the CA certificate expires within this, produce final responses (nextUpdate 9999-12-31). */
     finalResponsesBefore: duration.optional(),
+    /** Requests with a nonce: `ignore` (EJBCA) or `whenIdle` (signed live, nonce echoed, when a permit is free at once). */
+    nonce: z.enum(NONCE_POLICIES).optional(),
   })
   .strict();
 
@@ -359,6 +362,7 @@ export const configSchema = z
             onRevocation: z.boolean().default(true),
             hashes: z.array(z.enum(HASHES)).min(1).default(['sha1', 'sha256']),
             finalResponsesBefore: duration.optional(),
+            nonce: z.enum(NONCE_POLICIES).default('ignore'),
           })
           .strict()
           .default({}),

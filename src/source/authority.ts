@@ -51,7 +51,11 @@ export interface PreProduction {
   hashes: readonly HashName[];
   /** Final responses are produced once the CA certificate expires within this many ms; undefined: never. */
   finalResponsesBeforeMs: number | undefined;
+  /** Requests with a nonce: `whenIdle` signs them live when a permit is free at once (nonce-signing.ts); undefined: ignore. */
+  nonce?: NoncePolicy;
 }
+
+export type NoncePolicy = 'ignore' | 'whenIdle';
 
 export const NO_PRE_PRODUCTION: PreProduction = {
   enabled: false, storeOnDemand: false, onIssuance: false, onRevocation: false, hashes: ['sha1', 'sha256'], finalResponsesBeforeMs: undefined,
