@@ -60,6 +60,8 @@ const DAEMON_METRICS: Record<string, MetricType> = {
   ocsp_signer_usable: 'gauge',
   ocsp_lease_held: 'gauge',
   ocsp_lease_changes_total: 'counter',
+  ocsp_stored_responses_past_update_time: 'gauge',
+  ocsp_certificates_unknown_past_deadline_total: 'counter',
 };
 // Prometheus' own series about each target, usable in rules.
 const PROMETHEUS_SERIES = new Set(['up']);
@@ -170,6 +172,8 @@ describe('deployment files', () => {
         ['OcspSignerCertificateExpiringSoon', 'ocsp_signer_certificate_expiry_seconds'],
         ['OcspCaCertificateExpiringSoon', 'ocsp_ca_certificate_expiry_seconds'],
         ['OcspStoreDown', 'ocsp_store_up'],
+        ['OcspStoredResponsesPastUpdateTime', 'ocsp_stored_responses_past_update_time'],
+        ['OcspCertificatesUnknownPastDeadline', 'ocsp_certificates_unknown_past_deadline_total'],
       ]) {
         assert.ok(byName.get(alert!)?.expr.includes(metric), `${alert} reads ${metric}`);
       }

@@ -338,6 +338,41 @@ describe('PostgresStore', () => {
     assert.ok(lease!.expiresInMs > 8000 && lease!.expiresInMs <= 9000, String(lease!.expiresInMs));
   });
 
+  it('a due count planned while responses was empty does not re-read the rows stored while it runs (index probes, whatever the plan)', async () => {
+    // Planned on a nearly empty `responses` (in the revocation race: the health check's count as the pre-signer began
+    // storing), the count read `responses` sequentially inside a nested loop, once per certificate, rows stored
+    // after it started included: it ran for minutes on a core of its own and held its connection past the
+    // responder's stop. Here the same: the count starts on an empty table while another connection stores 150,000.
+    const url = await freshUrl();
+    const s = await open(url);
+    const certificates = 50_000;
+    await withClient(url, async (c) => {
+      await c.query(`INSERT INTO certificates (ca, serial, status, not_after, updated_at)
+        SELECT 'ca1', lpad(to_hex(i), 8, '0'), 'good', now() + interval '1 year', now() FROM generate_series(1, $1::int) i`, [certificates]);
+      await c.query('ANALYZE');
+    });
+    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(Date.now() - 3_600_000), needFinal: false, signer: 'new', notExpiredAt: new Date() };
+    // A ceiling far above what index probes need (well under a second here) and far below the stale plan (minutes).
+    const within = <T>(what: string, p: Promise<T>): Promise<T> =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} took over 20 s`)), 20_000).unref())]);
+    const counting = within('countDue', s.countDue(q));
+    await withClient(url, async (c) => {
+      // Three responses per certificate, none by the signer asked about: every certificate stays due.
+      for (let k = 0; k < 3; k++) {
+        for (let from = 1; from <= certificates; from += 5_000) {
+          await c.query(`INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, cert_id, der, status_seq, signer)
+            SELECT 'ca1', lpad(to_hex(i), 8, '0'), 'sha1', now() - ($3::int || ' minutes')::interval, now(), now() + interval '1 hour', '\\x00', '\\x00', 0, 'old'
+            FROM generate_series($1::int, $2::int) i`, [from, from + 4_999, k + 1]);
+        }
+      }
+    });
+    assert.equal(await counting, certificates);
+    assert.equal(await within('countDue', s.countDue(q)), certificates);
+    assert.equal((await within('certificatesDue', s.certificatesDue({ ...q, after: '', limit: 1000 }))).length, 1000);
+    assert.ok((await within('earliestNextUpdate', s.earliestNextUpdate('ca1'))) instanceof Date);
+    assert.equal(await within('deleteSuperseded', s.deleteSuperseded()), 2 * certificates);
+  });
+
   it('closes twice without complaint', async () => {
     const s = await open(await freshUrl());
     s.watch(() => undefined);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ocsp-hsm needs and is missing, then builds; cheap when nothing changed.
 #   scripts/ensure-deps.sh run    what `npm start` needs (SoftHSM2, OpenSSL, npm packages, build)
-#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography), PostgreSQL,
+#   scripts/ensure-deps.sh test   plus the test clients (GnuTLS ocsptool, Python cryptography, BouncyCastle), PostgreSQL,
 #                                 HAProxy (the cluster test), promtool (checks the metrics and the alert rules)
 #                                 and systemd-analyze
 set -euo pipefail
@@ -19,6 +19,9 @@ if [ "$profile" = test ]; then
   need+=(
     "cmd:ocsptool|gnutls-bin"
     "py:cryptography|python3-cryptography"
+    # The BouncyCastle client of the nonce test (native-test/clients/BcOcspCheck.java), compiled there with javac.
+    "cmd:javac|default-jdk-headless"
+    "/usr/share/java/bcpkix.jar|libbcpkix-java"
     # Server binaries for the throwaway clusters of the PostgreSQL store tests (the package's own default
     # cluster, which Debian may create and start, is never used).
     "glob:/usr/lib/postgresql/*/bin/initdb|postgresql"

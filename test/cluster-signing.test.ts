@@ -12,7 +12,7 @@ import { Channel, ChannelClosedError, IpcEndpoint } from '../src/cluster/channel
 import { RemoteSigner } from '../src/cluster/remote-signer';
 import { SignerUnavailableError } from '../src/hsm/faults';
 import { algorithmForPublicKey } from '../src/signing/signer';
-import { LimiterRejectedError } from '../src/signing/signing-limiter';
+import { LimiterRejectedError, PermitNotFreeError } from '../src/signing/signing-limiter';
 import { statusForError } from '../src/http/ocsp-status';
 
 interface Setup {
@@ -78,6 +78,19 @@ describe('signing through the primary process', () => {
     assert.ok('sig' in (await first) && 'sig' in (await second), 'the two admitted requests were signed');
     const stats = await primary.channel.request<{ inFlight: number }>('stats', null, 5_000);
     assert.equal(stats.inFlight, 0, 'every permit was released');
+  });
+
+  it('a signature that may not wait (a nonce signed when idle) is made while a permit is free, refused at once when none is', async () => {
+    const s = signer();
+    const ctx = { lane: 'live' as const, client: '127.0.0.1', deadlineMs: systemClock.monotonicMs() + 5_000 };
+    assert.ok('sig' in (await outcome(s.sign(Buffer.from('idle'), { ...ctx, immediate: true }))), 'idle: signed');
+    await primary.channel.request('hold', null, 5_000);
+    const first = outcome(s.sign(Buffer.from('a'), ctx)); // holds the one concurrent slot
+    await primary.channel.request('until', 1, 15_000);
+    const busy = await outcome(s.sign(Buffer.from('b'), { ...ctx, immediate: true }));
+    assert.ok('error' in busy && busy.error instanceof PermitNotFreeError, `refused at once, its type kept: ${JSON.stringify(busy)}`);
+    await primary.channel.request('release', null, 5_000);
+    assert.ok('sig' in (await first));
   });
 
   it('refuses a configuration generation it no longer signs for, and another signer certificate: tryLater', async () => {

@@ -49,7 +49,7 @@ describe('config validation', () => {
     assert.equal(config.defaults.responderId, 'byKey');
     assert.equal(config.tokens[0]!.sessions, 4);
     assert.equal(config.store.type, 'sqlite');
-    assert.deepEqual(config.defaults.preProduction, { enabled: false, storeOnDemand: true, onIssuance: false, onRevocation: true, hashes: ['sha1', 'sha256'] });
+    assert.deepEqual(config.defaults.preProduction, { enabled: false, storeOnDemand: true, onIssuance: false, onRevocation: true, hashes: ['sha1', 'sha256'], nonce: 'ignore' });
     assert.deepEqual(config.cache, { maxSize: 100 * 1024 * 1024 });
     assert.deepEqual(config.preSigner, { refreshAfter: 0.5, concurrency: 16, batchSize: 500 });
     assert.deepEqual(config.cleanup, {});
@@ -71,6 +71,16 @@ describe('config validation', () => {
     invalid({ ...minimal(), server: { workers: 1.5 } }, 'server.workers', /a whole number of processes/);
     invalid({ ...minimal(), server: { workers: 'all' } }, 'server.workers', /a whole number of processes/);
     invalid({ ...minimal(), server: { workers: 1000 } }, 'server.workers', /at most 256/);
+  });
+
+  it('preProduction.nonce: ignore by default, whenIdle per CA or in defaults, anything else names the field', () => {
+    const perCa = minimal();
+    (perCa.cas[0] as Record<string, unknown>).preProduction = { nonce: 'whenIdle' };
+    assert.equal(validateConfig(perCa, 't.yaml').config.cas[0]!.preProduction?.nonce, 'whenIdle');
+    assert.equal(validateConfig({ ...minimal(), defaults: { preProduction: { nonce: 'whenIdle' } } }, 't.yaml').config.defaults.preProduction.nonce, 'whenIdle');
+    invalid({ ...minimal(), defaults: { preProduction: { nonce: 'always' } } }, 'defaults.preProduction.nonce', /'ignore' \| 'whenIdle'/);
+    (perCa.cas[0] as Record<string, unknown>).preProduction = { nonce: 'echo' };
+    invalid(perCa, 'cas[0].preProduction.nonce', /'ignore' \| 'whenIdle'/);
   });
 
   it('a validated config survives the trip to a serving process (structured clone) unchanged', () => {

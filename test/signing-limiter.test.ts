@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeClock } from '../src/clock';
-import { LimiterOptions, LimiterRejectedError, Permit, RejectReason, SigningLimiter } from '../src/signing/signing-limiter';
+import { LimiterOptions, LimiterRejectedError, Permit, PermitNotFreeError, RejectReason, SigningLimiter } from '../src/signing/signing-limiter';
+import { acquireAll } from '../src/signing/permits';
 import { CountingClock, Demand, maxInWindow, overCeiling, saturate, steppedClock, tick } from './support/limiter-load';
 
 function limiter(o: Partial<LimiterOptions> = {}, clock = new FakeClock()) {
@@ -182,6 +183,104 @@ describe('SigningLimiter', () => {
     // 4 slots freed: b (under its cap of 2) is preferred; a gets the rest.
     assert.equal(b.filter((x) => x.permit).length, 2);
     assert.equal(a.filter((x) => x.permit).length, 6);
+  });
+});
+
+// A request that may not wait (a nonce signed only when idle, preProduction.nonce whenIdle): a permit at once or
+// PermitNotFreeError at once; never queued, never counted as an overload refusal.
+describe('SigningLimiter: immediate permits', () => {
+  const now = (l: SigningLimiter, client = 'strict') => track(l.acquire({ lane: 'live', client, immediate: true }));
+
+  it('grants at once while the limiter is idle, and the permit counts like any other', async () => {
+    const { l, rejections } = limiter({ maxConcurrent: 3 });
+    const a = now(l);
+    await tick();
+    assert.ok(a.permit);
+    assert.equal(l.inFlightCount, 1);
+    a.permit.release();
+    assert.equal(l.inFlightCount, 0);
+    assert.deepEqual(rejections, []);
+  });
+
+  it('is refused at once, not queued, while a live request waits, even with slots free: live misses go first', async () => {
+    // The live request waits for its key's own ceiling; the token has slots to spare.
+    const { l: token, rejections } = limiter({ maxConcurrent: 8 });
+    const { l: key } = limiter({ name: 'key', maxConcurrent: 1 });
+    const held = track(acquireAll([key, token], { lane: 'live', client: 'a' }));
+    const waiting = track(acquireAll([key, token], { lane: 'live', client: 'b' }));
+    await tick();
+    assert.ok(held.permit);
+    assert.equal(token.queueDepth('live'), 1);
+    const strict = now(token);
+    await tick();
+    assert.ok(strict.error instanceof PermitNotFreeError, `got ${String(strict.error)}`);
+    assert.equal(token.queueDepth('live'), 1, 'only the live request waits');
+    assert.deepEqual(rejections, [], 'not an overload refusal');
+    held.permit.release();
+    await tick();
+    assert.ok(waiting.permit);
+    const after = now(token);
+    await tick();
+    assert.ok(after.permit, 'nobody waits: granted');
+  });
+
+  it('leaves the slot kept for live requests, as pre-signing does, and takes the only slot of a limiter of one', async () => {
+    const { l } = limiter({ maxConcurrent: 2 });
+    const a = now(l, 'x');
+    await tick();
+    assert.ok(a.permit);
+    const b = now(l, 'y');
+    await tick();
+    assert.ok(b.error instanceof PermitNotFreeError, 'the second slot stays free for a live miss');
+    const live = track(l.acquire({ lane: 'live' }));
+    await tick();
+    assert.ok(live.permit, 'which gets it at once');
+    const one = limiter({ maxConcurrent: 1 }).l;
+    const c = now(one);
+    await tick();
+    assert.ok(c.permit);
+  });
+
+  it('leaves the rate\'s last token for live requests', async () => {
+    const { l, clock } = limiter({ ratePerSecond: 10, burst: 2, maxConcurrent: 8 });
+    const a = now(l);
+    await tick();
+    assert.ok(a.permit, 'two tokens: one may go');
+    const b = now(l);
+    await tick();
+    assert.ok(b.error instanceof PermitNotFreeError, 'one token left: kept for live');
+    clock.advance(100);
+    const c = now(l);
+    await tick();
+    assert.ok(c.permit, 'refilled');
+  });
+
+  it('stays within the client\'s share of in-flight signatures', async () => {
+    const { l } = limiter({ maxConcurrent: 4, clientShare: 0.5 });
+    const flooder = [now(l, 'flooder'), now(l, 'flooder'), now(l, 'flooder')];
+    await tick();
+    assert.equal(flooder.filter((f) => f.permit).length, 2, 'its share: half of 4');
+    assert.ok(flooder[2]!.error instanceof PermitNotFreeError);
+    const strict = now(l, 'strict');
+    await tick();
+    assert.ok(strict.permit, 'another client still gets the third slot (the fourth is kept for live)');
+    assert.equal(l.freeNow(undefined), false);
+  });
+
+  it('checks a key\'s own limits at the same instant (acquireAll)', async () => {
+    const { l: token } = limiter({ maxConcurrent: 8 });
+    const { l: key } = limiter({ name: 'key', maxConcurrent: 1 });
+    const held = track(acquireAll([key, token], { lane: 'live' }));
+    await tick();
+    assert.ok(held.permit);
+    const strict = track(acquireAll([key, token], { lane: 'live', client: 'strict', immediate: true }));
+    await tick();
+    assert.ok(strict.error instanceof PermitNotFreeError, 'the key is at its ceiling');
+    assert.equal(token.queueDepth('live'), 0);
+    held.permit.release();
+    const again = track(acquireAll([key, token], { lane: 'live', client: 'strict', immediate: true }));
+    await tick();
+    assert.ok(again.permit);
   });
 });
 

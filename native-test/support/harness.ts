@@ -72,12 +72,12 @@ export function publishingPort(r: Responder): number {
   return Number(m[1]);
 }
 
-export function childEnv(pki: TestPki, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function childEnv(pki: Pick<TestPki, 'softhsmConf'>, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, SOFTHSM2_CONF: pki.softhsmConf, ...extra };
 }
 
 /** Starts `ocsp-hsm serve` and resolves once it logs "listening" (rejects with its output otherwise). */
-export function startResponder(pki: TestPki, opts: { config?: string; env?: Record<string, string> } = {}): Promise<Responder> {
+export function startResponder(pki: Pick<TestPki, 'softhsmConf' | 'configFile'>, opts: { config?: string; env?: Record<string, string> } = {}): Promise<Responder> {
   const proc = spawn(process.execPath, [CLI, 'serve', '--config', opts.config ?? pki.configFile], {
     env: childEnv(pki, opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],

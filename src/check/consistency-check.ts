@@ -33,6 +33,8 @@ export interface CheckOptions {
   ca: string;
   reference: Reference;
   binding: Binding;
+  /** The CA is under compliance: cabf: stored responses are held to the Baseline Requirements too, at this time. */
+  cabfAt?: Date;
   /** Findings, grouped: missing, extra, differing, then bad responses. */
   report: (f: Finding) => void;
   pageSize?: number;
@@ -85,12 +87,16 @@ async function checkResponses(o: CheckOptions, pageSize: number, result: CheckRe
   const certs = certificateCursor(o.store, o.ca, pageSize);
   for (let resp = await responses.next(); resp; resp = await responses.next()) {
     result.responsesChecked++;
+    // Listed by serial, hash and producedAt: the last of a serial and hash is the one served.
+    const following = await responses.peek();
+    const latest = following?.serial !== resp.serial || following.hash !== resp.hash;
     let cert = await certs.peek();
     while (cert && cert.serial < resp.serial) {
       await certs.next();
       cert = await certs.peek();
     }
-    const problems = await responseProblems(resp, cert?.serial === resp.serial ? cert : undefined, o.binding);
+    const cabf = o.cabfAt && { nowMs: o.cabfAt.getTime(), latest };
+    const problems = await responseProblems(resp, cert?.serial === resp.serial ? cert : undefined, o.binding, cabf);
     if (problems.length === 0) continue;
     result.badResponses++;
     o.report({ kind: 'bad-response', serial: resp.serial, detail: `${resp.hash} ${isoSeconds(resp.producedAt)} ${problems.join('; ')}` });

@@ -10,6 +10,7 @@ import { serialFromIntegerBytes } from '../ocsp/serial';
 import { issuerHashes, LoadedCertificate, responderKeyHash } from '../pki/certificate';
 import type { StoredResponse } from '../store/response-store';
 import type { CertificateRecord } from '../store/status-store';
+import { CabfCheck, cabfProblems } from './cabf-check';
 import { describeStatus, differingFields, isoSeconds, StatusFacts } from './status-compare';
 
 /** The CA binding responses are checked against (cas[].certificate and the signer's certificate). */
@@ -26,8 +27,11 @@ export interface Binding {
 
 const REASON_BY_CODE = new Map<number, ReasonName>(Object.entries(REASONS).map(([name, code]) => [code, name as ReasonName]));
 
-/** What is wrong with `stored` (empty when nothing); `cert` is the store's record for its serial, if any. */
-export async function responseProblems(stored: StoredResponse, cert: CertificateRecord | undefined, binding: Binding): Promise<string[]> {
+/**
+ * What is wrong with `stored` (empty when nothing); `cert` is the store's record for its serial, if any. With `cabf`
+ * (the CA under compliance: cabf), what the Baseline Requirements forbid too.
+ */
+export async function responseProblems(stored: StoredResponse, cert: CertificateRecord | undefined, binding: Binding, cabf?: CabfCheck): Promise<string[]> {
   let basic: SplitBasicResponse;
   try {
     basic = splitBasicResponse(stored.der);
@@ -47,6 +51,7 @@ export async function responseProblems(stored: StoredResponse, cert: Certificate
   const single = data.responses[0]!;
   problems.push(...certIdProblems(single.certID, stored, binding.caCert));
   problems.push(...statusProblems(single.certStatus, cert, binding.issuerRevokedAt));
+  if (cabf) problems.push(...cabfProblems(single, stored, cert, cabf));
   const times: [string, Date | undefined, Date][] = [
     ['producedAt', data.producedAt, stored.producedAt],
     ['thisUpdate', single.thisUpdate, stored.thisUpdate],

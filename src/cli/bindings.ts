@@ -13,7 +13,8 @@ import type { LoadedCertificate } from '../pki/certificate';
 import { Authority, makeAuthority, PreProduction } from '../source/authority';
 import { IssuerRevocations } from '../source/issuer-revocations';
 import { makeLimiter } from './limiter';
-import { BindingInput, bindingInputs, certificateAt, ResolvedSigner, resolveSigner } from './signer-binding';
+import { StartupError } from './startup-error';
+import { BindingInput, bindingInputs, certificateAt, nonIssuedProblem, ResolvedSigner, resolveSigner } from './signer-binding';
 
 export interface Bindings {
   authorities: Authority[];
@@ -76,6 +77,8 @@ function bindAuthority(
 ): Authority {
   const { field } = b;
   const resolved = resolveSigner(loaded, ca.name, b);
+  const nonIssued = nonIssuedProblem(loaded.config, ca.name, b, resolved.caCert);
+  if (nonIssued) throw new StartupError(`CA "${ca.name}": ${nonIssued}`);
   const { caCert, signerCert } = resolved;
   const binding = b.previous ? field.slice(field.indexOf('previousKeys')) : 'current';
   const { signer, limiters } = signerFor({ ca, input: b, resolved, binding });
@@ -90,6 +93,7 @@ function bindAuthority(
     signer,
     limiters,
     responderId: ca.responderId ?? d.responderId,
+    compliance: ca.compliance ?? d.compliance,
     validityMs,
     // Stored responses are keyed by CA and serial: only the current key pre-produces.
     preProduction: b.previous ? { ...preProductionOf(loaded, ca), enabled: false } : preProductionOf(loaded, ca),
@@ -136,5 +140,6 @@ function preProductionOf(loaded: LoadedConfig, ca: CaConfig): PreProduction {
     onRevocation: p.onRevocation ?? true,
     hashes: p.hashes ?? ['sha1', 'sha256'],
     finalResponsesBeforeMs: p.finalResponsesBefore,
+    nonce: p.nonce ?? 'ignore',
   };
 }

@@ -29,6 +29,7 @@ export async function check(ctx: RecordsContext, caName: string | undefined, aga
       ca: ca.name,
       reference,
       binding: { caCert, signerCert, ...(issuerRevokedAt ? { issuerRevokedAt } : {}) },
+      ...((ca.compliance ?? ctx.loaded.config.defaults.compliance) === 'cabf' ? { cabfAt: ctx.clock.now() } : {}),
       report: (f) => ctx.out(`${f.kind} ${f.serial} ${f.detail}`),
     });
   });

@@ -10,7 +10,7 @@ import { readBearerToken } from '../publish/auth';
 import { publishingTls } from '../publish/server';
 import { CheckReport } from './check-report';
 import { listenAddresses, listenProblems } from './listen-check';
-import { bindingInputs, certificateAt, resolveSigner } from './signer-binding';
+import { bindingInputs, certificateAt, nonIssuedProblem, resolveSigner } from './signer-binding';
 import { storeProblems } from './store-check';
 import { checkToken, KeyToCheck } from './token-check';
 
@@ -63,6 +63,8 @@ function checkCertificates(loaded: LoadedConfig, clock: Clock, report: CheckRepo
     }
     // Only the signer's validity decides whether the binding answers: a CA certificate that expired (a previous
     // key, a CA past its end with final responses) is still answered for, so it is a warning.
+    const nonIssued = nonIssuedProblem(config, ca.name, binding, resolved.caCert);
+    if (nonIssued) report.problem(nonIssued);
     const delegated = resolved.signerCert !== resolved.caCert;
     checkValidity(resolved.caCert.x509, `${binding.field}.certificate`, nowMs, warnMs, report, delegated);
     if (delegated) checkValidity(resolved.signerCert.x509, resolved.certField, nowMs, warnMs, report);

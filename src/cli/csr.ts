@@ -1,6 +1,6 @@
 // `ocsp-hsm csr`: a PKCS#10 request for a delegated OCSP responder certificate, signed inside the token.
-import { writeFileSync } from 'node:fs';
 import { keyFromUri } from '../config/pkcs11-uri';
+import { PUBLIC_FILE, writeFileWithMode } from '../file-modes';
 import type { KeyRef } from '../config/schema';
 import { findPrivateKeyObject, publicKeyOf } from '../hsm/key-inventory';
 import { describeKeyRef, describePublicKey } from '../hsm/keys';
@@ -46,7 +46,7 @@ export async function csr(ctx: KeysContext, o: CsrOptions): Promise<void> {
     process.stdout.write(pem);
     return;
   }
-  writeFileSync(o.out, pem);
+  writeFileWithMode(o.out, pem, PUBLIC_FILE);
   ctx.out(`wrote ${o.out}: request for ${o.subject} with the ${keyText} key (${describeKeyRef(ref)}) on ${token.what}`);
 }
 

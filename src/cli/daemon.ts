@@ -46,7 +46,7 @@ export type DaemonDeps = SigningDeps;
 export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promise<Daemon> {
   const { config } = loaded;
   const { logger, clock } = deps;
-  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics, leaseMetrics } = createDaemonMetrics(clock);
+  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics, leaseMetrics, complianceMetrics } = createDaemonMetrics(clock);
   let store: Store | undefined;
   let signing: Signing | undefined;
   let serving: Serving | undefined;
@@ -94,7 +94,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
       follower: () => current!.follower,
       ready: () => readinessProblems(openedSigning, guarded, current!, clock),
     });
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, lease: keeper, heartbeat: beat.hooks };
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, complianceMetrics, lease: keeper, heartbeat: beat.hooks };
     serving = current = await buildServing(loaded, openedSigning, shared);
     // The first claim before listening: a single responder (or the first of a cluster) starts its work right away.
     await keeper.start();
@@ -109,6 +109,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         clock,
         afterWrite: () => current!.follower.apply(),
         warn: (fields, m) => logger.warn(fields, m),
+        late: complianceMetrics,
       });
       const wait = publishingWait(config, openedStore, clock, registry);
       publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });

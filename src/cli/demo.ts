@@ -1,9 +1,10 @@
 // `ocsp-hsm demo`: a working responder in one command: SoftHSM2 token, demo CA, certificates, store, then serve.
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { systemClock } from '../clock';
 import { loadConfig } from '../config/load';
+import { PRIVATE_FILE, writeFileWithMode } from '../file-modes';
 import { finalizeModules } from '../hsm/module';
 import { buildPki, BuiltCa } from '../demo/pki-builder';
 import { openStore } from './store';
@@ -34,7 +35,7 @@ export async function demo(o: DemoOptions): Promise<void> {
     const config = parse(readFileSync(DEMO_TEMPLATE, 'utf8'));
     config.server.port = o.port;
     config.tokens[0].module = pki.modulePath;
-    writeFileSync(configFile + '.tmp', stringify(config));
+    writeFileWithMode(configFile + '.tmp', stringify(config), PRIVATE_FILE);
     await recordStatuses(configFile + '.tmp', pki.cas[0]!);
     renameSync(configFile + '.tmp', configFile);
   }

@@ -1,8 +1,8 @@
 // `ocsp-hsm keys generate` and `ocsp-hsm keys list`: responder keys made inside a configured token, and what the
 // config's modules show (tokens, key pairs, which CA binding uses each).
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import type { LoadedConfig } from '../config/load';
+import { PUBLIC_FILE, writeFileWithMode } from '../file-modes';
 import { formatKeyUri } from '../config/pkcs11-uri';
 import type { KeyRef } from '../config/schema';
 import { AdminSession, SlotEntry, slotsOf } from '../hsm/admin-session';
@@ -35,7 +35,7 @@ export async function keysGenerate(ctx: KeysContext, o: GenerateOptions): Promis
   const id = o.id === undefined ? randomBytes(8) : parseHexId(o.id, '--id');
   const key = await withTokenSession(ctx.loaded, token, true, (s) => generateSigningKey(s.session, o.type as KeyType, o.label!, id));
   const pem = key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  if (o.out) writeFileSync(o.out, pem);
+  if (o.out) writeFileWithMode(o.out, pem, PUBLIC_FILE);
   ctx.out(`generated ${describePublicKey(key.publicKey).text} key pair on ${token.what}`);
   ctx.out(`label: ${key.label}`);
   ctx.out(`id:    ${key.id}`);

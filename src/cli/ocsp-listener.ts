@@ -12,6 +12,7 @@ import { createOcspHandler, OcspHandler } from '../http/ocsp-handler';
 import { createHttpServer } from '../http/server';
 import { registerCacheMetrics } from '../metrics/cache-metrics';
 import { HttpMetrics } from '../metrics/http-metrics';
+import { registerNonceMetrics } from '../metrics/nonce-metrics';
 import type { Serving } from './serving';
 import { StartupError } from './startup-error';
 
@@ -36,6 +37,7 @@ export function ocspServer(loaded: LoadedConfig, current: () => Serving, p: Ocsp
       { get size() { return current().memo?.size ?? { entries: 0, bytes: 0 }; } },
     );
   }
+  registerNonceMetrics(p.registry, { get stats() { return current().nonces.stats; } });
   const serving = current();
   const ocsp = createOcspHandler({
     source: serving.source,

@@ -41,7 +41,7 @@ const METRICS_WAIT_MS = 2_000;
 export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Promise<Daemon> {
   const { config } = loaded;
   const { logger, clock } = deps;
-  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics, leaseMetrics } = createDaemonMetrics(clock);
+  const { registry, hsmMetrics, preSignerMetrics, changeMetrics, indexMetrics, leaseMetrics, complianceMetrics } = createDaemonMetrics(clock);
   let store: Store | undefined;
   let signing: Signing | undefined;
   let lease: LeaseKeeper | undefined;
@@ -72,7 +72,7 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     // lease holder and the serving processes' heartbeat rows (id#slot) are the same responder.
     const identity = newResponderIdentity(config.cluster.name);
     const keeper = (lease = new LeaseKeeper(openedStore, clock, { name: SERVICES_LEASE, holder: identity.id, leaseMs: config.cluster.lease }, logger, leaseMetrics));
-    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, lease: keeper, onOwnWrite: () => void pool?.broadcast(TO_WORKER.apply, null, applyWaitMs(config)) };
+    const shared = { store: openedStore, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, complianceMetrics, lease: keeper, onOwnWrite: () => void pool?.broadcast(TO_WORKER.apply, null, applyWaitMs(config)) };
     const inForce: InForce = { serving: { generation: 1, file: loaded.file, config, responder: identity }, services: await buildServing(loaded, openedSigning, shared, 'services') };
     running = inForce;
     await keeper.start();
@@ -110,7 +110,7 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     // Updated in place by a reload: the publisher always checks against the CAs being served.
     const publisherCas = caCertificatesByName(inForce.services.authorities);
     if (config.publishing) {
-      const publisher = new Publisher({ store: openedStore, cas: publisherCas, clock, afterWrite: applyEverywhere, warn: (fields, m) => logger.warn(fields, m) });
+      const publisher = new Publisher({ store: openedStore, cas: publisherCas, clock, afterWrite: applyEverywhere, warn: (fields, m) => logger.warn(fields, m), late: complianceMetrics });
       const wait = publishingWait(config, openedStore, clock, registry);
       publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
     }

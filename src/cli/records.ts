@@ -4,7 +4,8 @@ import type { LoadedConfig } from '../config/load';
 import { parseReason, ReasonName } from '../ocsp/reasons';
 import { parseSerial } from '../ocsp/serial';
 import { applyCrls, describeCrl, fullBeforeDelta, VerifiedCrl } from '../ingest/crl-apply';
-import { readIndexFile } from '../ingest/index-import';
+import { recordedLate } from '../compliance/late-answers';
+import { mtimeOf, readIndexFile } from '../ingest/index-import';
 import { readCertificate, readCertificates } from '../pki/certificate';
 import { issuedBy } from '../pki/chain';
 import { crlBlocks, readCrl } from '../pki/crl';
@@ -50,7 +51,14 @@ export async function importIndex(ctx: RecordsContext, caName: string | undefine
   if (files.length !== 1) throw new UsageError('import index takes exactly one index.txt file');
   // Read and checked before the store is opened: a bad file touches nothing.
   const index = readIndexFile(files[0]!, ca.name);
-  await withStore(ctx, async (s) => report(ctx, await s.putCertificates(index.records)));
+  await withStore(ctx, async (s) => {
+    const r = await s.putCertificates(index.records);
+    report(ctx, r);
+    const late = recordedLate(r.inserted, mtimeOf(index.version), ctx.clock.now());
+    if (late > 0 && (ca.compliance ?? ctx.loaded.config.defaults.compliance) === 'cabf') {
+      ctx.out(`warning: ${late} certificates were new to the store more than 15 minutes after ${files[0]} was written: answered unknown until now, later than BR 4.9.9 allows (compliance: cabf)`);
+    }
+  });
 }
 
 export async function importCerts(ctx: RecordsContext, caName: string | undefined, files: string[], profile?: string): Promise<void> {

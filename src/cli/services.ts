@@ -7,6 +7,7 @@ import type { LeaseHold, LeaseKeeper } from '../cluster/lease-keeper';
 import type { LoadedConfig } from '../config/load';
 import { crlDownloadJob, CrlDownloadService } from '../ingest/crl-download';
 import { IndexFollower } from '../ingest/index-follow';
+import type { LateAnswers } from '../compliance/late-answers';
 import type { IndexMetrics } from '../metrics/index-metrics';
 import { cleanup } from '../presign/cleanup';
 import type { PreSigner } from '../presign/pre-signer';
@@ -37,9 +38,11 @@ export interface LeaseWorkParts {
   indexMetrics: IndexMetrics;
   /** After this process wrote status changes itself (CRL downloads, index.txt). */
   onApplied: () => void;
+  /** Told of certificates a followed index.txt brought in late (BR 4.9.9). */
+  late?: LateAnswers;
 }
 
-export function startLeaseWork(loaded: LoadedConfig, { store, clock, logger, lease, preSigner, indexMetrics, onApplied }: LeaseWorkParts): LeaseWork {
+export function startLeaseWork(loaded: LoadedConfig, { store, clock, logger, lease, preSigner, indexMetrics, onApplied, late }: LeaseWorkParts): LeaseWork {
   const { config } = loaded;
   const jobs: LeaseJob[] = [];
   const interval = config.preSigner.interval;
@@ -76,7 +79,7 @@ export function startLeaseWork(loaded: LoadedConfig, { store, clock, logger, lea
   const indexFollowers: IndexFollower[] = [];
   for (const c of config.cas) {
     if (!c.index) continue;
-    const f = new IndexFollower({ store, ca: { name: c.name, file: loaded.path(c.index.file) }, clock, log: logger, onApplied, count: (ca, r) => indexMetrics.count(ca, r) });
+    const f = new IndexFollower({ store, ca: { name: c.name, file: loaded.path(c.index.file) }, clock, log: logger, onApplied, count: (ca, r) => indexMetrics.count(ca, r), ...(late ? { late } : {}) });
     indexFollowers.push(f);
     // Imported as soon as the work starts here (and after a reload): a new certificate is answered without waiting.
     jobs.push({ intervalMs: c.index.interval, firstAfterMs: () => 0, run: () => f.poll(), onError: (e) => logger.warn({ ca: c.name, err: e.message }, 'index.txt check failed') });

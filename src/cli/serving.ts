@@ -1,14 +1,15 @@
 // The serving part of the daemon, built from the CA bindings of a config: the source chain (issuer filter ->
-// memory cache -> store -> single-flight -> live signer), the request memo, the change follower, the stored-response
-// health check and the work done under the lease (services.ts). A reload builds a new one and closes the old; tokens,
-// store, lease and listeners stay. With server.workers > 1 the primary builds the services (schedules, production
-// upon change) and each serving process the answers (README "Architecture").
+// nonce signing -> memory cache -> store -> single-flight -> live signer), the request memo, the change follower,
+// the stored-response health check and the work done under the lease (services.ts). A reload builds a new one and
+// closes the old; tokens, store, lease and listeners stay. With server.workers > 1 the primary builds the services
+// (schedules, production upon change) and each serving process the answers (README "Architecture").
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import type { LeaseKeeper } from '../cluster/lease-keeper';
 import { RequestMemo } from '../http/request-memo';
 import type { ChangeMetrics } from '../metrics/change-metrics';
+import type { ComplianceMetrics } from '../metrics/compliance-metrics';
 import type { IndexMetrics } from '../metrics/index-metrics';
 import type { PreSignerMetrics } from '../metrics/presign-metrics';
 import type { OcspRequest } from '../ocsp/request';
@@ -21,6 +22,7 @@ import type { IssuerRevocations } from '../source/issuer-revocations';
 import { IssuerFilter } from '../source/issuer-filter';
 import { LiveSigner } from '../source/live-signer';
 import { MemoryCache } from '../source/memory-cache';
+import { NonceSigning } from '../source/nonce-signing';
 import { ResponseProducer } from '../source/response-producer';
 import { SingleFlight } from '../source/single-flight';
 import type { Source } from '../source/source';
@@ -39,6 +41,8 @@ export interface Serving {
   source: Source<OcspRequest>;
   cache: MemoryCache | undefined;
   memo: RequestMemo | undefined;
+  /** Nonce requests signed when idle or answered pre-produced (preProduction.nonce; metrics). */
+  nonces: NonceSigning;
   follower: ChangeFollower;
   /** Which bindings cannot answer now because of their signer certificate's validity (readiness). */
   validity: SignerValidity;
@@ -53,6 +57,8 @@ export interface SharedParts {
   preSignerMetrics: PreSignerMetrics;
   changeMetrics: ChangeMetrics;
   indexMetrics: IndexMetrics;
+  /** CA/B Forum profile metrics (a process that runs the services). */
+  complianceMetrics?: ComplianceMetrics;
   /** After this process wrote status changes itself (CRL downloads, index.txt): other processes may want to know. */
   onOwnWrite?: () => void;
   /** The lease the work done once per cluster runs under (roles `all` and `services`). */
@@ -71,7 +77,7 @@ export type ServingRole = 'all' | 'answers' | 'services';
 export async function buildServing(
   loaded: LoadedConfig,
   bindings: { authorities: Authority[]; issuerRevocations: IssuerRevocations },
-  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, onOwnWrite, lease, heartbeat }: SharedParts,
+  { store, clock, logger, preSignerMetrics, changeMetrics, indexMetrics, complianceMetrics, onOwnWrite, lease, heartbeat }: SharedParts,
   role: ServingRole = 'all',
 ): Promise<Serving> {
   const { config } = loaded;
@@ -90,7 +96,8 @@ export async function buildServing(
   };
   const follower = new ChangeFollower(store, byName, producer, clock, logger, followerOptions, bindings.issuerRevocations, changeMetrics);
   // Every step that keeps or shares an answer checks it against the changes the follower applied.
-  let chain: Source = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, logger, follower);
+  const live = new LiveSigner(store, clock);
+  let chain: Source = new StoredResponses(store, producer, new SingleFlight(live, follower), clock, logger, follower);
   // cache.maxSize bounds both: a tenth remembers answers by request bytes (request-memo.ts), the rest holds responses.
   const memoBytes = Math.floor(config.cache.maxSize / 10);
   const cacheOptions = { ...(config.cache.maxEntries ? { maxEntries: config.cache.maxEntries } : {}), maxBytes: config.cache.maxSize - memoBytes };
@@ -100,6 +107,8 @@ export async function buildServing(
     chain = cache;
     follower.keep(cache);
   }
+  // In front of the cache: what it signs for a nonce (preProduction.nonce whenIdle) is neither cached nor stored.
+  const nonces = new NonceSigning(chain, live);
   await follower.start();
   changeMetrics.lagMs = () => follower.lagMs();
 
@@ -117,7 +126,9 @@ export async function buildServing(
     void follower.apply().catch((e: Error) => logger.warn({ err: e.message }, 'could not read status changes'));
     onOwnWrite?.();
   };
-  const leaseWork = services ? startLeaseWork(loaded, { store, clock, logger, lease: leaseOf(lease), preSigner, indexMetrics, onApplied }) : undefined;
+  if (complianceMetrics) complianceMetrics.cabfCas = new Set(authorities.filter((a) => a.compliance === 'cabf').map((a) => a.name));
+  const late = complianceMetrics ? { late: complianceMetrics } : {};
+  const leaseWork = services ? startLeaseWork(loaded, { store, clock, logger, lease: leaseOf(lease), preSigner, indexMetrics, onApplied, ...late }) : undefined;
   const validity = new SignerValidity(authorities, clock, logger);
   if (services) {
     validity.problems(); // logs, now rather than at the first request, every signer that cannot be used
@@ -126,8 +137,9 @@ export async function buildServing(
   return {
     authorities,
     validity,
-    source: new IssuerFilter(new AuthorityIndex(authorities), new SignerValidityGate(chain, validity)),
+    source: new IssuerFilter(new AuthorityIndex(authorities), new SignerValidityGate(nonces, validity)),
     cache,
+    nonces,
     memo,
     follower,
     close: async () => {

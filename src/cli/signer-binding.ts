@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load';
 import type { CaConfig, Config } from '../config/schema';
 import { algorithmForPublicKey } from '../signing/signer';
 import type { TokenKeySpec } from '../hsm/token';
+import { nonIssuedGoodProblem } from '../compliance/non-issued';
 import { OID } from '../ocsp/oids';
 import { LoadedCertificate, readCertificate } from '../pki/certificate';
 import { StartupError } from './startup-error';
@@ -60,6 +61,18 @@ export function resolveSigner(loaded: LoadedConfig, caName: string, b: BindingIn
     certDescribe: `${certField} (${signerCert.x509.subject.replace(/\n/g, ', ')})`,
   };
   return { caCert, signerCert, certField, keySpec };
+}
+
+/**
+ * compliance: cabf with nonIssued: good needs a Technically Constrained CA (compliance/non-issued.ts): the refusal,
+ * naming the field, or undefined. Serve stops on it; config check reports it and goes on.
+ */
+export function nonIssuedProblem(config: Config, caName: string, b: BindingInput, caCert: LoadedCertificate): string | undefined {
+  const i = config.cas.findIndex((c) => c.name === caName);
+  const ca = config.cas[i];
+  // The CA's current certificate decides (previousKeys are the same CA).
+  if (!ca || b.previous || (ca.compliance ?? config.defaults.compliance) !== 'cabf' || (ca.nonIssued ?? config.defaults.nonIssued) !== 'good') return undefined;
+  return nonIssuedGoodProblem(ca.nonIssued !== undefined ? `cas[${i}].nonIssued` : 'defaults.nonIssued', `${b.field}.certificate`, caCert);
 }
 
 export function certificateAt(loaded: LoadedConfig, p: string, field: string): LoadedCertificate {

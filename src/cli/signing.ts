@@ -6,7 +6,7 @@ import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import type { TokenConfig } from '../config/schema';
 import { finalizeModules } from '../hsm/module';
-import { readPin } from '../hsm/pin';
+import { pinReader } from '../hsm/pin';
 import type { SigningLimiter } from '../signing/signing-limiter';
 import { HsmToken, KeyCommit } from '../hsm/token';
 import type { HsmMetrics } from '../metrics/hsm-metrics';
@@ -106,7 +106,7 @@ function makeToken(loaded: LoadedConfig, t: TokenConfig, i: number, deps: Signin
     modulePath: t.module,
     label: t.tokenLabel,
     sessions: t.sessions,
-    pin: () => readPin(t.pin, { what: describe, resolvePath: loaded.path, warn: (m) => deps.logger.warn(m) }),
+    pin: pinReader(t.pin, { what: describe, resolvePath: loaded.path, warn: (m) => deps.logger.warn(m) }),
     signTimeoutMs: t.signTimeout,
     callTimeoutMs: t.callTimeout,
     backoff: { initialMs: t.recovery.initialBackoff, maxMs: t.recovery.maxBackoff },

@@ -1,4 +1,5 @@
 // Command-line usage text and the error type for bad arguments (exit code 2).
+import { redactSecrets } from '../config/redaction';
 import { EXIT_USAGE, exitCodeFor } from './exit-codes';
 
 export class UsageError extends Error {
@@ -12,10 +13,12 @@ export class UsageError extends Error {
  */
 export function failure(e: unknown): { message: string; exitCode: number } {
   const err: Error & { code?: unknown } = e instanceof Error ? e : new Error(String(e));
+  // The last line of defence: whatever an error quotes, a URL's password is not printed.
+  const message = redactSecrets(err.message);
   const usage = err instanceof UsageError || (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS'));
   return usage
-    ? { message: `ocsp-hsm: ${err.message}\nRun "ocsp-hsm --help" for usage.\n`, exitCode: EXIT_USAGE }
-    : { message: `ocsp-hsm: ${err.message}\n`, exitCode: exitCodeFor(e) };
+    ? { message: `ocsp-hsm: ${message}\nRun "ocsp-hsm --help" for usage.\n`, exitCode: EXIT_USAGE }
+    : { message: `ocsp-hsm: ${message}\n`, exitCode: exitCodeFor(e) };
 }
 
 export const USAGE = `usage: ocsp-hsm <command> [options]

@@ -1,7 +1,7 @@
 // Errors across the IPC channel keep their type: a refusal made in the primary (limiter, token down, timeout) is
 // the same error in the serving process, so http/ocsp-status.ts maps it to the same OCSP status as in one process.
 import { SignerUnavailableError, SignTimeoutError } from '../hsm/faults';
-import { LimiterRejectedError, RejectReason } from '../signing/signing-limiter';
+import { LimiterRejectedError, PermitNotFreeError, RejectReason } from '../signing/signing-limiter';
 import { MalformedRequestError, TryLaterError, UnauthorizedError } from '../ocsp/errors';
 
 export interface EncodedError {
@@ -14,6 +14,7 @@ export interface EncodedError {
 const KINDS: Record<string, new (message: string) => Error> = {
   SignerUnavailableError,
   SignTimeoutError,
+  PermitNotFreeError,
   TryLaterError,
   MalformedRequestError,
   UnauthorizedError,

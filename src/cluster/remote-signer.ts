@@ -21,6 +21,8 @@ export interface SignRequest {
   c?: string;
   /** Milliseconds left until the request's deadline when it was sent (monotonic clocks are per process). */
   r?: number;
+  /** SignContext.immediate: signed only if the primary has a permit free at once. */
+  i?: 1;
 }
 
 /** Names a binding the same way in every process: CA name and which of its keys. */
@@ -51,6 +53,7 @@ export class RemoteSigner implements Signer {
     const client = ctx?.client;
     if (client !== undefined) req.c = client;
     if (left !== undefined) req.r = left;
+    if (ctx?.immediate) req.i = 1;
     return this.channel.request<Uint8Array>(SIGN_OP, req, (left ?? 0) + this.graceMs).then(asBuffer, unreachable);
   }
 }

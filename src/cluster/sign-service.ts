@@ -33,7 +33,7 @@ export class SignService {
     // The serving process read the certificates itself: should a file have changed between its read and ours,
     // a signature by another key would make an answer no client accepts.
     if (a.signerId !== r.s) throw new SignerUnavailableError(`the signer certificate of ${a.name} (${a.binding}) differs between processes`);
-    const ctx: SignContext = { lane: r.l, ...(r.c !== undefined ? { client: r.c } : {}), ...(r.r !== undefined ? { deadlineMs: this.clock.monotonicMs() + r.r } : {}) };
+    const ctx: SignContext = { lane: r.l, ...(r.c !== undefined ? { client: r.c } : {}), ...(r.r !== undefined ? { deadlineMs: this.clock.monotonicMs() + r.r } : {}), ...(r.i ? { immediate: true } : {}) };
     const permit = await acquireAll(a.limiters, ctx);
     try {
       return await a.signer.sign(asBuffer(r.d), ctx);

@@ -1,8 +1,10 @@
 // Reads and validates the YAML config; errors name the file and the field.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { scrub, secretsIn } from './redaction';
 import { Config, configSchema } from './schema';
+import { describeYamlProblem } from './yaml-problem';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -28,19 +30,32 @@ export function loadConfig(file: string): LoadedConfig {
   } catch (e) {
     throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
-  let raw: unknown;
+  return validateConfig(parseYaml(text, file), file);
+}
+
+/** The YAML's value; a syntax error names line and column with the secrets in its excerpt masked. */
+function parseYaml(text: string, file: string): unknown {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter: lines });
+  const secrets = secretsIn(text);
+  const describe = (e: Parameters<typeof describeYamlProblem>[0]) => scrub(describeYamlProblem(e, text, lines), secrets);
+  // As yaml's parse() does, warnings (an unknown tag) are emitted and parsing goes on; but with masked excerpts.
+  for (const w of doc.warnings) process.emitWarning(`${file}: ${describe(w)}`, 'YAMLWarning');
+  const first = doc.errors[0];
+  if (first) throw new ConfigError(`${file}: not valid YAML: ${describe(first)}`);
   try {
-    raw = parse(text);
+    return doc.toJS();
   } catch (e) {
-    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
+    throw new ConfigError(`${file}: not valid YAML: ${scrub((e as Error).message, secrets)}`);
   }
-  return validateConfig(raw, file);
 }
 
 export function validateConfig(raw: unknown, file: string): LoadedConfig {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+    // Some messages quote the value (an enum's "received '…'"): a URL pasted into the wrong field keeps its password.
+    const secrets = secretsIn(raw);
+    const problems = result.error.issues.map((i) => scrub(`${formatPath(i.path)}: ${i.message}`, secrets));
     throw new ConfigError(`${file}: invalid configuration:\n${problems.map((l) => `  ${l}`).join('\n')}`, problems);
   }
   return loadedConfigOf(result.data, file);

@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { cabfProblems } from './cabf-profile';
 import { keyFromUri, tokenFromUri, TokenUri } from './pkcs11-uri';
 import { parseDuration, parseSize } from './units';
 
@@ -152,6 +153,7 @@ function fromFieldOrUri(field: string | undefined, inUri: string | undefined, na
 const validity = z.union([z.literal(0), unit(parseDuration).pipe(z.number().min(0))]);
 
 const HASHES = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+const NONCE_POLICIES = ['ignore', 'whenIdle'] as const;
 
 /** Pre-produced responses (RFC 6960 section 2.5), per CA; unset fields come from defaults.preProduction. */
 const preProduction = z
@@ -165,6 +167,8 @@ const preProduction = z
     hashes: z.array(z.enum(HASHES)).min(1).optional(),
     /** When the CA certificate expires within this, produce final responses (nextUpdate 9999-12-31). */
     finalResponsesBefore: duration.optional(),
+    /** Requests with a nonce: `ignore` (EJBCA) or `whenIdle` (signed live, nonce echoed, when a permit is free at once). */
+    nonce: z.enum(NONCE_POLICIES).optional(),
   })
   .strict();
 
@@ -181,6 +185,9 @@ const signer = z
       .optional(),
   })
   .strict();
+
+/** Rules the settings must follow: `cabf` refuses what the CA/Browser Forum Baseline Requirements forbid (cabf-profile.ts). */
+const compliance = z.enum(['none', 'cabf']);
 
 /** Serials the store has never heard of: unknown, revoked (RFC 6960 section 2.2) or good (CAs known from CRLs only). */
 const nonIssued = z.enum(['unknown', 'revoked', 'good']);
@@ -238,6 +245,7 @@ const ca = z
     nonIssued: nonIssued.optional(),
     archiveCutoff: duration.optional(),
     maxAge: duration.optional(),
+    compliance: compliance.optional(),
   })
   .strict();
 
@@ -342,6 +350,7 @@ export const configSchema = z
         includeSignerCert: z.boolean().default(true),
         includeCertChain: z.boolean().default(true),
         nonIssued: nonIssued.default('unknown'),
+        compliance: compliance.default('none'),
         archiveCutoff: duration.optional(),
         /** HTTP caches may keep a GET answer this long (never past its nextUpdate); unset: until nextUpdate. */
         maxAge: duration.optional(),
@@ -353,6 +362,7 @@ export const configSchema = z
             onRevocation: z.boolean().default(true),
             hashes: z.array(z.enum(HASHES)).min(1).default(['sha1', 'sha256']),
             finalResponsesBefore: duration.optional(),
+            nonce: z.enum(NONCE_POLICIES).default('ignore'),
           })
           .strict()
           .default({}),
@@ -456,6 +466,7 @@ export const configSchema = z
         }
       }
     });
+    for (const p of cabfProblems(cfg)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: p.path, message: p.message });
   });
 
 function unique(names: string[], path: (string | number)[], ctx: z.RefinementCtx): void {

@@ -2,9 +2,9 @@
 // Used by `ocsp-hsm demo` and by the native tests.
 import { generateKeyPairSync, KeyObject, randomBytes } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { systemClock } from '../clock';
+import { makePrivateDir, PRIVATE_FILE, PUBLIC_FILE, writeFileWithMode } from '../file-modes';
 import { Handle, loadModule, Pkcs11 } from '../hsm/module';
 import { Pkcs11Signer } from '../hsm/pkcs11-signer';
 import { HsmToken, NULL_OBSERVER, SILENT_LOG } from '../hsm/token';
@@ -49,14 +49,14 @@ export interface BuiltPki {
 
 /** Sets SOFTHSM2_CONF for this process (SoftHSM2 reads it at C_Initialize) and builds the PKI under `dir`. */
 export async function buildPki(dir: string, tokenLabel: string, cas: CaSpec[], now = systemClock.now()): Promise<BuiltPki> {
-  mkdirSync(dir, { recursive: true });
+  makePrivateDir(dir);
   const softhsmConf = writeSoftHsmConfig(dir);
   process.env.SOFTHSM2_CONF = softhsmConf;
   const modulePath = findSoftHsmModule();
   const p11 = loadModule(modulePath);
   const userPin = randomBytes(8).toString('hex');
   const userPinFile = join(dir, 'user.pin');
-  writeFileSync(userPinFile, userPin + '\n', { mode: 0o600 });
+  writeFileWithMode(userPinFile, userPin + '\n', PRIVATE_FILE);
   const slot = initToken(p11, tokenLabel, randomBytes(8).toString('hex'), userPin);
   const keys = generateKeys(p11, slot, userPin, cas);
   // Certificates are signed the way the daemon signs responses: through an HsmToken.
@@ -119,7 +119,7 @@ async function buildCa(dir: string, k: GeneratedKeys, caSigner: Pkcs11Signer, no
   });
   const write = (name: string, c: LoadedCertificate) => {
     const file = join(dir, `${spec.name}-${name}.pem`);
-    writeFileSync(file, toPem(c.der));
+    writeFileWithMode(file, toPem(c.der), PUBLIC_FILE);
     return file;
   };
   const out: Partial<BuiltCa> = { name: spec.name, caCertFile: write('ca', caCert), caKeyLabel };

@@ -1,6 +1,7 @@
 // Locates SoftHSM2 and writes a private SoftHSM2 config (one token directory per demo or test).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { makePrivateDir, PRIVATE_FILE, writeFileWithMode } from '../file-modes';
 
 const MODULE_CANDIDATES = [
   '/usr/lib/softhsm/libsofthsm2.so',
@@ -24,8 +25,8 @@ const TEMPLATE = resolve(__dirname, '../../../softhsm/softhsm2.conf.in');
 /** Writes dir/softhsm2.conf pointing at dir/tokens and returns its path (set SOFTHSM2_CONF to it). */
 export function writeSoftHsmConfig(dir: string): string {
   const tokenDir = join(dir, 'tokens');
-  mkdirSync(tokenDir, { recursive: true });
+  makePrivateDir(tokenDir);
   const conf = join(dir, 'softhsm2.conf');
-  writeFileSync(conf, readFileSync(TEMPLATE, 'utf8').replace('@TOKENDIR@', tokenDir));
+  writeFileWithMode(conf, readFileSync(TEMPLATE, 'utf8').replace('@TOKENDIR@', tokenDir), PRIVATE_FILE);
   return conf;
 }

@@ -1,4 +1,5 @@
-// Reads a token PIN from an environment variable, a file or a terminal prompt; never logs or echoes it.
+// Reads a token PIN from an environment variable (then removed from it), a file or a terminal prompt; never logs or
+// echoes it.
 import { readFileSync, statSync } from 'node:fs';
 import * as pkcs11js from 'pkcs11js';
 import type { PinSource } from '../config/schema';
@@ -33,12 +34,35 @@ export interface PinContext {
   warn?: (msg: string) => void;
 }
 
+// PINs taken out of an environment, by variable: two tokens may name the same one.
+const taken = new WeakMap<NodeJS.ProcessEnv, Map<string, string>>();
+
+/**
+ * The PIN in environment variable `name`, removed from `env` once read: deleting from process.env unsets it in the
+ * process's environment, so no process started later (a serving process, a module's helper) inherits it. The value
+ * is kept here for later reads (a token coming up again after a fault logs in with it).
+ */
+export function takeEnvPin(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  let pins = taken.get(env);
+  if (!pins) taken.set(env, (pins = new Map()));
+  const value = env[name];
+  if (value) pins.set(name, value);
+  delete env[name];
+  return pins.get(name);
+}
+
+/**
+ * How a token gets its PIN: from the environment, taken now (before any process is started) and handed out when
+ * asked; from a file or a prompt, read when asked.
+ */
+export function pinReader(source: PinSource, ctx: PinContext): () => Promise<string> {
+  if (!('env' in source)) return () => readPin(source, ctx);
+  const value = takeEnvPin(source.env, ctx.env);
+  return async () => value ?? missingEnvPin(source.env, ctx);
+}
+
 export async function readPin(source: PinSource, ctx: PinContext): Promise<string> {
-  if ('env' in source) {
-    const value = (ctx.env ?? process.env)[source.env];
-    if (!value) throw new PinError(`${ctx.what}: environment variable ${source.env} (pin.env) is not set or empty`);
-    return value;
-  }
+  if ('env' in source) return takeEnvPin(source.env, ctx.env) ?? missingEnvPin(source.env, ctx);
   if ('file' in source) {
     const file = ctx.resolvePath ? ctx.resolvePath(source.file) : source.file;
     let text: string;
@@ -54,6 +78,10 @@ export async function readPin(source: PinSource, ctx: PinContext): Promise<strin
     return pin;
   }
   return promptPin(ctx.what);
+}
+
+function missingEnvPin(name: string, ctx: PinContext): never {
+  throw new PinError(`${ctx.what}: environment variable ${name} (pin.env) is not set or empty`);
 }
 
 function promptPin(what: string): Promise<string> {

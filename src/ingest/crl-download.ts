@@ -1,6 +1,7 @@
 // The CRL download service (EJBCA's CRLDownloadService): per CA, fetch the CRL once the last one's nextUpdate has
 // passed, verify and apply it, then fetch and apply the delta CRL its Freshest CRL extension points to.
 import type { Clock } from '../clock';
+import { redactSecrets } from '../config/redaction';
 import type { CrlDownloadConfig } from '../config/schema';
 import type { LoadedCertificate } from '../pki/certificate';
 import { CrlError, crlBlocks, readCrl } from '../pki/crl';
@@ -74,15 +75,17 @@ export class CrlDownloadService {
     const stale: string[] = [];
     const failed: string[] = [];
     for (const url of urls) {
+      // A URL may carry a password (http://user:password@…, basic authentication): logs and messages get it masked.
+      const shown = redactSecrets(url);
       try {
         const crls = await this.download(ca, url, kind);
         const applied = await applyCrls(this.o.store, ca.name, crls);
         this.o.onApplied?.();
-        for (const a of applied) this.o.log.info({ ca: ca.name, url, crl: describeCrl(a.crl), entries: a.crl.entries.length, ...a.result }, 'CRL applied');
-        return { status: 'applied', url, applied };
+        for (const a of applied) this.o.log.info({ ca: ca.name, url: shown, crl: describeCrl(a.crl), entries: a.crl.entries.length, ...a.result }, 'CRL applied');
+        return { status: 'applied', url: shown, applied };
       } catch (e) {
-        if (e instanceof StaleCrlError) stale.push(e.message);
-        else if (e instanceof CrlError || e instanceof DownloadError) failed.push(e.message);
+        if (e instanceof StaleCrlError) stale.push(redactSecrets(e.message));
+        else if (e instanceof CrlError || e instanceof DownloadError) failed.push(redactSecrets(e.message));
         else throw e;
       }
     }

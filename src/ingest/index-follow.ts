@@ -2,9 +2,10 @@
 // rereads it. A file that cannot be read or parsed changes nothing: the statuses imported before stay, and the
 // file is tried again once it changes (a store failure: at the next check).
 import type { Clock } from '../clock';
+import { LateAnswers, recordedLate } from '../compliance/late-answers';
 import { IndexParseError } from '../pki/openssl-index';
 import type { ImportResult, StatusStore } from '../store/status-store';
-import { FileVersion, fileVersion, IndexFileError, readIndexFile, sameVersion } from './index-import';
+import { FileVersion, fileVersion, IndexFileError, mtimeOf, readIndexFile, sameVersion } from './index-import';
 
 export interface IndexFollowCa {
   name: string;
@@ -42,6 +43,8 @@ export interface IndexFollowOptions {
   count?: (ca: string, result: 'ok' | IndexFailure) => void;
   /** Called after an import was committed, so this process's caches hear of it (SQLite tells other processes only). */
   onApplied?: () => void;
+  /** Told of certificates new to the store more than 15 minutes after the file was written (BR 4.9.9). */
+  late?: LateAnswers;
 }
 
 export class IndexFollower {
@@ -111,6 +114,9 @@ export class IndexFollower {
     this.keptRevoked = result.keptRevoked;
     this.o.onApplied?.();
     this.o.count?.(ca, 'ok');
+    // Every line was written by the file's mtime: a certificate new to the store was published at the latest then.
+    const late = recordedLate(result.inserted, mtimeOf(index.version), this.lastImportAt);
+    if (late > 0) this.o.late?.recordedLate(ca, 'index', late);
     const entries = index.records.length;
     this.o.log.info({ ca, file, entries, ...result }, 'index.txt imported');
     if (result.keptRevoked > 0) {

@@ -23,6 +23,11 @@ export interface FileVersion {
   mtimeNs: bigint;
 }
 
+/** When the version was written. */
+export function mtimeOf(v: FileVersion): Date {
+  return new Date(Number(v.mtimeNs / 1_000_000n));
+}
+
 export function sameVersion(a: FileVersion | undefined, b: FileVersion | undefined): boolean {
   return a !== undefined && b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
 }

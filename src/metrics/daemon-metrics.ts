@@ -3,6 +3,7 @@
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
 import { ChangeMetrics } from './change-metrics';
+import { ComplianceMetrics } from './compliance-metrics';
 import { HsmMetrics } from './hsm-metrics';
 import { IndexMetrics } from './index-metrics';
 import { LeaseMetrics } from './lease-metrics';
@@ -16,6 +17,7 @@ export interface DaemonMetrics {
   changeMetrics: ChangeMetrics;
   indexMetrics: IndexMetrics;
   leaseMetrics: LeaseMetrics;
+  complianceMetrics: ComplianceMetrics;
 }
 
 export function createDaemonMetrics(clock: Clock): DaemonMetrics {
@@ -27,5 +29,6 @@ export function createDaemonMetrics(clock: Clock): DaemonMetrics {
     changeMetrics: new ChangeMetrics(registry),
     indexMetrics: new IndexMetrics(registry),
     leaseMetrics: new LeaseMetrics(registry),
+    complianceMetrics: new ComplianceMetrics(registry),
   };
 }

@@ -38,6 +38,15 @@ export class PreSignerMetrics implements PreSignerObserver {
         for (const [ca, t] of self.health?.earliestNextUpdate ?? []) if (t) this.set({ ca }, (t.getTime() - now) / 1000);
       },
     });
+    new Gauge({
+      name: 'ocsp_stored_responses_past_update_time',
+      help: 'CAs under compliance cabf: latest stored responses (of certificates not expired) past the update time CA/B Forum BR 4.9.9 requires (last health check).',
+      labelNames: ['ca'],
+      registers: [registry],
+      collect() {
+        for (const [ca, n] of self.health?.pastUpdateTime ?? []) this.set({ ca }, n);
+      },
+    });
   }
 
   runStarted(dueByCa: ReadonlyMap<string, number>): void {

@@ -43,6 +43,7 @@ export const TAG = {
   integer: 0x02,
   bitString: 0x03,
   octetString: 0x04,
+  null: 0x05,
   oid: 0x06,
   enumerated: 0x0a,
   sequence: 0x30,

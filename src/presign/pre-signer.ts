@@ -57,6 +57,8 @@ export class PreSignerError extends Error {
 export interface ResponseHealth {
   due: ReadonlyMap<string, number>;
   earliestNextUpdate: ReadonlyMap<string, Date | undefined>;
+  /** CAs under compliance: cabf: served responses past the update time BR 4.9.9 requires. */
+  pastUpdateTime: ReadonlyMap<string, number>;
 }
 
 /** Told of runs and of what was stored (metrics). */
@@ -134,13 +136,15 @@ export class PreSigner {
   async health(): Promise<ResponseHealth> {
     const due = new Map<string, number>();
     const earliestNextUpdate = new Map<string, Date | undefined>();
+    const pastUpdateTime = new Map<string, number>();
     for (const a of this.targets(undefined)) {
+      if (a.compliance === 'cabf') pastUpdateTime.set(a.name, await this.store.countPastUpdateTime(a.name, a.signerId, this.clock.now()));
       let n = 0;
       for (const hash of a.preProduction.hashes) n += await this.store.countDue(this.query(a, hash, false));
       due.set(a.name, n);
       earliestNextUpdate.set(a.name, await this.store.earliestNextUpdate(a.name));
     }
-    const h = { due, earliestNextUpdate };
+    const h = { due, earliestNextUpdate, pastUpdateTime };
     this.observer?.healthChecked(h);
     return h;
   }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { TryLaterError } from '../ocsp/errors';
 import type { CertificateRecord } from '../store/status-store';
 import { errorBody, PublishError } from './errors';
-import { parseIssuance, serialParam } from './events';
+import { serialParam } from './events';
 import type { Publisher, Recorded } from './publisher';
 import type { WaitOutcome } from './responder-wait';
 
@@ -56,7 +56,7 @@ export function createPublishingApp(o: PublishingAppOptions): express.Express {
   app.post(CERTIFICATES, async (req, res) => {
     const wait = waitMode(req, o.wait);
     const ca = publisher.ca(String(req.params.ca));
-    await answer('issuance', res, await publisher.issued(ca, parseIssuance(jsonBody(req))), wait);
+    await answer('issuance', res, await publisher.issued(ca, publisher.parseIssuance(jsonBody(req))), wait);
   });
   app.post(REVOCATIONS, async (req, res) => {
     const wait = waitMode(req, o.wait);

@@ -7,9 +7,13 @@ import { certificatesFromPem, LoadedCertificate } from '../pki/certificate';
 import { PublishError } from './errors';
 
 /** A certificate the CA issued: by serial (with what the CA says of it), or as the certificate itself. */
-export type IssuanceEvent =
+export type IssuanceEvent = (
   | { serial: string; notAfter?: Date; profile?: string }
-  | { certificate: LoadedCertificate; profile?: string };
+  | { certificate: LoadedCertificate; profile?: string }
+) & {
+  /** When the CA first published the certificate or its precertificate (BR 4.9.9's 15 minutes count from it). */
+  publishedAt?: Date;
+};
 
 export interface RevocationEvent {
   serial: string;
@@ -40,6 +44,7 @@ const issuance = z
     certificate: z.string({ invalid_type_error: 'expected a PEM certificate string' }).optional(),
     notAfter: isoDate.optional(),
     profile: profile.optional(),
+    publishedAt: isoDate.optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
@@ -58,9 +63,13 @@ const revocation = z
   })
   .strict();
 
-export function parseIssuance(body: unknown): IssuanceEvent {
+/** `now` bounds publishedAt, as it does revokedAt (the publisher's clock: Publisher.parseIssuance). */
+export function parseIssuance(body: unknown, now?: Date): IssuanceEvent {
   const b = check(issuance, body);
-  const extra = b.profile !== undefined ? { profile: b.profile } : {};
+  if (now && b.publishedAt && b.publishedAt.getTime() > now.getTime() + FUTURE_SKEW_MS) {
+    throw new PublishError(400, 'publishedAt', `${b.publishedAt.toISOString()} is in the future`);
+  }
+  const extra = { ...(b.profile !== undefined ? { profile: b.profile } : {}), ...(b.publishedAt ? { publishedAt: b.publishedAt } : {}) };
   if (b.certificate !== undefined) return { certificate: oneCertificate(b.certificate), ...extra };
   return { serial: b.serial!, ...(b.notAfter ? { notAfter: b.notAfter } : {}), ...extra };
 }

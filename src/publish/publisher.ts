@@ -8,7 +8,8 @@ import { revocation, StatusWrite, WriteOutcome } from '../store/status-rules';
 import type { CertificateRecord, ImportResult, StatusStore } from '../store/status-store';
 import { PublishError } from './errors';
 import type { IssuanceEvent, RevocationEvent } from './events';
-import { parseRevocation } from './events';
+import { parseIssuance, parseRevocation } from './events';
+import { LateAnswers, recordedLate } from '../compliance/late-answers';
 
 /** What the write did: a repeated event is `unchanged`; `keptRevoked` when a final revocation kept it from applying. */
 export type Outcome = WriteOutcome;
@@ -35,6 +36,8 @@ export interface PublisherOptions {
    */
   afterWrite: () => Promise<void>;
   warn: (fields: object, message: string) => void;
+  /** Told of certificates recorded more than 15 minutes after their publishedAt (BR 4.9.9). */
+  late?: LateAnswers;
 }
 
 export class Publisher {
@@ -61,7 +64,10 @@ export class Publisher {
       rec = { ca, serial: ev.serial, status: 'good', ...(ev.notAfter ? { notAfter: ev.notAfter } : {}) };
     }
     if (ev.profile !== undefined) rec.profile = ev.profile;
-    return (await this.write(rec))!;
+    const r = (await this.write(rec))!;
+    const late = recordedLate(r.outcome === 'inserted' ? 1 : 0, ev.publishedAt, this.o.clock.now());
+    if (late > 0) this.o.late?.recordedLate(ca, 'publishing', late);
+    return r;
   }
 
   /**
@@ -87,6 +93,11 @@ export class Publisher {
     if (!stored) throw new PublishError(404, 'serial', `${ca} serial ${serial} is not in the store`);
     const { version: _, ...rec } = stored;
     return rec;
+  }
+
+  /** Parses with this publisher's clock (publishedAt may not be in the future). */
+  parseIssuance(body: unknown): IssuanceEvent {
+    return parseIssuance(body, this.o.clock.now());
   }
 
   /** Parses with this publisher's clock (revokedAt may not be in the future). */

@@ -13,3 +13,13 @@ export function acquireAll(limiters: readonly SigningLimiter[], ctx: SignContext
   if (!queue) return Promise.resolve(NOTHING);
   return limiters.length === 1 ? queue.acquire(ctx) : queue.acquire(ctx, limiters.slice(0, -1));
 }
+
+/**
+ * Whether acquireAll() with `immediate` would be granted now (`client` undefined: its share not checked). No
+ * limiters: true, though a serving process of several signs through the primary, which decides for itself.
+ */
+export function permitFreeNow(limiters: readonly SigningLimiter[], client: string | undefined): boolean {
+  const queue = limiters[limiters.length - 1];
+  if (!queue) return true;
+  return limiters.length === 1 ? queue.freeNow(client) : queue.freeNow(client, limiters.slice(0, -1));
+}

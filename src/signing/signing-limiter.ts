@@ -16,6 +16,11 @@ export interface SignContext {
   client?: string;
   /** Monotonic time by which the signature must have started, else the request is refused. */
   deadlineMs?: number;
+  /**
+   * Take a permit only if one is free at once (freeNow()), never waiting: else PermitNotFreeError, and the caller
+   * answers otherwise (a nonce request gets the pre-produced response, README "Pre-produced responses").
+   */
+  immediate?: boolean;
 }
 
 export interface LimiterOptions {
@@ -45,6 +50,13 @@ export class LimiterRejectedError extends TryLaterError {
     super(message);
   }
 }
+
+/** No permit free at once for a request that may not wait (SignContext.immediate): not an overload refusal. */
+export class PermitNotFreeError extends TryLaterError {
+  override name = 'PermitNotFreeError';
+}
+
+const NOT_FREE = new PermitNotFreeError('no signing permit free now');
 
 // Refusals are the hot path under overload: shared sentinels, no stack trace captured per request.
 const REFUSED: Record<RejectReason, LimiterRejectedError> = {
@@ -118,6 +130,7 @@ export class SigningLimiter {
     const now = this.o.clock.monotonicMs();
     const lane = ctx.lane;
     const client = lane === 'live' ? (ctx.client ?? '') : '';
+    if (ctx.immediate) return this.freeNow(client, gates) ? Promise.resolve(this.grant(client, gates)) : Promise.reject(NOT_FREE);
     if (this.idle() && this.startsInMs(lane, gates) === 0) return Promise.resolve(this.grant(client, gates));
     if (lane === 'presign') {
       // Pre-signing waits as long as it must: it has no client at the other end.
@@ -137,6 +150,28 @@ export class SigningLimiter {
       this.enqueue(w);
       this.pump();
     });
+  }
+
+  /**
+   * Whether a request that may not wait could start now: no live request waiting (a live miss goes first), the slot
+   * and token kept for live requests left free as pre-signing leaves them, and `client` (undefined: not checked)
+   * below its share of in-flight signatures here and at each gate.
+   */
+  freeNow(client: string | undefined, gates: readonly SigningLimiter[] = NO_GATES): boolean {
+    if (this.live.size > 0 || this.startsInMs('presign', gates) !== 0) return false;
+    if (client === undefined) return true;
+    if (!this.belowShare(client)) return false;
+    for (const g of gates) if (!g.belowShare(client)) return false;
+    return true;
+  }
+
+  private belowShare(client: string): boolean {
+    return (this.inFlightByClient.get(client) ?? 0) < this.inFlightCap();
+  }
+
+  /** In-flight signatures one client may hold while others wait (clientShare of maxConcurrent, at least one). */
+  private inFlightCap(): number {
+    return Math.max(1, Math.ceil(this.o.clientShare * this.o.maxConcurrent));
   }
 
   private idle(): boolean {
@@ -233,7 +268,7 @@ export class SigningLimiter {
    */
   private next(): Waiter | undefined {
     if (this.live.size > 0 && this.waitMs('live') === 0) {
-      const cap = Math.max(1, Math.ceil(this.o.clientShare * this.o.maxConcurrent));
+      const cap = this.inFlightCap();
       const w = this.live.take((c) => (this.inFlightByClient.get(c) ?? 0) < cap, (x) => this.gatesWaitMs(x) === 0);
       if (w) return w;
     }

@@ -38,6 +38,8 @@ export interface Authority {
   binding: string;
   /** Names the signer of stored responses (hex SHA-256 of the signer certificate): another signer's are not served. */
   signerId: string;
+  /** `cabf`: held to the CA/Browser Forum Baseline Requirements (README "CA/B Forum profile"). */
+  compliance: 'none' | 'cabf';
 }
 
 /** Pre-produced responses for this CA (RFC 6960 section 2.5; see README "Pre-produced responses"). */
@@ -49,7 +51,11 @@ export interface PreProduction {
   hashes: readonly HashName[];
   /** Final responses are produced once the CA certificate expires within this many ms; undefined: never. */
   finalResponsesBeforeMs: number | undefined;
+  /** Requests with a nonce: `whenIdle` signs them live when a permit is free at once (nonce-signing.ts); undefined: ignore. */
+  nonce?: NoncePolicy;
 }
+
+export type NoncePolicy = 'ignore' | 'whenIdle';
 
 export const NO_PRE_PRODUCTION: PreProduction = {
   enabled: false, storeOnDemand: false, onIssuance: false, onRevocation: false, hashes: ['sha1', 'sha256'], finalResponsesBeforeMs: undefined,
@@ -73,6 +79,8 @@ export interface AuthorityOptions {
   policy?: Partial<Omit<StatusPolicy, 'validityMs'>>;
   /** Default "current". */
   binding?: string;
+  /** Default "none". */
+  compliance?: 'none' | 'cabf';
 }
 
 /**
@@ -128,6 +136,7 @@ export function makeAuthority(o: AuthorityOptions): Authority {
     signerValidity: validityOf(o.signerCert.x509),
     binding: o.binding ?? 'current',
     signerId: signerIdOf(o.signerCert),
+    compliance: o.compliance ?? 'none',
   };
 }
 

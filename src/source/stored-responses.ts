@@ -31,12 +31,12 @@ export class StoredResponses implements Source {
    * Whatever it cannot serve (none stored, expired, another signer's) goes to response(), which reads again.
    */
   hot(req: ResolvedRequest): HotAnswer | undefined {
-    if (!this.store.getResponseNow || !stored(req)) return undefined;
+    if (!this.store.getResponseNow || !answeredFromStore(req)) return undefined;
     return new StoreRead(this.store, req.authority, req.certIds[0]!.serial, req.certIds[0]!.hash!, this.clock);
   }
 
   response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
-    if (!stored(req)) return this.next.response(req, ctx);
+    if (!answeredFromStore(req)) return this.next.response(req, ctx);
     return this.lookup(req, ctx);
   }
 
@@ -52,7 +52,7 @@ export class StoredResponses implements Source {
     // served: sign a new one and answer with that.
     if (stored && stored.nextUpdate > this.clock.now() && bySigner(stored, a)) return fromStored(stored, a, 'store');
     // One production per certificate and hash at a time. A nonce is ignored: the pre-produced answer serves
-    // everyone (seed: "OCSP Extensions").
+    // everyone (seed: "OCSP Extensions"; preProduction.nonce whenIdle signs for it before, in nonce-signing.ts).
     const key = `${a.name}\0${serial}\0${hash}`;
     return this.flights.run(key, [{ ca: a.name, serial }], ctx, () => this.produce(req, ctx));
   }
@@ -72,8 +72,8 @@ export class StoredResponses implements Source {
   }
 }
 
-/** Whether the request's answer is one the store keeps. */
-function stored(req: ResolvedRequest): boolean {
+/** Whether the request's answer is one the store keeps: a pre-produced response, whatever its nonce. */
+export function answeredFromStore(req: ResolvedRequest): boolean {
   const a = req.authority;
   // Several certificates: too many permutations to be worth keeping (seed: "will not be persisted"). The CA itself
   // revoked (cACompromise rule): what is stored predates that; the live signer says revoked.

@@ -98,6 +98,12 @@ export interface ResponseStore {
   countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number>;
   /** The earliest nextUpdate among the latest stored response per certificate and hash of a CA (undefined: none). */
   earliestNextUpdate(ca: string): Promise<Date | undefined>;
+  /**
+   * How many of the latest responses per certificate and hash by `signer` (those served) were due to be replaced by
+   * `at` under the CA/B Forum's update deadline (compliance/cabf-timing.ts requiredUpdateMs), leaving out certificates
+   * that expired before their deadline.
+   */
+  countPastUpdateTime(ca: string, signer: string, at: Date): Promise<number>;
   /** Removes every response except the latest producedAt per certificate and hash; returns how many went. */
   deleteSuperseded(): Promise<number>;
 }

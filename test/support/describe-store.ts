@@ -71,6 +71,34 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       await s.close();
     });
 
+    it('counts the served responses past their CA/B Forum update deadline, leaving out expired certificates and other signers', async () => {
+      const s = await make();
+      await s.putCertificates([
+        { ca: 'ca1', serial: 'p1', status: 'good', notAfter: at(100_000) },
+        { ca: 'ca1', serial: 'p2', status: 'good', notAfter: at(10) },
+        { ca: 'ca1', serial: 'p3', status: 'good' },
+        { ca: 'ca1', serial: 'p4', status: 'good' },
+      ]);
+      const week = 7 * 1440;
+      await put(s, [
+        // Valid 1 hour (under 16): due at half the interval (60 min + 1 s) before nextUpdate, 29m59.5s after thisUpdate.
+        response('p1', 'sha1', 0), response('p1', 'sha1', 20), response('p1', 'sha256', 0),
+        response('p2', 'sha1', 0),
+        response('p3', 'sha1', 0, { signer: 'S2' }),
+        // Valid a week: due 4 days after thisUpdate.
+        response('p4', 'sha1', 0, { nextUpdate: at(week) }),
+      ]);
+      const past = (minutes: number, signer = 'S1') => s.countPastUpdateTime('ca1', signer, at(minutes));
+      assert.equal(await past(29), 0);
+      assert.equal(await past(30), 1, 'p1 sha256 (p1 sha1 was replaced at minute 20; p2 expired at minute 10)');
+      assert.equal(await past(50), 2);
+      assert.equal(await past(50, 'S2'), 1);
+      assert.equal(await past(4 * 1440), 2);
+      assert.equal(await past(4 * 1440 + 1), 3);
+      assert.equal(await s.countPastUpdateTime('ca2', 'S1', at(week)), 0);
+      await s.close();
+    });
+
     it('answers lookups made together (one batch on a store that batches) each with its own certificate\'s latest response', async () => {
       const s = await make();
       const serials = Array.from({ length: 40 }, (_, i) => (0x500 + i).toString(16));

@@ -1,11 +1,13 @@
 // The request path as the daemon wires it (cli/serving.ts), for unit tests on a fake clock: issuer filter ->
-// memory cache -> stored responses -> single flight -> live signer, with the change follower and the producer.
+// nonce signing -> memory cache -> stored responses -> single flight -> live signer, with the change follower and
+// the producer.
 import type { Clock } from '../../src/clock';
 import { AuthorityIndex, type Authority } from '../../src/source/authority';
 import { ChangeFollower } from '../../src/source/change-follower';
 import { IssuerFilter } from '../../src/source/issuer-filter';
 import { LiveSigner } from '../../src/source/live-signer';
 import { MemoryCache } from '../../src/source/memory-cache';
+import { NonceSigning } from '../../src/source/nonce-signing';
 import { ResponseProducer } from '../../src/source/response-producer';
 import { SingleFlight } from '../../src/source/single-flight';
 import { StoredResponses } from '../../src/source/stored-responses';
@@ -17,6 +19,7 @@ export interface TestChain {
   producer: ResponseProducer;
   follower: ChangeFollower;
   cache: MemoryCache | undefined;
+  nonces: NonceSigning;
   chain: IssuerFilter;
 }
 
@@ -26,8 +29,10 @@ export function buildChain(
 ): TestChain {
   const producer = new ResponseProducer(clock, store);
   const follower = new ChangeFollower(store, new Map([[authority.name, authority]]), producer, clock, o.log ?? quiet, { maxStalenessMs: o.maxStalenessMs ?? 2000 });
-  const stored = new StoredResponses(store, producer, new SingleFlight(new LiveSigner(store, clock), follower), clock, quiet, follower);
+  const live = new LiveSigner(store, clock);
+  const stored = new StoredResponses(store, producer, new SingleFlight(live, follower), clock, quiet, follower);
   const cache = o.cache === false ? undefined : new MemoryCache(stored, clock, { maxEntries: 100, maxBytes: 1 << 20 }, follower);
   if (cache) follower.keep(cache);
-  return { producer, follower, cache, chain: new IssuerFilter(new AuthorityIndex([authority]), cache ?? stored) };
+  const nonces = new NonceSigning(cache ?? stored, live);
+  return { producer, follower, cache, nonces, chain: new IssuerFilter(new AuthorityIndex([authority]), nonces) };
 }

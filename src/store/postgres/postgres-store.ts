@@ -1,6 +1,6 @@
 // The store on PostgreSQL (node-postgres pool): several responders share one database and hear of changes by NOTIFY.
 import { createHash } from 'node:crypto';
-import { Pool, type ClientConfig, type PoolClient } from 'pg';
+import { Pool, type ClientConfig, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import type { Clock } from '../../clock';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
@@ -52,6 +52,17 @@ const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL
   AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3 AND r.signer = $6
     AND (r.final OR (NOT $4::boolean AND r.this_update > $5)))`;
 
+// BR 4.9.9's update deadline (compliance/cabf-timing.ts requiredUpdateMs) of each served response: the interval counts
+// both ends (+1 s); under 16 hours, half of it before nextUpdate; else 8 hours before it, 4 days (96 hours, not
+// calendar days) after thisUpdate.
+const PAST_UPDATE_DEADLINES = `SELECT c.not_after, CASE
+    WHEN r.next_update - r.this_update + interval '1 second' < interval '16 hours'
+      THEN r.next_update - (r.next_update - r.this_update + interval '1 second') / 2
+    ELSE least(r.next_update - interval '8 hours', r.this_update + interval '96 hours') END AS deadline
+  FROM responses r JOIN certificates c ON c.ca = r.ca AND c.serial = r.serial
+  WHERE r.ca = $1 AND r.signer = $2 AND r.produced_at = (SELECT max(produced_at) FROM responses l
+    WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`;
+
 /** How long close() waits for checked-out connections to come back. */
 const CLOSE_WAIT_MS = 3_000;
 
@@ -84,8 +95,8 @@ export class PostgresStore implements Store {
   }
 
   /** A write transaction: waits for other writers' locks at most writeTimeoutMs (lock_timeout), then fails. */
-  private writing<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    return transaction(this.pool, fn, { lockTimeoutMs: this.writeTimeoutMs });
+  private writing<T>(fn: (c: PoolClient) => Promise<T>, o: { indexedPlans?: boolean } = {}): Promise<T> {
+    return transaction(this.pool, fn, { lockTimeoutMs: this.writeTimeoutMs, ...o });
   }
 
   /** Connects and brings the schema up to date; rejects (with nothing left open) when either fails. */
@@ -189,11 +200,12 @@ export class PostgresStore implements Store {
         result.skippedFinal += part.length - stored;
       }
       return result;
-    });
+    }, { indexedPlans: true });
   }
 
   async certificatesDue(q: DueQuery): Promise<CertificateRecord[]> {
-    const { rows: found } = await this.pool.query<rows.CertificateRow>(
+    const { rows: found } = await indexedRead<rows.CertificateRow>(
+      this.pool,
       `SELECT c.* FROM certificates c WHERE ${DUE_WHERE} AND c.serial > $7 ORDER BY c.serial LIMIT $8`,
       [...dueParams(q), q.after, q.limit],
     );
@@ -201,12 +213,13 @@ export class PostgresStore implements Store {
   }
 
   async countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number> {
-    const { rows: found } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM certificates c WHERE ${DUE_WHERE}`, dueParams(q));
+    const { rows: found } = await indexedRead<{ n: string }>(this.pool, `SELECT count(*) AS n FROM certificates c WHERE ${DUE_WHERE}`, dueParams(q));
     return Number(found[0]!.n);
   }
 
   async earliestNextUpdate(ca: string): Promise<Date | undefined> {
-    const { rows: found } = await this.pool.query<{ t: Date | null }>(
+    const { rows: found } = await indexedRead<{ t: Date | null }>(
+      this.pool,
       `SELECT min(next_update) AS t FROM responses r WHERE ca = $1 AND produced_at = (SELECT max(produced_at) FROM responses l
          WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`,
       [ca],
@@ -214,10 +227,20 @@ export class PostgresStore implements Store {
     return found[0]!.t ?? undefined;
   }
 
+  async countPastUpdateTime(ca: string, signer: string, at: Date): Promise<number> {
+    const { rows: found } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM (${PAST_UPDATE_DEADLINES}) d WHERE deadline < $3 AND (not_after IS NULL OR not_after > deadline)`,
+      [ca, signer, at],
+    );
+    return Number(found[0]!.n);
+  }
+
   async deleteSuperseded(): Promise<number> {
-    const { rowCount } = await this.pool.query(
+    const { rowCount } = await indexedRead(
+      this.pool,
       `DELETE FROM responses r WHERE produced_at < (SELECT max(produced_at) FROM responses l
          WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`,
+      [],
     );
     return rowCount ?? 0;
   }
@@ -326,6 +349,18 @@ export class PostgresStore implements Store {
     })();
     return this.closing;
   }
+}
+
+/**
+ * A statement whose plan must not scan `responses` once per certificate (or response). Planned while `responses` is nearly empty (stale
+ * statistics, or a pre-signer that has just started), these anti-joins and correlated subqueries get a sequential
+ * scan of `responses` inside a nested loop, which then re-reads every row the pre-signer adds, once per certificate:
+ * in the PostgreSQL revocation race the due count of the health check ran for minutes on a core of its own and held
+ * its connection past the responder's shutdown. Without sequential scans the plan is an index probe per certificate
+ * or one merge or hash join, whatever the statistics say.
+ */
+async function indexedRead<R extends QueryResultRow>(pool: Pool, text: string, values: unknown[]): Promise<QueryResult<R>> {
+  return transaction(pool, (c) => c.query<R>(text, values), { indexedPlans: true });
 }
 
 /** The current version of each certificate the responses are for, its row locked FOR SHARE (in key order). */

@@ -8,6 +8,11 @@ const ATTEMPTS = 5;
 export interface TransactionOptions {
   /** Waits for a lock at most this long, then fails with lock_not_available (55P03). */
   lockTimeoutMs?: number;
+  /**
+   * Plans without sequential scans (SET LOCAL enable_seqscan = off): for statements that join to `responses` per
+   * certificate, whose plan on stale statistics re-reads the whole table once per row (postgres-store.ts, indexedRead).
+   */
+  indexedPlans?: boolean;
 }
 
 /** Commits what `fn` did, or rolls all of it back and rethrows; `fn` may run again after a retryable failure. */
@@ -20,6 +25,7 @@ export async function transaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<
     try {
       await c.query('BEGIN');
       if (o.lockTimeoutMs !== undefined) await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(o.lockTimeoutMs))}`);
+      if (o.indexedPlans) await c.query('SET LOCAL enable_seqscan = off');
       const result = await fn(c);
       await c.query('COMMIT');
       c.off('error', ignore);

@@ -1,8 +1,8 @@
 // The store on an embedded SQLite file (better-sqlite3): the default, zero-administration backend.
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../../clock';
+import { createFileWithMode, makePrivateDir, PRIVATE_FILE } from '../../file-modes';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
 import { AppliedCrl, crlOrderProblem, LastCrls, StaleCrlError, urlsFromText, urlsToText } from '../crl-state';
@@ -63,6 +63,15 @@ const DUE_WHERE = `c.ca = @ca AND (@not_expired IS NULL OR c.not_after IS NULL O
   AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = @hash AND r.signer = @signer
     AND (r.final = 1 OR (@need_final = 0 AND r.this_update > @refresh_before)))`;
 
+// BR 4.9.9's update deadline (compliance/cabf-timing.ts requiredUpdateMs) of each served response, in ms: the interval
+// counts both ends (+1 s); under 16 hours, half of it before nextUpdate; else 8 hours before it, 4 days after thisUpdate.
+const PAST_UPDATE_DEADLINES = `SELECT c.not_after, CASE
+    WHEN r.next_update - r.this_update + 1000 < 57600000 THEN r.next_update - (r.next_update - r.this_update + 1000) / 2.0
+    ELSE min(r.next_update - 28800000, r.this_update + 345600000) END AS deadline
+  FROM responses r JOIN certificates c ON c.ca = r.ca AND c.serial = r.serial
+  WHERE r.ca = @ca AND r.signer = @signer AND r.produced_at = (SELECT max(produced_at) FROM responses l
+    WHERE l.ca = r.ca AND l.serial = r.serial AND l.hash = r.hash)`;
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly selectOne: Database.Statement<[string, string], Row>;
@@ -89,7 +98,11 @@ export class SqliteStore implements Store {
     private readonly clock: Clock,
     lockOptions: Partial<WriteLockOptions> = {},
   ) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    if (file !== ':memory:') {
+      makePrivateDir(dirname(file));
+      // SQLite makes a new database 0644 and gives its -wal and -shm the database's mode: 0600 from the start.
+      createFileWithMode(file, PRIVATE_FILE);
+    }
     // An in-memory database is private to its connection: it is read here, on the caller's thread.
     this.reader = file === ':memory:' ? undefined : new BackgroundReader(file);
     this.db = new Database(file);
@@ -256,6 +269,12 @@ export class SqliteStore implements Store {
       { ca },
     )) as number | null;
     return ms === null ? undefined : new Date(ms);
+  }
+
+  async countPastUpdateTime(ca: string, signer: string, at: Date): Promise<number> {
+    return (await this.aggregate(`SELECT count(*) FROM (${PAST_UPDATE_DEADLINES}) WHERE deadline < @at AND (not_after IS NULL OR not_after > deadline)`, {
+      ca, signer, at: at.getTime(),
+    })) as number;
   }
 
   private aggregate(sql: string, params: Record<string, unknown>): Promise<unknown> {
