@@ -1,6 +1,6 @@
 // Fuzz target: the config loader (config/load.ts). YAML files (the demo's, the example's, one with PostgreSQL and
 // publishing) edited as text and as parsed values: fields removed, added, retyped, replaced. It refuses with a
-// ConfigError only, one problem per line, each naming where it is.
+// ConfigError only, one problem per line, and never shows the PostgreSQL password.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +30,9 @@ const KEYS = [
   'cluster', 'metrics', 'log', 'level', 'cache', 'maxSize', 'maxEntries', 'previousKeys', 'compliance', '__proto__', 'constructor',
 ];
 
+/** The password of store.url in corpus/config/postgres-publishing.yaml. */
+const PASSWORD = 'S3cretPW';
+
 let dir: string;
 let warningListeners: NodeJS.WarningListener[] = [];
 let n = 0;
@@ -43,6 +46,8 @@ function checkConfig(input: Buffer): void {
     if (!(e instanceof ConfigError)) throw new Error(`threw ${(e as Error)?.name} instead of ConfigError`, { cause: e });
     assert.ok(e.problems.length > 0 && e.problems.every((p) => p.length > 0), 'a ConfigError lists its problems');
     assert.ok(e.message.includes(file), 'a ConfigError names the file');
+    // Issue 16: no config error shows a password, wherever the mutations moved or broke the URL holding it.
+    assert.ok(![e.message, ...e.problems].some((l) => l.includes(PASSWORD)), `a ConfigError shows the password: ${e.message}`);
   }
 }
 
