@@ -36,7 +36,6 @@ export interface FuzzOptions {
   path?: string;
   /** Where a failing input is written (default: $TMPDIR/ocsp-hsm-fuzz-findings). */
   findingsDir?: string;
-  log?: (line: string) => void;
 }
 
 export interface FuzzResult {

@@ -66,7 +66,14 @@ export const configTarget: FuzzTarget = {
   },
   arbitrary: (corpus) => {
     const texts = corpus.map((c) => c.toString('utf8'));
-    const values = texts.map((t) => parse(t) as Json);
+    // Findings kept in the corpus need not be YAML: they seed the text edits only.
+    const values = texts.flatMap((t) => {
+      try {
+        return [parse(t) as Json];
+      } catch {
+        return [];
+      }
+    });
     return fc.oneof(
       mutated(texts, textEdit(TEXT)).map((s) => Buffer.from(s, 'utf8')),
       mutated(values, valueEdit(SCALARS, KEYS)).map((v) => Buffer.from(stringify(v), 'utf8')),

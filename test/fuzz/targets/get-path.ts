@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { decodeGetPath } from '../../../src/http/get-path';
 import { MalformedRequestError } from '../../../src/ocsp/errors';
 import { corpusOf, FuzzTarget } from '../fuzz-target';
-import { derOrByteEdit, mutated, textEdit } from '../mutate';
+import { derOrByteEdit } from '../der-edit';
+import { mutated, textEdit } from '../mutate';
 import { refusedWith } from './invariants';
 import { checkRequest } from './ocsp-request';
 

@@ -3,7 +3,8 @@
 import { Agent, request, validateHeaderName, validateHeaderValue } from 'node:http';
 import fc from 'fast-check';
 import { corpusOf } from '../fuzz-target';
-import { byteEdit, derOrByteEdit, mutated, textEdit } from '../mutate';
+import { derOrByteEdit } from '../der-edit';
+import { byteEdit, mutated, textEdit } from '../mutate';
 import { GET_FORMS } from './get-path';
 
 export interface Exchange {

@@ -5,7 +5,8 @@ import { MalformedRequestError } from '../../../src/ocsp/errors';
 import { parseOcspRequest } from '../../../src/ocsp/request';
 import { readSingle, TAG } from '../../../src/ocsp/tlv';
 import type { FuzzTarget } from '../fuzz-target';
-import { derOrByteEdit, mutated } from '../mutate';
+import { derOrByteEdit } from '../der-edit';
+import { mutated } from '../mutate';
 import { assertCanonicalSerial, refusedWith } from './invariants';
 
 export const LIMITS = { maxCertIds: 20 };

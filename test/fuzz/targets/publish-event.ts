@@ -62,7 +62,14 @@ export const publishEventTarget: FuzzTarget = {
   name: 'publish-event',
   ext: 'json',
   arbitrary: (corpus) => {
-    const values = corpus.map((c) => JSON.parse(c.toString('utf8')) as Json);
+    // Findings kept in the corpus need not be JSON: they seed the byte edits only.
+    const values = corpus.flatMap((c) => {
+      try {
+        return [JSON.parse(c.toString('utf8')) as Json];
+      } catch {
+        return [];
+      }
+    });
     return fc.oneof(
       { arbitrary: mutated(values, valueEdit(SCALARS, KEYS)).map((v) => Buffer.from(JSON.stringify(v))), weight: 4 },
       { arbitrary: mutated(corpus, byteEdit), weight: 1 },
