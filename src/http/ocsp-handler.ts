@@ -136,7 +136,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       const response = await o.source.response(request, ctx);
       if (!inflight.remove(token)) return; // answered tryLater at the deadline already
       const source = response.source ?? 'live';
-      if (method !== 'POST' && response.httpCacheable && response.nextUpdate) return sendHit(servedFrom(response), req, res, started, source);
+      if (method !== 'POST' && response.httpCacheable && response.nextUpdate && response.usableUntilMs !== undefined) return sendHit(servedFrom(response), req, res, started, source);
       res.writeHead(200, method === 'POST' ? postHeaders(response.der.length) : ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length), 'Cache-Control', NO_CACHE]);
       res.end(response.der);
       o.httpMetrics?.served(response.thisUpdate.getTime());
