@@ -30,11 +30,17 @@ describe('signing limits on real SoftHSM2', () => {
   });
 
   describe('a burst far above the ceiling', () => {
+    // Low enough that a loaded machine still offers more: a clean-clone run at load average 6-7 offered only 122
+    // requests/s against a ceiling of 200/s, and nothing was refused.
+    const RATE = 50;
+    const BURST = 10;
     let responder: Responder;
     before(async () => {
       const config = variantConfig(pki, 'ceiling', (c) => {
         c.tokens[0].module = shim.library;
-        c.tokens[0].limits = { rate: 200, burst: 20, maxQueue: 64, queueTimeout: '250ms' };
+        // The queue timeout leaves room for the client's share of the queue (32 at 50/s: 640 ms), so the flood meets that
+        // share on arrival rather than the expected-wait refusal.
+        c.tokens[0].limits = { rate: RATE, burst: BURST, maxQueue: 64, queueTimeout: '1s' };
       });
       const gcReporter = join(__dirname, 'support/gc-reporter.js');
       responder = await startResponder(pki, { config, env: { ...shim.env(pki.modulePath), NODE_OPTIONS: `--expose-gc --require ${gcReporter}` } });
@@ -43,7 +49,7 @@ describe('signing limits on real SoftHSM2', () => {
       assert.equal(await responder.stop(), 0);
     });
 
-    it('never lets the HSM sign above 200/s plus the burst, refuses the excess on arrival with tryLater, memory flat', async () => {
+    it(`never lets the HSM sign above ${RATE}/s plus the burst, refuses the excess on arrival with tryLater, memory flat`, async () => {
       const tryLater = (le: string) => metric(responder.url, `ocsp_request_duration_seconds_bucket{le="${le}",method="POST",status="tryLater"}`);
       const rejected = (reason: string) => metric(responder.url, `ocsp_hsm_limiter_rejections_total{limiter="main",reason="${reason}"}`);
       const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,12 +72,16 @@ describe('signing limits on real SoftHSM2', () => {
       }
       const result = await load;
       samples.push(signedSince(t0, s0));
-      // Flat: memory still in use after a full collection (reported by gc-reporter in the daemon) does not grow
-      // with requests served. A leak of 100 bytes a request would add ~2 MiB between these two windows.
-      const heap = [...responder.output().matchAll(/GC-REPORT (\{.*\})/g)].map((m) => JSON.parse(m[1]!).heapUsedMiB as number);
-      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      const early = mean(heap.slice(3, 6));
-      const late = mean(heap.slice(-3));
+      // Flat: memory still in use after a full collection (reported by gc-reporter in each of the daemon's processes)
+      // does not grow with requests served. A leak of 100 bytes a request would add ~2 MiB between these two windows.
+      // Per process: the primary's and the serving processes' reports interleave, and a window mixing them moved
+      // by 5 MiB in one run without any growth.
+      const reports = [...responder.output().matchAll(/GC-REPORT (\{.*\})/g)].map((m) => JSON.parse(m[1]!) as { pid: number; heapUsedMiB: number });
+      const heapByPid = new Map<number, number[]>();
+      for (const r of reports) heapByPid.set(r.pid, [...(heapByPid.get(r.pid) ?? []), r.heapUsedMiB]);
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const growth = [...heapByPid].filter(([, h]) => h.length >= 10).map(([pid, h]) => ({ pid, early: median(h.slice(3, 6)), late: median(h.slice(-3)) }));
+      const heap = reports.map((r) => r.heapUsedMiB);
       // Reported only: the daemon's own answer time for refusals (client-side figures include the load generator's queueing).
       const within50 = await tryLater('0.05');
       const refusals = await tryLater('+Inf');
@@ -79,24 +89,24 @@ describe('signing limits on real SoftHSM2', () => {
       const onArrival = (await rejected('client_share')) + (await rejected('queue_full'));
       const last = samples[samples.length - 1]!;
       const report = {
-        heapAfterGcMiB: heap.map((h) => Math.round(h * 10) / 10), tryLaterWithin50msServerSide: `${within50}/${refusals}`, refusedOnArrival: onArrival,
+        heapAfterGcMiB: heap.map((h) => Math.round(h * 10) / 10), heapGrowth: growth, tryLaterWithin50msServerSide: `${within50}/${refusals}`, refusedOnArrival: onArrival,
         offeredPerSecond: Math.round(result.sent / (result.elapsedMs / 1000)), hsmSignaturesPerSecond: Math.round((last.n / (last.ms / 1000)) * 10) / 10,
         hsmSignaturesCumulative: samples.map((x) => x.n), rssMiB: rss, ...result,
       };
       console.log(JSON.stringify(report));
-      // The bucket is at most full (20) at t0 and refills at 200/s: no count since t0 may pass 20 + 200/s x elapsed.
+      // The bucket is at most full at t0 and refills at RATE: no count since t0 may pass BURST + RATE x elapsed.
       for (const x of samples) {
-        assert.ok(x.n <= 20 + (200 * x.ms) / 1000, `${x.n} signatures at the HSM in ${Math.round(x.ms)} ms: above 200/s plus the burst of 20`);
+        assert.ok(x.n <= BURST + (RATE * x.ms) / 1000, `${x.n} signatures at the HSM in ${Math.round(x.ms)} ms: above ${RATE}/s plus the burst of ${BURST}`);
       }
       assert.ok((result.byStatus['0'] ?? 0) <= last.n, 'every signed answer was signed at the HSM (the count above is not blind)');
       assert.ok(refusals >= (result.byStatus['3'] ?? 0) && refusals > 0, 'the load went past the ceiling and was refused');
-      // 64 requests at once against a ceiling of 200/s and a queue share of 32: overload is refused at once, not after waiting.
+      // 64 requests at once against a ceiling of RATE and a queue share of 32: overload is refused at once, not after waiting.
       assert.ok(onArrival > 0, 'no request was refused on arrival');
       assert.equal(result.wrongAnswers, 0, 'every signed answer echoes its nonce, says good and verifies');
       assert.equal(result.transportErrors, 0);
       assert.deepEqual(Object.keys(result.byStatus).sort(), ['0', '3'], 'only successful and tryLater answers');
-      assert.ok(heap.length >= 10, 'the daemon reported its memory');
-      assert.ok(late - early < 2, `memory in use after GC grew from ${early.toFixed(1)} to ${late.toFixed(1)} MiB`);
+      assert.ok(growth.length >= 1, 'the daemon reported its memory');
+      for (const g of growth) assert.ok(g.late - g.early < 2, `process ${g.pid}: memory in use after GC grew from ${g.early.toFixed(1)} to ${g.late.toFixed(1)} MiB`);
       assert.ok(Math.max(...rss) < 300, `RSS reached ${Math.max(...rss)} MiB`);
     });
   });

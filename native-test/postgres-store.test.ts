@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { FakeClock } from '../src/clock';
 import { validateConfig } from '../src/config/load';
 import { openStore } from '../src/cli/store';
 import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations';
+import { DUE_SQL, dueParams, indexedRead } from '../src/store/postgres/due';
 import { PostgresStore } from '../src/store/postgres/postgres-store';
 import type { Store } from '../src/store/response-store';
 import { describeStore, response, stamp } from '../test/support/describe-store';
@@ -371,6 +372,41 @@ describe('PostgresStore', () => {
     assert.equal((await within('certificatesDue', s.certificatesDue({ ...q, after: '', limit: 1000 }))).length, 1000);
     assert.ok((await within('earliestNextUpdate', s.earliestNextUpdate('ca1'))) instanceof Date);
     assert.equal(await within('deleteSuperseded', s.deleteSuperseded()), 2 * certificates);
+  });
+
+  it('plans the due count and page as one index probe of responses per certificate, whatever the statistics say', async () => {
+    const url = await freshUrl();
+    await open(url); // migrated
+    const pool = new Pool({ connectionString: url, max: 1 });
+    try {
+      const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(), needFinal: false, signer: 'k1', notExpiredAt: new Date() };
+      const insert = (table: string, n: number) =>
+        table === 'certificates'
+          ? pool.query(`INSERT INTO certificates (ca, serial, status, updated_at) SELECT 'ca1', lpad(to_hex(i), 8, '0'), 'good', now() FROM generate_series(1, $1::int) i`, [n])
+          : pool.query(`INSERT INTO responses (ca, serial, hash, produced_at, this_update, next_update, cert_id, der, status_seq, signer)
+              SELECT 'ca1', lpad(to_hex(i), 8, '0'), 'sha1', now(), now(), now() + interval '1 hour', '\\x00', '\\x00', 0, 'k0' FROM generate_series(1, $1::int) i`, [n]);
+      // The states a plan can be made in: nothing analyzed, responses analyzed empty, both full and analyzed.
+      const states: [string, () => Promise<unknown>][] = [
+        ['certificates only, nothing analyzed', () => insert('certificates', 20_000)],
+        ['responses analyzed while empty', () => pool.query('ANALYZE')],
+        ['responses grown since, not analyzed', () => insert('responses', 20_000)],
+        ['both analyzed full', () => pool.query('ANALYZE')],
+      ];
+      for (const [state, step] of states) {
+        await step();
+        for (const [name, sql, values] of [['count', DUE_SQL.count, dueParams(q)], ['page', DUE_SQL.page, [...dueParams(q), '', 1000]]] as const) {
+          const plan = (await indexedRead<{ 'QUERY PLAN': string }>(pool, `EXPLAIN ${sql}`, [...values])).rows.map((r) => r['QUERY PLAN']);
+          const scans = plan.map((line, i) => ({ line, cond: plan[i + 1] ?? '' })).filter((x) => / on responses /.test(x.line));
+          assert.ok(scans.length > 0, `${name}, ${state}: responses is read\n${plan.join('\n')}`);
+          for (const x of scans) {
+            assert.match(x.line, /Index (Only )?Scan/, `${name}, ${state}: responses read by an index\n${plan.join('\n')}`);
+            assert.match(x.cond, /Index Cond: .*serial = c\.serial/, `${name}, ${state}: probed per certificate\n${plan.join('\n')}`);
+          }
+        }
+      }
+    } finally {
+      await pool.end();
+    }
   });
 
   it('closes twice without complaint', async () => {

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig, loadedConfigOf, validateConfig } from '../src/config/load';
 import { parseDuration, parseSize } from '../src/config/units';
+import { servingShare } from '../src/cluster/protocol';
 import { writeTemp } from './support/openssl';
 
 const minimal = () => ({
@@ -23,6 +24,8 @@ function invalid(raw: unknown, field: string, pattern: RegExp) {
     },
   );
 }
+
+const pick = (s: { maxConnections: number; maxConnectionsPerClient: number }) => [s.maxConnections, s.maxConnectionsPerClient];
 
 describe('units', () => {
   it('parses durations and sizes', () => {
@@ -81,6 +84,24 @@ describe('config validation', () => {
     invalid({ ...minimal(), defaults: { preProduction: { nonce: 'always' } } }, 'defaults.preProduction.nonce', /'ignore' \| 'whenIdle'/);
     (perCa.cas[0] as Record<string, unknown>).preProduction = { nonce: 'echo' };
     invalid(perCa, 'cas[0].preProduction.nonce', /'ignore' \| 'whenIdle'/);
+  });
+
+  it('server timeouts and connection bounds: defaults, nonsense refused naming the field, each serving process\'s share', () => {
+    const d = validateConfig(minimal(), 't.yaml').config.server;
+    assert.deepEqual([d.requestTimeout, d.headersTimeout, d.maxConnections, d.maxConnectionsPerClient], [10_000, undefined, 4096, 256]);
+    const s = validateConfig({ ...minimal(), server: { headersTimeout: '3s', maxConnections: 500, maxConnectionsPerClient: 0 } }, 't.yaml').config.server;
+    assert.deepEqual([s.headersTimeout, s.maxConnections, s.maxConnectionsPerClient], [3000, 500, 0]);
+    invalid({ ...minimal(), server: { headersTimeout: '20s' } }, 'server.headersTimeout', /must not exceed server.requestTimeout \(10000 ms\)/);
+    invalid({ ...minimal(), server: { headersTimeout: '0s' } }, 'server.headersTimeout', /greater than 0/);
+    invalid({ ...minimal(), server: { maxConnections: 0 } }, 'server.maxConnections', /at least 1/);
+    invalid({ ...minimal(), server: { maxConnections: 10.5 } }, 'server.maxConnections', /a whole number of connections/);
+    invalid({ ...minimal(), server: { maxConnections: '1k' } }, 'server.maxConnections', /Expected number/);
+    invalid({ ...minimal(), server: { maxConnectionsPerClient: -1 } }, 'server.maxConnectionsPerClient', /0 \(no bound\) or more/);
+    invalid({ ...minimal(), server: { maxConnections: 100, maxConnectionsPerClient: 200 } }, 'server.maxConnectionsPerClient', /must not exceed server.maxConnections \(100\)/);
+    const share = (server: object) => servingShare(validateConfig({ ...minimal(), server }, 't.yaml').config).server;
+    assert.deepEqual(pick(share({ workers: 3, maxConnections: 1000, maxConnectionsPerClient: 100 })), [334, 34]);
+    assert.deepEqual(pick(share({ workers: 8, maxConnections: 4, maxConnectionsPerClient: 0 })), [1, 0], 'never below 1; 0 stays no bound');
+    assert.deepEqual(pick(share({ workers: 1, maxConnections: 4, maxConnectionsPerClient: 3 })), [4, 3]);
   });
 
   it('a validated config survives the trip to a serving process (structured clone) unchanged', () => {

@@ -21,7 +21,7 @@ const CT = 'application/ocsp-response';
 
 /** A response held in memory (its ETag: its bytes, quoted). */
 function held(der: string, thisUpdateMs: number, nextUpdateMs: number, maxAgeMs?: number): ServedResponse {
-  return { der: Buffer.from(der), thisUpdateMs, nextUpdateMs, maxAgeMs, etag: () => `"${der}"` };
+  return { der: Buffer.from(der), thisUpdateMs, nextUpdateMs, usableUntilMs: nextUpdateMs, maxAgeMs, etag: () => `"${der}"` };
 }
 
 const maxAge = (list: string[]) => Number(/^max-age=(\d+), public, no-transform, must-revalidate$/.exec(list[list.indexOf('Cache-Control') + 1]!)![1]);

@@ -22,6 +22,12 @@ import { buildRequest } from './support/requests';
 
 const CANNED = Buffer.from('30030a0100', 'hex');
 
+/** nextUpdate an hour from now, served until then (no compliance profile). */
+const hourLeft = () => {
+  const nextUpdateMs = Date.now() + 3_600_000;
+  return { nextUpdateMs, usableUntilMs: nextUpdateMs };
+};
+
 /** Answers every request with the same bytes and remembers what it was asked. */
 class RecordingSource implements Source<OcspRequest> {
   seen: OcspRequest[] = [];
@@ -151,7 +157,7 @@ class HotSource implements Source<OcspRequest> {
     return {
       served: () => {
         const der = this.held.get(serial);
-        return der && { der, thisUpdateMs: 0, nextUpdateMs: Date.now() + 3_600_000, maxAgeMs: undefined, etag: () => '"x"' };
+        return der && { der, thisUpdateMs: 0, ...hourLeft(), maxAgeMs: undefined, etag: () => '"x"' };
       },
     };
   }
@@ -234,7 +240,7 @@ describe('HTTP edge: answers given without waiting, counted by the step that gav
       hot: (req) => {
         const serial = req.certIds[0]!.serial;
         const der = Buffer.from(`hot ${serial}`);
-        const served = () => ({ der, thisUpdateMs: 0, nextUpdateMs: Date.now() + 3_600_000, maxAgeMs: undefined, etag: () => '"x"' });
+        const served = () => ({ der, thisUpdateMs: 0, ...hourLeft(), maxAgeMs: undefined, etag: () => '"x"' });
         const s = from.get(serial);
         return s ? { served, source: s } : { served };
       },

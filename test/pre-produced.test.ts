@@ -289,10 +289,10 @@ describe('pre-produced responses', () => {
 
   it('the cache never serves past nextUpdate and respects its byte bound', async () => {
     const small = new MemoryCache(cache, clock, { maxEntries: 100, maxBytes: 1 });
-    small.set('unit', '1', 'sha1', { der: Buffer.alloc(10), producedAt: clock.now(), thisUpdate: clock.now(), nextUpdate: new Date(clock.now().getTime() + HOUR), preProduced: true });
+    small.set('unit', '1', 'sha1', { der: Buffer.alloc(10), producedAt: clock.now(), thisUpdate: clock.now(), nextUpdate: new Date(clock.now().getTime() + HOUR), usableUntilMs: clock.now().getTime() + HOUR, preProduced: true });
     assert.equal(small.size.entries, 0, 'an entry larger than the cache is not kept');
     // Without maxEntries the bytes alone bound it, each entry counted as its DER plus its overhead.
-    const entry = (n: number) => ({ der: Buffer.alloc(600, n), producedAt: clock.now(), thisUpdate: clock.now(), nextUpdate: new Date(clock.now().getTime() + HOUR), preProduced: true });
+    const entry = (n: number) => ({ der: Buffer.alloc(600, n), producedAt: clock.now(), thisUpdate: clock.now(), nextUpdate: new Date(clock.now().getTime() + HOUR), usableUntilMs: clock.now().getTime() + HOUR, preProduced: true });
     const bytes = new MemoryCache(cache, clock, { maxBytes: 3 * 1000 });
     for (let i = 0; i < 5; i++) bytes.set('unit', String(i), 'sha1', entry(i));
     assert.deepEqual(bytes.size, { entries: 3, bytes: 3 * 1000 }, 'three entries of 600 + 400 bytes fit in 3,000');

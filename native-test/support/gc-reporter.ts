@@ -5,7 +5,7 @@ if (collect) {
   setInterval(() => {
     collect();
     const m = process.memoryUsage();
-    process.stderr.write(`GC-REPORT ${JSON.stringify({ heapUsedMiB: m.heapUsed / 2 ** 20, rssMiB: m.rss / 2 ** 20 })}\n`);
+    process.stderr.write(`GC-REPORT ${JSON.stringify({ pid: process.pid, heapUsedMiB: m.heapUsed / 2 ** 20, rssMiB: m.rss / 2 ** 20 })}\n`);
   }, 1000).unref();
 }
 

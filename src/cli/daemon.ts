@@ -112,7 +112,7 @@ export async function startDaemon(loaded: LoadedConfig, deps: DaemonDeps): Promi
         late: complianceMetrics,
       });
       const wait = publishingWait(config, openedStore, clock, registry);
-      publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
+      publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, headersTimeoutMs: config.server.headersTimeout, logger });
     }
     const ready = () => readinessProblems(openedSigning, guarded, current!, clock);
     // Recorded before the port answers: a responder without a row is not waited for.

@@ -8,9 +8,12 @@ import type { Clock } from '../clock';
 import type { LoadedConfig } from '../config/load';
 import { createApp, MetricsText } from '../http/app';
 import { trustedProxyList } from '../http/client-address';
+import { ConnectionLimits } from '../http/connection-limits';
+import { listenerOptions, ListenerTimeouts } from '../http/listener-timeouts';
 import { createOcspHandler, OcspHandler } from '../http/ocsp-handler';
 import { createHttpServer } from '../http/server';
 import { registerCacheMetrics } from '../metrics/cache-metrics';
+import { ConnectionMetrics } from '../metrics/connection-metrics';
 import { HttpMetrics } from '../metrics/http-metrics';
 import { registerNonceMetrics } from '../metrics/nonce-metrics';
 import type { Serving } from './serving';
@@ -39,6 +42,7 @@ export function ocspServer(loaded: LoadedConfig, current: () => Serving, p: Ocsp
   }
   registerNonceMetrics(p.registry, { get stats() { return current().nonces.stats; } });
   const serving = current();
+  const trustedProxies = trustedProxyList(config.server.trustedProxies);
   const ocsp = createOcspHandler({
     source: serving.source,
     clock: p.clock,
@@ -46,16 +50,19 @@ export function ocspServer(loaded: LoadedConfig, current: () => Serving, p: Ocsp
     bodyLimit: config.server.bodyLimit,
     ...(config.server.pathPrefix ? { pathPrefix: config.server.pathPrefix } : {}),
     responseTimeoutMs: config.server.responseTimeout,
-    trustedProxies: trustedProxyList(config.server.trustedProxies),
+    trustedProxies,
     httpMetrics: new HttpMetrics(p.registry, p.clock),
     logSampleRate: config.log.requestSampleRate,
     ...(serving.memo ? { memo: serving.memo } : {}),
     logger: p.logger,
   });
   const app = createApp({ ready: p.ready, ...(p.metrics ? { metrics: p.metrics } : {}), logger: p.logger });
-  const server = createHttpServer(ocsp, app);
-  server.requestTimeout = config.server.requestTimeout;
-  server.headersTimeout = config.server.requestTimeout;
+  const server = createHttpServer(ocsp, app, listenerOptions(timeoutsOf(config.server)));
+  const limits: ConnectionLimits = new ConnectionLimits(
+    { maxConnections: config.server.maxConnections, maxPerClient: config.server.maxConnectionsPerClient, exempt: trustedProxies },
+    new ConnectionMetrics(p.registry, () => limits.size),
+  );
+  limits.attach(server);
   return { server, ocsp };
 }
 
@@ -63,9 +70,14 @@ export function ocspServer(loaded: LoadedConfig, current: () => Serving, p: Ocsp
 export async function startMetricsListener(loaded: LoadedConfig, ready: () => Promise<string[]>, metrics: MetricsText, logger: Logger): Promise<Server | undefined> {
   const m = loaded.config.metrics;
   if (!m) return undefined;
-  const server = await listen(createServer(createApp({ ready, metrics, logger })), m.host, m.port);
+  const server = await listen(createServer(listenerOptions(timeoutsOf(loaded.config.server)), createApp({ ready, metrics, logger })), m.host, m.port);
   logger.info({ host: m.host, port: (server.address() as AddressInfo).port }, 'metrics listening');
   return server;
+}
+
+/** server.requestTimeout and server.headersTimeout, which every listener of the daemon keeps. */
+export function timeoutsOf(s: LoadedConfig['config']['server']): ListenerTimeouts {
+  return { requestTimeoutMs: s.requestTimeout, headersTimeoutMs: s.headersTimeout };
 }
 
 export function listen(server: Server, host: string, port: number): Promise<Server> {

@@ -112,7 +112,7 @@ export async function startPrimary(loaded: LoadedConfig, deps: DaemonDeps): Prom
     if (config.publishing) {
       const publisher = new Publisher({ store: openedStore, cas: publisherCas, clock, afterWrite: applyEverywhere, warn: (fields, m) => logger.warn(fields, m), late: complianceMetrics });
       const wait = publishingWait(config, openedStore, clock, registry);
-      publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, logger });
+      publishing = await startPublishing(config.publishing, { publisher, wait, path: loaded.path, requestTimeoutMs: config.server.requestTimeout, headersTimeoutMs: config.server.headersTimeout, logger });
     }
     metricsServer = await startMetricsListener(loaded, ready, metrics, logger);
     const port = await started.start();

@@ -9,6 +9,8 @@ export interface EncodedError {
   kind: string;
   message: string;
   reason?: RejectReason;
+  /** A tryLater's Retry-After, where the refusal knows one. */
+  retryAfterSeconds?: number;
 }
 
 const KINDS: Record<string, new (message: string) => Error> = {
@@ -21,21 +23,23 @@ const KINDS: Record<string, new (message: string) => Error> = {
 };
 
 export function encodeError(e: unknown): EncodedError {
-  if (e instanceof LimiterRejectedError) return { kind: 'LimiterRejectedError', message: e.message, reason: e.reason };
+  if (e instanceof LimiterRejectedError) return { kind: 'LimiterRejectedError', message: e.message, reason: e.reason, retryAfterSeconds: e.retryAfterSeconds ?? 1 };
   for (const [kind, type] of Object.entries(KINDS)) if (e instanceof type) return { kind, message: (e as Error).message };
   return { kind: 'other', message: e instanceof Error ? e.message : String(e) };
 }
 
-// Refusals come back by the thousand under overload: one shared object per reason, as the limiter does.
+// Refusals come back by the thousand under overload: one shared object per reason and Retry-After, as the limiter
+// does (3 reasons × 60 s).
 const REFUSED = new Map<string, LimiterRejectedError>();
 
 export function decodeError(e: EncodedError): Error {
   if (e.kind === 'LimiterRejectedError' && e.reason) {
-    const key = `${e.reason}\0${e.message}`;
+    const seconds = e.retryAfterSeconds ?? 1;
+    const key = `${e.reason}\0${seconds}\0${e.message}`;
     let refused = REFUSED.get(key);
     if (refused) return refused;
-    refused = new LimiterRejectedError(e.reason, e.message);
-    if (REFUSED.size < 32) REFUSED.set(key, refused);
+    refused = new LimiterRejectedError(e.reason, e.message, seconds);
+    if (REFUSED.size < 256) REFUSED.set(key, refused);
     return refused;
   }
   const type = KINDS[e.kind];

@@ -45,7 +45,8 @@ export interface InitReply {
 
 /**
  * The share of what the config sizes for the whole daemon that one of `server.workers` serving processes takes:
- * the memory cache (cache.maxSize, cache.maxEntries) and the PostgreSQL connections (store.poolSize).
+ * the memory cache (cache.maxSize, cache.maxEntries), the PostgreSQL connections (store.poolSize) and the OCSP port's
+ * connections (server.maxConnections, server.maxConnectionsPerClient: 0 stays 0, no bound).
  */
 export function servingShare(config: Config): Config {
   const n = config.server.workers;
@@ -54,5 +55,8 @@ export function servingShare(config: Config): Config {
     ? { ...c, maxSize: Math.max(1, Math.floor(c.maxSize / n)), ...(c.maxEntries ? { maxEntries: Math.max(1, Math.ceil(c.maxEntries / n)) } : {}) }
     : c;
   const store = config.store.type === 'postgres' ? { ...config.store, poolSize: Math.max(1, Math.ceil(config.store.poolSize / n)) } : config.store;
-  return { ...config, cache, store };
+  // Connections are handed to the processes in turn: each one's share fills about when the daemon's bound does.
+  const s = config.server;
+  const server = { ...s, maxConnections: Math.ceil(s.maxConnections / n), maxConnectionsPerClient: Math.ceil(s.maxConnectionsPerClient / n) };
+  return { ...config, cache, store, server };
 }

@@ -72,14 +72,15 @@ function validityProblem(validityMs: number): string | undefined {
 }
 
 /**
- * Pre-produced responses are served until the pre-signer replaces them: it re-signs one once refreshAfter × the CA's
- * validity has passed, at its next run (preSigner.interval), which must come before BR 4.9.9's update deadline, for
- * the CA's validity and for every profile's (profiles are refreshed on their CA's schedule).
+ * Pre-produced responses are served until the pre-signer replaces them, and never past BR 4.9.9's update deadline
+ * (source/usable-until.ts: past it each request is signed through the HSM). The pre-signer re-signs one once
+ * refreshAfter × the CA's validity has passed, at its next run (preSigner.interval), which must come before that
+ * deadline, for the CA's validity and for every profile's (profiles are refreshed on their CA's schedule).
  */
 function refreshProblems(cfg: ProfileInput, validity: number, validityPath: (string | number)[], tag: string, add: (path: (string | number)[], m: string) => void): void {
   const interval = cfg.preSigner.interval;
   if (interval === undefined) {
-    add(['preSigner', 'interval'], `required with pre-production: without it stored responses are only refreshed by \`ocsp-hsm presign\` and are served past the update time BR 4.9.9 requires ${tag}`);
+    add(['preSigner', 'interval'], `required with pre-production: without it stored responses are only refreshed by \`ocsp-hsm presign\`, and past the update time BR 4.9.9 requires every request is signed through the HSM ${tag}`);
     return;
   }
   const refreshedBy = cfg.preSigner.refreshAfter * validity + interval;

@@ -300,6 +300,12 @@ export const configSchema = z
         bodyLimit: size.default('64KiB'),
         maxCertIdsPerRequest: z.number().int().min(1).max(1000).default(20),
         requestTimeout: duration.default('10s'),
+        /** A request whose headers are not all in by then is dropped; unset: requestTimeout (never longer: node's rule). */
+        headersTimeout: duration.optional(),
+        /** Open connections per serving process; past it the one idle longest is closed, or else the new one. */
+        maxConnections: z.number().int('a whole number of connections').min(1, 'at least 1').max(1_000_000, 'at most 1000000').default(4096),
+        /** Open connections per TCP peer address and serving process; 0: no bound (trustedProxies are never bound). */
+        maxConnectionsPerClient: z.number().int('a whole number of connections').min(0, '0 (no bound) or more').max(1_000_000, 'at most 1000000').default(256),
         /** Proxies whose X-Forwarded-For is believed, as addresses or CIDR blocks. */
         trustedProxies: z.array(z.string().refine(isAddressOrCidr, 'an IP address or CIDR block, e.g. 10.0.0.0/8')).default([]),
         responseTimeout: duration.default('5s'),
@@ -314,6 +320,7 @@ export const configSchema = z
           .default(DEFAULT_WORKERS),
       })
       .strict()
+      .superRefine(serverBounds)
       .default({}),
     dataDir: z.string().min(1).default('data'),
     /** type defaults to postgres when url is given, else sqlite. */
@@ -468,6 +475,16 @@ export const configSchema = z
     });
     for (const p of cabfProblems(cfg)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: p.path, message: p.message });
   });
+
+/** Bounds that name each other: node refuses a header timeout above the request timeout. */
+function serverBounds(s: { requestTimeout: number; headersTimeout?: number | undefined; maxConnections: number; maxConnectionsPerClient: number }, ctx: z.RefinementCtx): void {
+  if (s.headersTimeout !== undefined && s.headersTimeout > s.requestTimeout) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['headersTimeout'], message: `must not exceed server.requestTimeout (${s.requestTimeout} ms)` });
+  }
+  if (s.maxConnectionsPerClient > s.maxConnections) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxConnectionsPerClient'], message: `must not exceed server.maxConnections (${s.maxConnections})` });
+  }
+}
 
 function unique(names: string[], path: (string | number)[], ctx: z.RefinementCtx): void {
   names.forEach((n, i) => {

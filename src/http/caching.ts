@@ -1,29 +1,30 @@
 // HTTP caching of OCSP answers to GET (RFC 9919 section 6.2, which replaced RFC 5019 section 6): the headers
-// that let CDNs and proxies keep an answer until (at most) its nextUpdate, and conditional requests (304).
+// that let CDNs and proxies keep an answer until (at most) its usable time (nextUpdate, or BR 4.9.9's update time
+// under compliance: cabf: source/usable-until.ts), and conditional requests (304).
 import type { IncomingMessage } from 'node:http';
 import { etagOf, type OcspResponse, type ServedResponse } from '../source/source';
 
 /** Unknown statuses and answers carrying a nonce: caches must ask again (EJBCA's fixed choice). */
 export const NO_CACHE = 'no-cache, must-revalidate';
 
-/** Cache-Control, Last-Modified (thisUpdate), Expires (nextUpdate) and ETag, for writeHead at nowMs. */
+/** Cache-Control, Last-Modified (thisUpdate), Expires (usableUntilMs: nextUpdate without cabf) and ETag, for writeHead at nowMs. */
 export function cacheHeaders(r: ServedResponse, nowMs: number): string[] {
   return [
     'Cache-Control', cacheControl(r, Math.floor(nowMs / 1000)),
     'Last-Modified', httpDate(r.thisUpdateMs),
-    'Expires', httpDate(r.nextUpdateMs),
+    'Expires', httpDate(r.usableUntilMs),
     'ETag', r.etag(),
   ];
 }
 
 /**
  * Cache-Control during the second `second` (of the Unix epoch). max-age is counted from the second's last
- * millisecond, so that no answer sent during it lets a cache keep the response beyond its nextUpdate.
+ * millisecond, so that no answer sent during it lets a cache keep the response beyond its usable time.
  */
 function cacheControl(r: ServedResponse, second: number): string {
-  const untilNextUpdate = r.nextUpdateMs - (second * 1000 + 999);
-  // maxAge, but never beyond nextUpdate: a cache must not serve a response past it.
-  const maxAge = Math.max(0, Math.floor(Math.min(r.maxAgeMs ?? untilNextUpdate, untilNextUpdate) / 1000));
+  const untilUnusable = r.usableUntilMs - (second * 1000 + 999);
+  // maxAge, but never beyond nextUpdate (or the update time under cabf): a cache must not serve a response past it.
+  const maxAge = Math.max(0, Math.floor(Math.min(r.maxAgeMs ?? untilUnusable, untilUnusable) / 1000));
   let s = cacheControls.get(maxAge);
   if (s === undefined) {
     if (cacheControls.size > 1024) cacheControls.clear();
@@ -44,6 +45,7 @@ export class GetHeaders {
   private constructor(
     private readonly etag: string,
     private readonly maxAgeMs: number | undefined,
+    private readonly usableUntilMs: number,
     private second: number,
     /** For writeHead: Content-Type, Content-Length, then cacheHeaders() (max-age at CACHE_CONTROL). */
     readonly list: string[],
@@ -53,14 +55,14 @@ export class GetHeaders {
   static of(contentType: string, r: ServedResponse, nowMs: number, kept?: GetHeaders): GetHeaders {
     const second = Math.floor(nowMs / 1000);
     const etag = r.etag();
-    if (kept !== undefined && kept.etag === etag && kept.maxAgeMs === r.maxAgeMs) {
+    if (kept !== undefined && kept.etag === etag && kept.maxAgeMs === r.maxAgeMs && kept.usableUntilMs === r.usableUntilMs) {
       if (kept.second !== second) {
         kept.second = second;
         kept.list[CACHE_CONTROL] = cacheControl(r, second);
       }
       return kept;
     }
-    return new GetHeaders(etag, r.maxAgeMs, second, ['Content-Type', contentType, 'Content-Length', String(r.der.length), ...cacheHeaders(r, nowMs)]);
+    return new GetHeaders(etag, r.maxAgeMs, r.usableUntilMs, second, ['Content-Type', contentType, 'Content-Length', String(r.der.length), ...cacheHeaders(r, nowMs)]);
   }
 }
 
@@ -89,13 +91,14 @@ export function notModified(req: IncomingMessage, r: ServedResponse): boolean {
   return !Number.isNaN(since) && r.thisUpdateMs <= since;
 }
 
-/** A freshly signed (or stored) response as the caching headers need it. */
+/** A freshly signed (or stored) response, with nextUpdate and usableUntilMs, as the caching headers need it. */
 export function servedFrom(r: OcspResponse): ServedResponse {
   let tag: string | undefined;
   return {
     der: r.der,
     thisUpdateMs: r.thisUpdate.getTime(),
     nextUpdateMs: r.nextUpdate!.getTime(),
+    usableUntilMs: r.usableUntilMs!,
     maxAgeMs: r.maxAgeMs,
     etag: () => (tag ??= etagOf(r.der)),
   };

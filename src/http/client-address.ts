@@ -14,21 +14,22 @@ export function trustedProxyList(entries: readonly string[]): BlockList {
 }
 
 export function clientAddress(peer: string | undefined, forwardedFor: string | undefined, trusted: BlockList): string {
-  let current = normalize(peer ?? '');
-  if (!forwardedFor || !isTrusted(current, trusted)) return current;
-  const hops = forwardedFor.split(',').map((h) => normalize(h.trim())).filter(Boolean);
+  let current = plainAddress(peer ?? '');
+  if (!forwardedFor || !isTrustedProxy(current, trusted)) return current;
+  const hops = forwardedFor.split(',').map((h) => plainAddress(h.trim())).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
     current = hops[i]!;
-    if (!isTrusted(current, trusted)) return current;
+    if (!isTrustedProxy(current, trusted)) return current;
   }
   return current;
 }
 
-function normalize(a: string): string {
+/** An IPv4 peer of a dual-stack listener as plain IPv4 (::ffff:192.0.2.1 is 192.0.2.1). */
+export function plainAddress(a: string): string {
   return a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a;
 }
 
-function isTrusted(a: string, list: BlockList): boolean {
+export function isTrustedProxy(a: string, list: BlockList): boolean {
   try {
     return list.check(a, isIPv4(a) ? 'ipv4' : 'ipv6');
   } catch {

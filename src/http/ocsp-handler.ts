@@ -14,7 +14,7 @@ import { clientAddress } from './client-address';
 import { decodeGetPath } from './get-path';
 import { InflightRequests } from './inflight';
 import type { Remembered, RequestMemo } from './request-memo';
-import { errorResponse, statusForError } from './ocsp-status';
+import { errorResponse, retryAfterFor, statusForError } from './ocsp-status';
 
 export interface OcspHandlerOptions {
   source: Source<OcspRequest>;
@@ -117,7 +117,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
     const status = statusForError(e);
     if (status === 'internalError') o.logger.error({ err: e }, 'failed to answer OCSP request');
     else if (o.logger.isLevelEnabled('debug')) o.logger.debug({ reason: (e as Error).message, status }, 'OCSP request refused');
-    send(res, 200, status);
+    send(res, 200, status, undefined, retryAfterFor(e));
     record(method, status, started);
   };
 
@@ -136,7 +136,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
       const response = await o.source.response(request, ctx);
       if (!inflight.remove(token)) return; // answered tryLater at the deadline already
       const source = response.source ?? 'live';
-      if (method !== 'POST' && response.httpCacheable && response.nextUpdate) return sendHit(servedFrom(response), req, res, started, source);
+      if (method !== 'POST' && response.httpCacheable && response.nextUpdate && response.usableUntilMs !== undefined) return sendHit(servedFrom(response), req, res, started, source);
       res.writeHead(200, method === 'POST' ? postHeaders(response.der.length) : ['Content-Type', OCSP_RESPONSE, 'Content-Length', String(response.der.length), 'Cache-Control', NO_CACHE]);
       res.end(response.der);
       o.httpMetrics?.served(response.thisUpdate.getTime());
@@ -227,12 +227,16 @@ function pathOf(url: string): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-// OCSP errors go in a 200 so clients read the OCSP status; transport problems also set an HTTP error code.
-export function send(res: ServerResponse, httpStatus: number, status: ErrorStatusName, reason?: string): void {
+/**
+ * OCSP errors go in a 200 so clients read the OCSP status; transport problems also set an HTTP error code. tryLater
+ * says when to come back (RFC 9110 section 10.2.3): `retryAfterSeconds`, the refusal's estimate, else 1.
+ */
+export function send(res: ServerResponse, httpStatus: number, status: ErrorStatusName, reason?: string, retryAfterSeconds = 1): void {
   if (res.headersSent) return;
   const body = errorResponse(status);
   const headers: Record<string, string | number> = { 'Content-Type': OCSP_RESPONSE, 'Content-Length': body.length };
   if (reason) headers['X-OCSP-Error'] = reason;
+  if (status === 'tryLater') headers['Retry-After'] = retryAfterSeconds;
   if (httpStatus === 405) headers.Allow = 'GET, HEAD, POST';
   res.writeHead(httpStatus, headers);
   res.end(body);

@@ -11,6 +11,11 @@ export function statusForError(e: unknown): ErrorStatusName {
   return 'internalError';
 }
 
+/** Retry-After of a tryLater answer, in whole seconds: the refusal's estimate (the signing limiter's), else 1. */
+export function retryAfterFor(e: unknown): number {
+  return e instanceof TryLaterError && e.retryAfterSeconds !== undefined ? e.retryAfterSeconds : 1;
+}
+
 export function errorResponse(status: ErrorStatusName): Buffer {
   return ERROR_RESPONSES[status];
 }

@@ -18,7 +18,10 @@ export class UnauthorizedError extends Error {
 /** Transient inability to answer: overload or HSM unavailable. */
 export class TryLaterError extends Error {
   override name = 'TryLaterError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** When the client may come back, in whole seconds (HTTP Retry-After), where the refusal knows; else unset. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }

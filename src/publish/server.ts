@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PublishingConfig } from '../config/schema';
+import { listenerOptions } from '../http/listener-timeouts';
 import { createPublishingApp, PublishingWait } from './app';
 import { bearerAuth, clientCertificateAuth, PublishingStartupError, readBearerToken } from './auth';
 import type { Publisher } from './publisher';
@@ -17,7 +18,9 @@ export interface PublishingDeps {
   wait?: PublishingWait;
   /** Resolves a path from the config file (relative to its directory). */
   path: (p: string) => string;
+  /** server.requestTimeout and server.headersTimeout (unset: the request timeout), as on the OCSP port. */
   requestTimeoutMs: number;
+  headersTimeoutMs?: number | undefined;
   logger: Logger;
 }
 
@@ -30,18 +33,17 @@ export async function startPublishing(cfg: PublishingConfig, deps: PublishingDep
   const { logger } = deps;
   const refused = (reason: string) => logger.info({ reason }, 'publishing request refused: not authenticated');
   let server: Server;
+  const timeouts = listenerOptions({ requestTimeoutMs: deps.requestTimeoutMs, headersTimeoutMs: deps.headersTimeoutMs });
   if ('tokenFile' in cfg.auth) {
     const token = readBearerToken(deps.path(cfg.auth.tokenFile), 'publishing.auth.tokenFile', (m) => logger.warn(m));
-    server = createHttpServer(createPublishingApp({ publisher: deps.publisher, authenticate: bearerAuth(token, refused), bodyLimit: cfg.bodyLimit, logger, ...(deps.wait ? { wait: deps.wait } : {}) }));
+    server = createHttpServer(timeouts, createPublishingApp({ publisher: deps.publisher, authenticate: bearerAuth(token, refused), bodyLimit: cfg.bodyLimit, logger, ...(deps.wait ? { wait: deps.wait } : {}) }));
   } else {
     const tls = publishingTls(cfg.auth.mtls, deps.path);
     const app = createPublishingApp({ publisher: deps.publisher, authenticate: clientCertificateAuth(refused), bodyLimit: cfg.bodyLimit, logger, ...(deps.wait ? { wait: deps.wait } : {}) });
-    server = createHttpsServer({ ...tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, app);
+    server = createHttpsServer({ ...timeouts, ...tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, app);
     // Refused handshakes (no certificate, one from another CA) are the clients' business: noted, not raised.
     server.on('tlsClientError', (e) => logger.info({ reason: e.message }, 'publishing TLS handshake refused'));
   }
-  server.requestTimeout = deps.requestTimeoutMs;
-  server.headersTimeout = deps.requestTimeoutMs;
   await listen(server, cfg.host, cfg.port);
   const port = (server.address() as AddressInfo).port;
   logger.info({ host: cfg.host, port, auth: 'tokenFile' in cfg.auth ? 'bearer token' : 'mutual TLS' }, 'publishing API listening');

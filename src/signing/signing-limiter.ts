@@ -40,14 +40,15 @@ export interface LimiterOptions {
   onReject?: (limiter: string, reason: RejectReason) => void;
 }
 
-/** Overload refused by a limiter: a kind of tryLater, with the reason for the metrics. */
+/** Overload refused by a limiter: a kind of tryLater, with the reason for the metrics and when to come back. */
 export class LimiterRejectedError extends TryLaterError {
   override name = 'LimiterRejectedError';
   constructor(
     readonly reason: RejectReason,
     message: string,
+    retryAfterSeconds = 1,
   ) {
-    super(message);
+    super(message, { retryAfterSeconds });
   }
 }
 
@@ -58,12 +59,28 @@ export class PermitNotFreeError extends TryLaterError {
 
 const NOT_FREE = new PermitNotFreeError('no signing permit free now');
 
-// Refusals are the hot path under overload: shared sentinels, no stack trace captured per request.
-const REFUSED: Record<RejectReason, LimiterRejectedError> = {
-  queue_full: new LimiterRejectedError('queue_full', 'signing queue is full'),
-  client_share: new LimiterRejectedError('client_share', 'this client already holds its share of the signing queue'),
-  deadline: new LimiterRejectedError('deadline', 'signing capacity exhausted until after the request deadline'),
+/** The longest Retry-After a refusal tells: beyond a minute the estimate says more about now than about then. */
+export const MAX_RETRY_AFTER_SECONDS = 60;
+
+/** Weight of the newest signature in the smoothed time a permit is held. */
+const HOLD_SMOOTHING = 0.2;
+
+const MESSAGES: Record<RejectReason, string> = {
+  queue_full: 'signing queue is full',
+  client_share: 'this client already holds its share of the signing queue',
+  deadline: 'signing capacity exhausted until after the request deadline',
 };
+
+// Refusals are the hot path under overload: shared sentinels (one per reason and Retry-After, at most 180), no
+// stack trace captured per request.
+const REFUSED = new Map<string, LimiterRejectedError>();
+
+export function limiterRefusal(reason: RejectReason, retryAfterSeconds: number): LimiterRejectedError {
+  const key = `${reason}:${retryAfterSeconds}`;
+  let e = REFUSED.get(key);
+  if (!e) REFUSED.set(key, (e = new LimiterRejectedError(reason, MESSAGES[reason], retryAfterSeconds)));
+  return e;
+}
 
 export interface Permit {
   release(): void;
@@ -96,6 +113,8 @@ export class SigningLimiter {
   private readonly gatedLive = new Map<string, number>();
   /** Waiters here that need a gate's permit too: while none, the queue's head is all that can start. */
   private gated = 0;
+  /** How long a permit has been held lately (smoothed; undefined until one was released): a signature's time. */
+  private holdMs: number | undefined;
 
   constructor(private readonly o: LimiterOptions) {
     this.bucket = new TokenBucket(o.ratePerSecond, o.burst, o.clock);
@@ -140,10 +159,10 @@ export class SigningLimiter {
       });
     }
     const deadline = Math.min(ctx.deadlineMs ?? Infinity, now + this.o.queueTimeoutMs);
-    if (this.live.size >= this.o.maxQueue) return this.refuse('queue_full');
-    if (this.live.waitingFor(client) >= this.clientQueueCap()) return this.refuse('client_share');
+    if (this.live.size >= this.o.maxQueue) return this.refuse('queue_full', client, gates);
+    if (this.live.waitingFor(client) >= this.clientQueueCap()) return this.refuse('client_share', client, gates);
     // Refuse now what could only fail later: the expected wait at the configured rates exceeds the deadline.
-    if (deadline <= now || this.expectedWaitMs(client, gates) > deadline - now) return this.refuse('deadline');
+    if (deadline <= now || this.expectedWaitMs(client, gates) > deadline - now) return this.refuse('deadline', client, gates);
     return new Promise((resolve, reject) => {
       const w: Waiter = { lane, client, deadline, timer: undefined, gates, resolve, reject };
       w.timer = this.o.clock.setTimer(() => this.expire(w), deadline - now);
@@ -206,11 +225,13 @@ export class SigningLimiter {
   private grant(client: string, gates: readonly SigningLimiter[]): Permit {
     this.take(client);
     for (const g of gates) g.take(client);
+    const granted = this.o.clock.monotonicMs();
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
+        this.held(this.o.clock.monotonicMs() - granted);
         this.give(client);
         for (const g of gates) g.give(client);
         this.wake();
@@ -223,6 +244,10 @@ export class SigningLimiter {
     this.bucket.take();
     this.inFlight++;
     this.inFlightByClient.set(client, (this.inFlightByClient.get(client) ?? 0) + 1);
+  }
+
+  private held(ms: number): void {
+    this.holdMs = this.holdMs === undefined ? ms : this.holdMs + HOLD_SMOOTHING * (ms - this.holdMs);
   }
 
   private give(client: string): void {
@@ -319,12 +344,24 @@ export class SigningLimiter {
     if (!this.live.remove(w)) return;
     this.left(w);
     this.o.onReject?.(this.o.name, 'deadline');
-    w.reject(REFUSED.deadline);
+    w.reject(limiterRefusal('deadline', this.retryAfterSeconds(w.client, w.gates)));
   }
 
-  private refuse(reason: RejectReason): Promise<never> {
+  private refuse(reason: RejectReason, client: string, gates: readonly SigningLimiter[]): Promise<never> {
     this.o.onReject?.(this.o.name, reason);
-    return Promise.reject(REFUSED[reason]);
+    return Promise.reject(limiterRefusal(reason, this.retryAfterSeconds(client, gates)));
+  }
+
+  /**
+   * When a refused client may come back (README "Protecting the HSM"): the time the live requests waiting now, and
+   * one more, take to start: at the rate ceilings (this limiter's, and the key's for the client's turn), and at the
+   * concurrency ceiling, one batch of maxConcurrent per recent signature time. Whole seconds, 1 to 60.
+   */
+  retryAfterSeconds(client: string, gates: readonly SigningLimiter[] = NO_GATES): number {
+    const ahead = this.live.size + 1;
+    const byRate = Math.max(this.bucket.msUntil(ahead), this.expectedWaitMs(client, gates));
+    const bySlots = Math.ceil(ahead / this.o.maxConcurrent) * (this.holdMs ?? 0);
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(Math.max(byRate, bySlots) / 1000)));
   }
 
   private clientQueueCap(): number {

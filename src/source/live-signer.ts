@@ -6,6 +6,7 @@ import { wholeSeconds } from '../ocsp/response';
 import type { StatusStore } from '../store/status-store';
 import { earliestNextUpdate, itemFor, signResponse } from './response-signing';
 import { maxAgeFor } from './status-policy';
+import { usableUntilMs } from './usable-until';
 import type { OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class LiveSigner implements Source {
@@ -26,7 +27,8 @@ export class LiveSigner implements Source {
       // Several certificates: the shortest maxAge of their profiles.
       const maxAges = records.map((r) => maxAgeFor(a.policy, r?.profile)).filter((m): m is number => m !== undefined);
       return {
-        der, producedAt: now, thisUpdate: now, ...(nextUpdate ? { nextUpdate } : {}), source: 'live',
+        der, producedAt: now, thisUpdate: now, source: 'live',
+        ...(nextUpdate ? { nextUpdate, usableUntilMs: usableUntilMs(a, now.getTime(), nextUpdate.getTime()) } : {}),
         httpCacheable: !req.nonce && nextUpdate !== undefined && items.every((i) => i.status.kind !== 'unknown'),
         ...(maxAges.length > 0 ? { maxAgeMs: Math.min(...maxAges) } : {}),
       };

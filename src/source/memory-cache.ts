@@ -1,5 +1,5 @@
 // Hot pre-produced responses in memory (lru-cache, bounded by entries and bytes); an entry never outlives its
-// nextUpdate, and a status change recorded anywhere is applied before the next hit is served.
+// usable time (nextUpdate, or BR 4.9.9's update time under compliance: cabf: usable-until.ts), and a status change recorded anywhere is applied before the next hit is served.
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock';
 import { CERT_ID_HASHES } from '../ocsp/oids';
@@ -24,6 +24,7 @@ class Entry implements ServedResponse {
     readonly der: Buffer,
     readonly thisUpdateMs: number,
     readonly nextUpdateMs: number,
+    readonly usableUntilMs: number,
     readonly maxAgeMs: number | undefined,
   ) {}
 
@@ -35,7 +36,8 @@ class Entry implements ServedResponse {
     const thisUpdate = new Date(this.thisUpdateMs);
     // A pre-produced response's thisUpdate is its producedAt (response-signing.ts).
     return {
-      der: this.der, producedAt: thisUpdate, thisUpdate, nextUpdate: new Date(this.nextUpdateMs), preProduced: true, httpCacheable: true, source: 'cache',
+      der: this.der, producedAt: thisUpdate, thisUpdate, nextUpdate: new Date(this.nextUpdateMs), usableUntilMs: this.usableUntilMs, preProduced: true,
+      httpCacheable: true, source: 'cache',
       ...(this.maxAgeMs !== undefined ? { maxAgeMs: this.maxAgeMs } : {}),
     };
   }
@@ -113,10 +115,10 @@ export class MemoryCache implements Source, ChangeTarget {
 
   private live(key: string): Entry | undefined {
     const hit = this.lru.get(key);
-    return hit && hit.nextUpdateMs > this.clock.now().getTime() ? hit : undefined;
+    return hit && hit.usableUntilMs > this.clock.now().getTime() ? hit : undefined;
   }
 
-  /** Caches a pre-produced response under its certificate and hash, for as long as it is valid. */
+  /** Caches a pre-produced response under its certificate and hash, for as long as it may be served. */
   set(ca: string, serial: string, hash: string, r: OcspResponse, fill?: Fill): void {
     this.putUnlessOutdated(ca, serial, cacheKey(ca, serial, hash), r, fill);
   }
@@ -141,9 +143,11 @@ export class MemoryCache implements Source, ChangeTarget {
   }
 
   private put(key: string, r: OcspResponse): void {
-    if (!r.preProduced || !r.nextUpdate) return;
-    const ttl = r.nextUpdate.getTime() - this.clock.now().getTime();
-    if (ttl > 0) this.lru.set(key, new Entry(Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime(), r.maxAgeMs), { ttl: Math.min(ttl, 2 ** 31 - 1) });
+    if (!r.preProduced || !r.nextUpdate || r.usableUntilMs === undefined) return;
+    const ttl = r.usableUntilMs - this.clock.now().getTime();
+    if (ttl <= 0) return;
+    const entry = new Entry(Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime(), r.usableUntilMs, r.maxAgeMs);
+    this.lru.set(key, entry, { ttl: Math.min(ttl, 2 ** 31 - 1) });
   }
 }
 

@@ -11,8 +11,13 @@ export interface OcspResponse {
   thisUpdate: Date;
   /** Absent when the CA's validity is 0 (no nextUpdate in the response). */
   nextUpdate?: Date;
-  /** A pre-produced response (no nonce, one certificate): the memory cache may keep it until nextUpdate. */
+  /** A pre-produced response (no nonce, one certificate): the memory cache may keep it until usableUntilMs. */
   preProduced?: boolean;
+  /**
+   * With nextUpdate: until when memory, the store and HTTP caches may serve it (usable-until.ts: nextUpdate, or BR
+   * 4.9.9's update time under compliance: cabf). Absent: neither kept in memory nor cacheable over HTTP.
+   */
+  usableUntilMs?: number;
   /**
    * HTTP caches may keep it (RFC 9919 section 6.2): every status known, no nonce, a nextUpdate. Pre-produced
    * responses always may; an unknown status is answered "no-cache, must-revalidate" (EJBCA).
@@ -38,6 +43,8 @@ export interface ServedResponse {
   der: Buffer;
   thisUpdateMs: number;
   nextUpdateMs: number;
+  /** Served, and kept by HTTP caches (max-age, Expires), only before this (usable-until.ts). */
+  usableUntilMs: number;
   maxAgeMs: number | undefined;
   /** The quoted SHA-256 hex of der (the ETag), computed once. */
   etag(): string;

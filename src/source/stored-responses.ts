@@ -10,6 +10,7 @@ import { signedBy } from '../ocsp/signed-by';
 import { Flights } from './flights';
 import { ResponseProducer } from './response-producer';
 import { maxAgeFor } from './status-policy';
+import { usableUntilMs } from './usable-until';
 import { etagOf, type AnswerSource, type HotAnswer, type OcspResponse, type RequestContext, type ResolvedRequest, type ServedResponse, type Source } from './source';
 
 export class StoredResponses implements Source {
@@ -48,9 +49,7 @@ export class StoredResponses implements Source {
     const a = req.authority;
     const { serial, hash } = req.certIds[0]!;
     const stored = await this.store.getResponse(a.name, serial, hash!);
-    // A stored response past its nextUpdate, or signed by a signer this CA no longer uses (a rotation), is never
-    // served: sign a new one and answer with that.
-    if (stored && stored.nextUpdate > this.clock.now() && bySigner(stored, a)) return fromStored(stored, a, 'store');
+    if (stored && servable(stored, a, this.clock.now().getTime())) return fromStored(stored, a, 'store');
     // One production per certificate and hash at a time. A nonce is ignored: the pre-produced answer serves
     // everyone (seed: "OCSP Extensions"; preProduction.nonce whenIdle signs for it before, in nonce-signing.ts).
     const key = `${a.name}\0${serial}\0${hash}`;
@@ -94,14 +93,25 @@ class StoreRead implements HotAnswer {
 
   served(): ServedResponse | undefined {
     const r = this.store.getResponseNow!(this.a.name, this.serial, this.hash);
-    if (!r || r.nextUpdate <= this.clock.now() || !bySigner(r, this.a)) return undefined;
+    if (!r || !servable(r, this.a, this.clock.now().getTime())) return undefined;
     const der = r.der;
     let tag: string | undefined;
+    const thisUpdateMs = r.thisUpdate.getTime();
+    const nextUpdateMs = r.nextUpdate.getTime();
     return {
-      der, thisUpdateMs: r.thisUpdate.getTime(), nextUpdateMs: r.nextUpdate.getTime(), maxAgeMs: maxAgeFor(this.a.policy, r.profile),
+      der, thisUpdateMs, nextUpdateMs, usableUntilMs: usableUntilMs(this.a, thisUpdateMs, nextUpdateMs), maxAgeMs: maxAgeFor(this.a.policy, r.profile),
       etag: () => (tag ??= etagOf(der)),
     };
   }
+}
+
+/**
+ * A stored response past its usable time (its nextUpdate, or BR 4.9.9's update time under compliance: cabf), or
+ * signed by a signer this CA no longer uses (a rotation), is never served: the request gets a newer one or one
+ * signed now.
+ */
+function servable(r: ServableResponse, a: Authority, nowMs: number): boolean {
+  return usableUntilMs(a, r.thisUpdate.getTime(), r.nextUpdate.getTime()) > nowMs && bySigner(r, a);
 }
 
 /** Signed by the authority's signer: recorded so, or (stored before that was recorded) its signature says so. */
@@ -114,6 +124,7 @@ export function fromStored(r: ServableResponse, a: Authority, source: AnswerSour
   const maxAgeMs = maxAgeFor(a.policy, r.profile);
   return {
     der: r.der, producedAt: r.producedAt, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, preProduced: true, httpCacheable: true, source,
+    usableUntilMs: usableUntilMs(a, r.thisUpdate.getTime(), r.nextUpdate.getTime()),
     statusVersion: r.statusVersion,
     ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
   };

@@ -1,6 +1,6 @@
 // The store on PostgreSQL (node-postgres pool): several responders share one database and hear of changes by NOTIFY.
 import { createHash } from 'node:crypto';
-import { Pool, type ClientConfig, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import { Pool, type ClientConfig, type PoolClient } from 'pg';
 import type { Clock } from '../../clock';
 import type { HashName } from '../../ocsp/oids';
 import type { ReasonName } from '../../ocsp/reasons';
@@ -9,6 +9,7 @@ import type { StatusWrite } from '../status-rules';
 import type { CertificateRecord, ImportResult, RevokeResult } from '../status-store';
 import type { AppliedCrl, LastCrls } from '../crl-state';
 import { ChangeListener } from './change-listener';
+import { certificatesDue, countDue, indexedRead } from './due';
 import { scrubPassword } from './connection-url';
 import { applyCrlIn, lastCrls } from './crl-writes';
 import type { Lease, LeaseClaim, LeaseFence } from '../lease-store';
@@ -46,11 +47,6 @@ function lookupConcurrency(poolSize: number): number {
 
 /** Most keys per lookup query. */
 const MAX_BATCH = 500;
-
-// As in SqliteStore: a certificate is due unless its latest usable response by the signer is fresh enough, or final.
-const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL OR c.not_after >= $2)
-  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3 AND r.signer = $6
-    AND (r.final OR (NOT $4::boolean AND r.this_update > $5)))`;
 
 // BR 4.9.9's update deadline (compliance/cabf-timing.ts requiredUpdateMs) of each served response: the interval counts
 // both ends (+1 s); under 16 hours, half of it before nextUpdate; else 8 hours before it, 4 days (96 hours, not
@@ -204,17 +200,11 @@ export class PostgresStore implements Store {
   }
 
   async certificatesDue(q: DueQuery): Promise<CertificateRecord[]> {
-    const { rows: found } = await indexedRead<rows.CertificateRow>(
-      this.pool,
-      `SELECT c.* FROM certificates c WHERE ${DUE_WHERE} AND c.serial > $7 ORDER BY c.serial LIMIT $8`,
-      [...dueParams(q), q.after, q.limit],
-    );
-    return found.map(rows.fromCertificateRow);
+    return (await certificatesDue(this.pool, q)).map(rows.fromCertificateRow);
   }
 
-  async countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number> {
-    const { rows: found } = await indexedRead<{ n: string }>(this.pool, `SELECT count(*) AS n FROM certificates c WHERE ${DUE_WHERE}`, dueParams(q));
-    return Number(found[0]!.n);
+  countDue(q: Omit<DueQuery, 'after' | 'limit'>): Promise<number> {
+    return countDue(this.pool, q);
   }
 
   async earliestNextUpdate(ca: string): Promise<Date | undefined> {
@@ -228,7 +218,8 @@ export class PostgresStore implements Store {
   }
 
   async countPastUpdateTime(ca: string, signer: string, at: Date): Promise<number> {
-    const { rows: found } = await this.pool.query<{ n: string }>(
+    const { rows: found } = await indexedRead<{ n: string }>(
+      this.pool,
       `SELECT count(*) AS n FROM (${PAST_UPDATE_DEADLINES}) d WHERE deadline < $3 AND (not_after IS NULL OR not_after > deadline)`,
       [ca, signer, at],
     );
@@ -351,18 +342,6 @@ export class PostgresStore implements Store {
   }
 }
 
-/**
- * A statement whose plan must not scan `responses` once per certificate (or response). Planned while `responses` is nearly empty (stale
- * statistics, or a pre-signer that has just started), these anti-joins and correlated subqueries get a sequential
- * scan of `responses` inside a nested loop, which then re-reads every row the pre-signer adds, once per certificate:
- * in the PostgreSQL revocation race the due count of the health check ran for minutes on a core of its own and held
- * its connection past the responder's shutdown. Without sequential scans the plan is an index probe per certificate
- * or one merge or hash join, whatever the statistics say.
- */
-async function indexedRead<R extends QueryResultRow>(pool: Pool, text: string, values: unknown[]): Promise<QueryResult<R>> {
-  return transaction(pool, (c) => c.query<R>(text, values), { indexedPlans: true });
-}
-
 /** The current version of each certificate the responses are for, its row locked FOR SHARE (in key order). */
 async function lockVersions(c: PoolClient, responses: StoredResponse[]): Promise<Map<string, number>> {
   const keys = [...new Map(responses.map((r) => [`${r.ca}\0${r.serial}`, [r.ca, r.serial]])).values()];
@@ -380,6 +359,3 @@ function responseLockKeys(responses: StoredResponse[]): number[] {
   return [...new Set(keys)].sort((a, b) => a - b);
 }
 
-function dueParams(q: Omit<DueQuery, 'after' | 'limit'>): unknown[] {
-  return [q.ca, rows.iso(q.notExpiredAt), q.hash, q.needFinal, rows.iso(q.refreshBefore), q.signer];
-}
