@@ -57,6 +57,12 @@ describe('YAML syntax errors keep secrets out', () => {
     assertNoSecret(yamlError(`store:\n  url: ${long}\n   bad: x\n`));
   });
 
+  it('an unclosed quote before a URL whose "//" is mistyped (found by the config fuzz target)', () => {
+    for (const url of [`postgres:/ocsp:${PASSWORD}@db/ocsp`, `postgres:/ /ocsp:${PASSWORD}@db/ocsp`]) {
+      assertNoSecret(yamlError(`store:\n  url: "${url}\n`));
+    }
+  });
+
   it('an invalid escape inside the password does not quote the escape', () => {
     const m = yamlError(`store:\n  url: "postgres://ocsp:pa\\q${PASSWORD}@db/ocsp"\n`);
     assertNoSecret(m, '\\q');
