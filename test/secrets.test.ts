@@ -58,7 +58,7 @@ describe('YAML syntax errors keep secrets out', () => {
   });
 
   it('an unclosed quote before a URL whose "//" is mistyped (found by the config fuzz target)', () => {
-    for (const url of [`postgres:/ocsp:${PASSWORD}@db/ocsp`, `postgres:/ /ocsp:${PASSWORD}@db/ocsp`]) {
+    for (const url of [`postgres:/ocsp:${PASSWORD}@db/ocsp`, `postgres:/ /ocsp:${PASSWORD}@db/ocsp`, `postgres:/:${PASSWORD}@db/ocsp`]) {
       assertNoSecret(yamlError(`store:\n  url: "${url}\n`));
     }
   });

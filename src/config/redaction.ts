@@ -32,8 +32,9 @@ export function secretsIn(source: unknown): string[] {
   const found = new Set<string>();
   const fromText = (s: string) => {
     for (const m of s.matchAll(/\/\/[^\s:/@'"]*:([^\s]*)@/g)) found.add(m[1]!);
-    // user:password@host with the `//` before it mistyped ("postgres:/ocsp:pw@db", found by the config fuzz target).
-    for (const m of s.matchAll(/(?:^|[\s/"'])[^\s:/@'"]+:([^\s@/'"]+)@/g)) found.add(m[1]!);
+    // `:password@` with the URL around it mistyped ("postgres:/ocsp:pw@db", "postgres:/:pw@db"; found by the config
+    // fuzz target): masking more than a password in an error message costs nothing.
+    for (const m of s.matchAll(/:([^\s:@/'"]+)@/g)) found.add(m[1]!);
     for (const m of s.matchAll(/[?&][\w-]*password=([^&\s'"#]*)/gi)) found.add(m[1]!);
   };
   const walk = (v: unknown, key: string | undefined) => {
