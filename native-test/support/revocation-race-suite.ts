@@ -388,6 +388,13 @@ function figures(backend: Backend, run: RaceRun): Record<string, unknown> {
     certificates: run.plan.serials.length,
     revocations: { ...sent, total: run.plan.revocations.length },
     writes: writeCalls,
+    // How long each writer's writes took, and when its last one ended (ms after the first write began).
+    writeMs: Object.fromEntries(WRITERS.map((w) => {
+      const ms = run.writes.filter((x) => x.writer === w).map((x) => x.ms).sort((a, b) => a - b);
+      const began = Math.min(...run.writes.map((x) => x.endedAt - x.ms));
+      const last = Math.max(...run.writes.filter((x) => x.writer === w).map((x) => x.endedAt));
+      return [w, { p50: ms[Math.floor(ms.length / 2)], max: ms.at(-1), lastEndedAfter: last - began }];
+    })),
     writesFailed: failed,
     firstFailure: run.writes.find((w) => !w.ok)?.detail,
     revokedInStore: run.revokedInStore,
