@@ -9,12 +9,9 @@ import { Agent, request } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as asn1js from 'asn1js';
 import Database from 'better-sqlite3';
-import * as pkijs from 'pkijs';
 import { parse } from 'yaml';
-import { OID } from '../src/ocsp/oids';
-import { createTestPki, opensslQuery, Responder, ROOT, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
+import { createTestPki, nonceTemplate, opensslQuery, Responder, ROOT, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
 import { tempDir } from '../test/support/temp';
 
 const PY = join(ROOT, 'native-test/clients/py_ocsp_check.py');
@@ -49,20 +46,6 @@ function pemResponse(out: string): Buffer | undefined {
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** A request for two certificates with a 16-byte nonce: signed live and queued, never pre-produced (a live miss). */
-function twoCertTemplate(ca: TestCa): { der: Buffer; nonceOffset: number } {
-  const f = join(tempDir('tmpl'), 'req.der');
-  const r = spawnSync('openssl', ['ocsp', '-issuer', ca.caCertFile, '-cert', ca.good.file, '-cert', ca.revoked.file, '-no_nonce', '-reqout', f]);
-  if (r.status !== 0) throw new Error(String(r.stderr));
-  const req = pkijs.OCSPRequest.fromBER(readFileSync(f));
-  const marker = Buffer.alloc(16, 0x5a);
-  req.tbsRequest.requestExtensions = [
-    new pkijs.Extension({ extnID: OID.ocspNonce, critical: false, extnValue: new asn1js.OctetString({ valueHex: marker }).toBER() }),
-  ];
-  const der = Buffer.from(req.toSchema(true).toBER());
-  return { der, nonceOffset: der.indexOf(marker) };
-}
 
 /**
  * A flooding client (127.0.0.2): `loops` requests at a time, each answered before the next is sent, until stop().
@@ -192,7 +175,7 @@ describe('nonce: whenIdle with GnuTLS ocsptool, Python cryptography and BouncyCa
   });
 
   it('while a flooding client holds the limiter: the pre-produced response at once, to every strict client', async () => {
-    const flooder = flood(responder.url, twoCertTemplate(ca), 6);
+    const flooder = flood(responder.url, nonceTemplate(ca, [ca.good.file, ca.revoked.file]), 6);
     let flooded: Record<string, number>;
     try {
       const held = await waitFor(async () => (await counter('ocsp_hsm_limiter_queue_depth', 'limiter="main",lane="live"')) >= 3, 5000);

@@ -14,7 +14,7 @@ import { createOcspHandler } from '../src/http/ocsp-handler';
 import { RequestMemo } from '../src/http/request-memo';
 import { createHttpServer } from '../src/http/server';
 import { parseOcspRequest } from '../src/ocsp/request';
-import type { Signer } from '../src/signing/signer';
+import { CountingSigner } from './support/counting-signer';
 import { type Authority, makeAuthority } from '../src/source/authority';
 import type { ResponseProducer } from '../src/source/response-producer';
 import { usableUntilMs } from '../src/source/usable-until';
@@ -28,18 +28,6 @@ const DAY = 24 * HOUR;
 /** validity 1d: an interval of 1d1s, so the update is due 8 hours before nextUpdate, 16 hours after thisUpdate. */
 const DEADLINE = 16 * HOUR;
 const ctx = { lane: 'live' as const };
-
-class CountingSigner implements Signer {
-  count = 0;
-  constructor(private readonly inner: Signer) {}
-  get algorithm() {
-    return this.inner.algorithm;
-  }
-  sign(data: Buffer): Promise<Buffer> {
-    this.count++;
-    return this.inner.sign(data);
-  }
-}
 
 const tick = () => new Promise((r) => setImmediate(r));
 

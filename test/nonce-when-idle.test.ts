@@ -9,7 +9,7 @@ import { FakeClock } from '../src/clock';
 import { registerNonceMetrics } from '../src/metrics/nonce-metrics';
 import { OID } from '../src/ocsp/oids';
 import { OcspRequest, parseOcspRequest } from '../src/ocsp/request';
-import type { Signer } from '../src/signing/signer';
+import { CountingSigner } from './support/counting-signer';
 import { LimiterOptions, Permit, SigningLimiter } from '../src/signing/signing-limiter';
 import { makeAuthority, NoncePolicy } from '../src/source/authority';
 import type { NonceSigning } from '../src/source/nonce-signing';
@@ -21,18 +21,6 @@ import { buildChain, TestChain } from './support/serving-chain';
 import { softwarePki, SoftwarePki } from './support/software-pki';
 
 const HOUR = 3_600_000;
-
-class CountingSigner implements Signer {
-  count = 0;
-  constructor(private readonly inner: Signer) {}
-  get algorithm() {
-    return this.inner.algorithm;
-  }
-  sign(data: Buffer): Promise<Buffer> {
-    this.count++;
-    return this.inner.sign(data);
-  }
-}
 
 /** The nonce a response echoes, or undefined. */
 function echoedNonce(der: Buffer): Buffer | undefined {

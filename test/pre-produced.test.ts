@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, beforeEach, describe, it } from 'node:test';
 import * as pkijs from 'pkijs';
 import { FakeClock } from '../src/clock';
-import type { Signer } from '../src/signing/signer';
+import { CountingSigner } from './support/counting-signer';
 import { OID } from '../src/ocsp/oids';
 import { parseOcspRequest } from '../src/ocsp/request';
 import { cleanup } from '../src/presign/cleanup';
@@ -23,22 +23,6 @@ import { tempDir } from './support/temp';
 const HOUR = 3_600_000;
 const limits = { maxCertIds: 10 };
 const ctx = { lane: 'live' as const };
-
-/** Counts signatures: the HSM's work is what pre-production saves. */
-class CountingSigner implements Signer {
-  count = 0;
-  /** Signatures then finish after 0-4 ms, out of order, as HSM sessions do. */
-  jitter = false;
-  constructor(private readonly inner: Signer) {}
-  get algorithm() {
-    return this.inner.algorithm;
-  }
-  async sign(data: Buffer): Promise<Buffer> {
-    this.count++;
-    if (this.jitter) await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 5)));
-    return this.inner.sign(data);
-  }
-}
 
 interface Fields {
   status: number;

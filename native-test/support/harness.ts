@@ -143,10 +143,11 @@ export function opensslQuery(ca: TestCa, url: string, certs: string[], extra: st
   return `${r.stdout}${r.stderr}`;
 }
 
-/** A DER request for one certificate carrying a 16-byte nonce, and where the nonce bytes sit. */
-export function nonceTemplate(ca: TestCa, cert: string, sha256 = false): { der: Buffer; nonceOffset: number } {
+/** A DER request for one certificate (or several) carrying a 16-byte nonce, and where the nonce bytes sit. */
+export function nonceTemplate(ca: TestCa, cert: string | string[], sha256 = false): { der: Buffer; nonceOffset: number } {
   const f = join(tempDir('tmpl'), 'req.der');
-  const r = spawnSync('openssl', ['ocsp', ...(sha256 ? ['-sha256'] : []), '-issuer', ca.caCertFile, '-cert', cert, '-no_nonce', '-reqout', f]);
+  const certs = (Array.isArray(cert) ? cert : [cert]).flatMap((c) => ['-cert', c]);
+  const r = spawnSync('openssl', ['ocsp', ...(sha256 ? ['-sha256'] : []), '-issuer', ca.caCertFile, ...certs, '-no_nonce', '-reqout', f]);
   if (r.status !== 0) throw new Error(String(r.stderr));
   const req = pkijs.OCSPRequest.fromBER(readFileSync(f));
   const marker = Buffer.alloc(16, 0x5a);
