@@ -200,6 +200,34 @@ describe('revocation races', () => {
     assert.equal(second((await late).der), 1);
   });
 
+  it('nonce whenIdle: a request after a revocation is signed revoked while one begun before is held; neither is stored nor cached', async () => {
+    const whenIdle = makeAuthority({
+      name: 'unit', caCert: pki.ca, signerCert: pki.responder, signer, responderId: 'byKey', validityMs: HOUR,
+      preProduction: { enabled: true, storeOnDemand: true, onIssuance: false, onRevocation: false, hashes: ['sha1'], finalResponsesBeforeMs: undefined, nonce: 'whenIdle' },
+    });
+    const n = buildChain(ctl.store, whenIdle, clock);
+    await n.follower.start();
+    try {
+      const askNonce = () => n.chain.response(request([0], true), ctx);
+      signer.hold();
+      const early = askNonce();
+      await signer.until(1); // read good, being signed live with its nonce
+      await revoke('1001');
+      await turn();
+      const late = askNonce();
+      await signer.until(2); // signed on its own, from the status read after the revocation
+      signer.release();
+      assert.equal(statusOf((await early).der), 0, 'the request that came before the revocation may say good');
+      assert.equal(statusOf((await late).der), 1, 'the one after it says revoked');
+      assert.deepEqual(n.nonces.stats, { signed: 2, preproduced: 0 });
+      await turn();
+      assert.equal(await stored('1001'), undefined, 'answers with a nonce are never stored');
+      assert.equal(statusOf(n.chain.hot(request([0]))?.served()?.der), undefined, 'nor kept in memory');
+    } finally {
+      n.follower.close();
+    }
+  });
+
   it('reload while a production is in flight: what it signed before a revocation is neither stored nor served by the new configuration', async () => {
     signer.hold();
     const inFlight = ask([2]);
