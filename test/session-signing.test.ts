@@ -1,5 +1,6 @@
-// Signing on session threads, with threads whose calls the test answers by hand and a fake clock: batches form
-// only while every session is busy, a batch past signTimeout refuses all its signatures and sets the session
+// Signing on session threads, with threads whose calls the test answers by hand and a fake clock: the signatures
+// asked for in one turn go out together, spread over the free sessions, and while every session is busy the next
+// free one takes what queued as one batch; a batch past signTimeout refuses all its signatures and sets the session
 // aside, and the session's fate follows the call when it finally returns.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -69,11 +70,14 @@ function setup(sessions: number) {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('signing on session threads', () => {
-  it('one signature per call while sessions are free; queued ones go to the next free session as one batch', async () => {
+  it('signatures asked for in one turn are spread over the free sessions; queued ones go to the next free session as one batch', async () => {
     const { threads, sign, signing } = setup(2);
     const first = [sign(1), sign(2)];
+    assert.equal(signing.queued, 2, 'handed over once the turn has asked for all it will');
+    await tick();
     assert.deepEqual(threads.map((t) => t.calls.length), [1, 1], 'each free session took one');
     const queued = Array.from({ length: 5 }, (_, i) => sign(10 + i));
+    await tick();
     assert.equal(signing.queued, 5, 'every session busy: they wait');
     threads[0]!.finish();
     await tick();
@@ -86,15 +90,26 @@ describe('signing on session threads', () => {
     assert.deepEqual(sigs.map((s) => s[0]), [1, 2, 10, 11, 12, 13, 14], 'each caller got its own signature');
   });
 
+  it('a turn\'s signatures go out as batches even while sessions are free, split evenly over them', async () => {
+    const { threads, sign, signing } = setup(2);
+    const all = Array.from({ length: 9 }, (_, i) => sign(i));
+    await tick();
+    assert.deepEqual(threads.map((t) => t.calls.length), [1, 1], 'one message to each session');
+    assert.deepEqual(threads.map((t) => jobsOf(t.calls[0]!.req).length), [5, 4], 'half each');
+    assert.equal(signing.queued, 0);
+    threads[0]!.finish();
+    threads[1]!.finish();
+    assert.deepEqual((await Promise.all(all)).map((s) => s[0]), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('a batch never exceeds MAX_BATCH', async () => {
     const { threads, sign } = setup(1);
     const all = [sign(0), ...Array.from({ length: MAX_BATCH + 10 }, (_, i) => sign(i + 1))];
+    await tick();
+    assert.equal(jobsOf(threads[0]!.calls[0]!.req).length, MAX_BATCH);
     threads[0]!.finish();
     await tick();
-    assert.equal(jobsOf(threads[0]!.calls[1]!.req).length, MAX_BATCH);
-    threads[0]!.finish();
-    await tick();
-    assert.equal(jobsOf(threads[0]!.calls[2]!.req).length, 10);
+    assert.equal(jobsOf(threads[0]!.calls[1]!.req).length, 11);
     threads[0]!.finish();
     assert.equal((await Promise.all(all)).length, MAX_BATCH + 11);
   });
@@ -102,6 +117,7 @@ describe('signing on session threads', () => {
   it('past signTimeout every signature of the batch is refused, the session is set aside, and it comes back when the call returns', async () => {
     const { clock, threads, pool, sign, events } = setup(1);
     const a = sign(1);
+    await tick();
     clock.advance(499);
     await tick();
     assert.equal(pool.counts().inUse, 1);
@@ -118,6 +134,7 @@ describe('signing on session threads', () => {
   it('a session fault breaks the session and refuses as tryLater (SignerUnavailableError)', async () => {
     const { threads, pool, sign, events } = setup(1);
     const a = sign(1);
+    await tick();
     threads[0]!.finish(pkcs11js.CKR_SESSION_HANDLE_INVALID);
     await assert.rejects(a, SignerUnavailableError);
     assert.deepEqual(pool.counts(), { idle: 0, inUse: 0, broken: 1 });
