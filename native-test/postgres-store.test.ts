@@ -176,7 +176,7 @@ describe('PostgresStore', () => {
     const bytewise = [...serials].sort();
     const localeOrder = await withClient(url, async (c) => (await c.query<{ s: string[] }>('SELECT array_agg(x ORDER BY x) AS s FROM unnest($1::text[]) x', [serials])).rows[0]!.s);
     assert.notDeepEqual(localeOrder, bytewise, 'the database collation is not bytewise, so this test means something');
-    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(0), needFinal: false, signer: 'S1' };
+    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(0), refreshAfter: 0, refreshAt: new Date(0), needFinal: false, signer: 'S1' };
     assert.deepEqual((await s.certificatesDue({ ...q, after: '', limit: 100 })).map((c) => c.serial), bytewise);
     assert.deepEqual((await s.certificatesDue({ ...q, after: 'B0', limit: 2 })).map((c) => c.serial), bytewise.slice(2, 4));
   });
@@ -352,7 +352,7 @@ describe('PostgresStore', () => {
         SELECT 'ca1', lpad(to_hex(i), 8, '0'), 'good', now() + interval '1 year', now() FROM generate_series(1, $1::int) i`, [certificates]);
       await c.query('ANALYZE');
     });
-    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(Date.now() - 3_600_000), needFinal: false, signer: 'new', notExpiredAt: new Date() };
+    const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(Date.now() - 3_600_000), refreshAfter: 0, refreshAt: new Date(Date.now() - 3_600_000), needFinal: false, signer: 'new', notExpiredAt: new Date() };
     // A ceiling far above what index probes need (well under a second here) and far below the stale plan (minutes).
     const within = <T>(what: string, p: Promise<T>): Promise<T> =>
       Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} took over 20 s`)), 20_000).unref())]);
@@ -379,7 +379,7 @@ describe('PostgresStore', () => {
     await open(url); // migrated
     const pool = new Pool({ connectionString: url, max: 1 });
     try {
-      const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(), needFinal: false, signer: 'k1', notExpiredAt: new Date() };
+      const q = { ca: 'ca1', hash: 'sha1' as const, refreshBefore: new Date(), refreshAfter: 0, refreshAt: new Date(), needFinal: false, signer: 'k1', notExpiredAt: new Date() };
       const insert = (table: string, n: number) =>
         table === 'certificates'
           ? pool.query(`INSERT INTO certificates (ca, serial, status, updated_at) SELECT 'ca1', lpad(to_hex(i), 8, '0'), 'good', now() FROM generate_series(1, $1::int) i`, [n])

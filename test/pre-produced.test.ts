@@ -271,6 +271,26 @@ describe('pre-produced responses', () => {
     assert.ok((await ask([0])).der.equals((await store.getResponse('unit', '1001', 'sha1'))!.der), 'the final response is served');
   });
 
+  it('pre-signer: a certificate profile\'s shorter validity is refreshed at half of its own, not of the CA\'s', async () => {
+    authority = makeAuthority({
+      name: 'unit', caCert: pki.ca, signerCert: pki.responder, signer, responderId: 'byKey', validityMs: HOUR,
+      preProduction: { enabled: true, storeOnDemand: true, onIssuance: false, onRevocation: true, hashes: ['sha1'], finalResponsesBeforeMs: undefined },
+      policy: { profileValidityMs: new Map([['short', 10 * 60_000]]) },
+    });
+    ({ producer } = buildChain(store, authority, clock));
+    await store.putCertificates([{ ca: 'unit', serial: '4001', status: 'good', profile: 'short' }]);
+    const ps = new PreSigner(store, [authority], producer, clock, { refreshAfter: 0.5, concurrency: 4, batchSize: 10 }, quiet);
+    assert.equal((await ps.run()).stored, 3);
+    const first = (await store.getResponse('unit', '4001', 'sha1'))!;
+    assert.equal(first.nextUpdate.getTime() - first.thisUpdate.getTime(), 10 * 60_000, 'signed with the profile\'s validity');
+    clock.advance(4 * 60_000);
+    assert.equal((await ps.run()).stored, 0, 'minute 4: nothing due');
+    clock.advance(60_000 + 1000);
+    const r = await ps.run();
+    assert.equal(r.stored, 1, 'minute 5: the profile\'s certificate alone, long before its response expires (the CA\'s half is 30 minutes)');
+    assert.ok((await store.getResponse('unit', '4001', 'sha1'))!.thisUpdate > first.thisUpdate);
+  });
+
   it('the cache never serves past nextUpdate and respects its byte bound', async () => {
     const small = new MemoryCache(cache, clock, { maxEntries: 100, maxBytes: 1 });
     small.set('unit', '1', 'sha1', { der: Buffer.alloc(10), producedAt: clock.now(), thisUpdate: clock.now(), nextUpdate: new Date(clock.now().getTime() + HOUR), usableUntilMs: clock.now().getTime() + HOUR, preProduced: true });

@@ -170,7 +170,7 @@ export class PreSigner {
     const needFinal = this.producer.inFinalWindow(a);
     const refreshBefore = all ? EVERYTHING_DUE : new Date(now.getTime() - this.o.refreshAfter * a.validityMs);
     // Final responses cover every certificate; otherwise expired certificates are not worth HSM time.
-    return { ca: a.name, hash, signer: a.signerId, refreshBefore, needFinal, ...(needFinal ? {} : { notExpiredAt: now }) };
+    return { ca: a.name, hash, signer: a.signerId, refreshBefore, refreshAfter: this.o.refreshAfter, refreshAt: now, needFinal, ...(needFinal ? {} : { notExpiredAt: now }) };
   }
 
   /**

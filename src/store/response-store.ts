@@ -48,8 +48,14 @@ export const EVERYTHING_DUE = new Date('9999-12-31T23:59:59Z');
 export interface DueQuery {
   ca: string;
   hash: HashName;
-  /** A response whose thisUpdate is at or before this is due for refresh. */
+  /** A response whose thisUpdate is at or before this is due for refresh (refreshAfter of the CA's validity ago). */
   refreshBefore: Date;
+  /**
+   * Also due: a response past refreshAfter of its own validity (thisUpdate to nextUpdate) at refreshAt. A profile's
+   * validity shorter than the CA's, or a validity lengthened since it was signed, would otherwise let it expire first.
+   */
+  refreshAfter: number;
+  refreshAt: Date;
   /** In the final-response window: every certificate without a final response is due. */
   needFinal: boolean;
   /** The signer responses must be from to count (Authority.signerId): a rotation makes every other one due. */

@@ -210,7 +210,10 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
         response('a4', 'sha1', 0, { final: true, nextUpdate: new Date('9999-12-31T23:59:59Z') }),
         response('a5', 'sha256', 50),
       ]);
-      const q: { ca: string; hash: HashName; signer: string; refreshBefore: Date; needFinal: boolean; notExpiredAt: Date | undefined } = { ca: 'ca1', hash: 'sha1', signer: 'S1', refreshBefore: at(30), needFinal: false, notExpiredAt: at(0) };
+      // At minute 60: the CA's validity and each response's are 60 minutes, refreshed after half.
+      const q: { ca: string; hash: HashName; signer: string; refreshBefore: Date; refreshAfter: number; refreshAt: Date; needFinal: boolean; notExpiredAt: Date | undefined } = {
+        ca: 'ca1', hash: 'sha1', signer: 'S1', refreshBefore: at(30), refreshAfter: 0.5, refreshAt: at(60), needFinal: false, notExpiredAt: at(0),
+      };
       const due = async (extra: Partial<typeof q> = {}, after = '', limit = 100) =>
         (await s.certificatesDue({ ...q, ...extra, after, limit })).map((c) => c.serial);
       assert.deepEqual(await due(), ['a1', 'a2', 'a5']);
@@ -223,6 +226,12 @@ function describeResponseStore(name: string, make: () => Promise<Store>): void {
       // A rotation: what the retired signer made, fresh and final alike, counts for nothing.
       assert.deepEqual(await due({ signer: 'S2' }), ['a1', 'a2', 'a3', 'a4', 'a5']);
       assert.equal(await s.countDue({ ...q, signer: 'S2' }), 5);
+      // A response of shorter validity than the CA's (a certificate profile's 10 minutes, or a validity lengthened
+      // since): due once half of its own validity has passed, though recent by the CA's.
+      await put(s, [response('a1', 'sha1', 52, { nextUpdate: at(62) })]);
+      assert.deepEqual(await due(), ['a1', 'a2', 'a5'], 'minute 60: past 57, its own refresh point');
+      assert.deepEqual(await due({ refreshAt: at(56) }), ['a2', 'a5'], 'minute 56: not yet');
+      assert.equal(await s.countDue(q), 3);
       await s.close();
     });
 

@@ -13,18 +13,18 @@ import { transaction } from './transaction';
 // in the PostgreSQL revocation race ran for minutes and held its connection past the responder's stop.
 const DUE_FROM = `certificates c LEFT JOIN LATERAL (
     SELECT 1 AS fresh FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = $3 AND r.signer = $6
-      AND (r.final OR (NOT $4::boolean AND r.this_update > $5)) LIMIT 1
+      AND (r.final OR (NOT $4::boolean AND r.this_update > $5 AND r.this_update + $7::float8 * (r.next_update - r.this_update) > $8)) LIMIT 1
   ) f ON true`;
 const DUE_WHERE = `c.ca = $1 AND ($2::timestamptz IS NULL OR c.not_after IS NULL OR c.not_after >= $2) AND f.fresh IS NULL`;
 
-/** The statements, for tests that look at their plans ($1-$6: dueParams; the page adds $7 after, $8 limit). */
+/** The statements, for tests that look at their plans ($1-$8: dueParams; the page adds $9 after, $10 limit). */
 export const DUE_SQL = {
   count: `SELECT count(*) AS n FROM ${DUE_FROM} WHERE ${DUE_WHERE}`,
-  page: `SELECT c.* FROM ${DUE_FROM} WHERE ${DUE_WHERE} AND c.serial > $7 ORDER BY c.serial LIMIT $8`,
+  page: `SELECT c.* FROM ${DUE_FROM} WHERE ${DUE_WHERE} AND c.serial > $9 ORDER BY c.serial LIMIT $10`,
 };
 
 export function dueParams(q: Omit<DueQuery, 'after' | 'limit'>): unknown[] {
-  return [q.ca, rows.iso(q.notExpiredAt), q.hash, q.needFinal, rows.iso(q.refreshBefore), q.signer];
+  return [q.ca, rows.iso(q.notExpiredAt), q.hash, q.needFinal, rows.iso(q.refreshBefore), q.signer, q.refreshAfter, rows.iso(q.refreshAt)];
 }
 
 export async function countDue(pool: Pool, q: Omit<DueQuery, 'after' | 'limit'>): Promise<number> {

@@ -61,7 +61,8 @@ type ServableRow = [der: Buffer, producedAt: number, thisUpdate: number, nextUpd
 // A response by another signer (a rotation) never counts.
 const DUE_WHERE = `c.ca = @ca AND (@not_expired IS NULL OR c.not_after IS NULL OR c.not_after >= @not_expired)
   AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.ca = c.ca AND r.serial = c.serial AND r.hash = @hash AND r.signer = @signer
-    AND (r.final = 1 OR (@need_final = 0 AND r.this_update > @refresh_before)))`;
+    AND (r.final = 1 OR (@need_final = 0 AND r.this_update > @refresh_before
+      AND r.this_update + @refresh_after * (r.next_update - r.this_update) > @refresh_at)))`;
 
 // BR 4.9.9's update deadline (compliance/cabf-timing.ts requiredUpdateMs) of each served response, in ms: the interval
 // counts both ends (+1 s); under 16 hours, half of it before nextUpdate; else 8 hours before it, 4 days after thisUpdate.
@@ -393,6 +394,8 @@ function dueParams(q: Omit<DueQuery, 'after' | 'limit'>) {
     ca: q.ca,
     hash: q.hash,
     refresh_before: q.refreshBefore.getTime(),
+    refresh_after: q.refreshAfter,
+    refresh_at: q.refreshAt.getTime(),
     need_final: q.needFinal ? 1 : 0,
     signer: q.signer,
     not_expired: q.notExpiredAt?.getTime() ?? null,
