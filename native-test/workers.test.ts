@@ -16,6 +16,7 @@ import {
 import type { LoadSpec } from './support/load';
 import { readCertificate } from '../src/pki/certificate';
 import { OcspExchange } from './support/ocsp-exchange';
+import { dashboardMetricFamilies, scrapedFamilies } from './support/dashboard';
 import { pgCount, postgresCluster } from './support/postgres';
 import { Shim } from './support/shim';
 
@@ -282,6 +283,15 @@ describe('server.workers: 2 on a PostgreSQL store', () => {
   });
   after(async () => {
     assert.equal(await responder.stop(), 0, responder.output());
+  });
+
+  it('every ocsp_* metric it exports (cluster, heartbeats, serving processes, connections, publishing waits) has a dashboard panel', async () => {
+    const families = scrapedFamilies(await getText(responder.url + '/metrics'), 'ocsp_');
+    for (const f of ['ocsp_workers', 'ocsp_cluster_responders', 'ocsp_responder_heartbeat_age_seconds', 'ocsp_connections_open', 'ocsp_publish_waits_total']) {
+      assert.ok(families.includes(f), `${f} exported (${families.length} families)`);
+    }
+    const shown = dashboardMetricFamilies();
+    assert.deepEqual(families.filter((f) => !shown.has(f)), [], 'exported, but in no panel of config/grafana-dashboard.json');
   });
 
   it('a revocation through the publishing API is answered "revoked" by both processes at once, their LISTEN connections dead', async () => {
