@@ -145,7 +145,7 @@ describe('three responders on one PostgreSQL: the work done once per cluster', (
     // Paused, the other responder cannot claim meanwhile: the row shows what the stopping holder left.
     process.kill(rest.proc.pid!, 'SIGSTOP');
     try {
-      assert.equal(await holder.stop(), 0);
+      assert.equal(await holder.stop(), 0, holder.output());
       killed.add(holder);
       const l = (await lease())!;
       assert.equal(Number(l.holder.split('/')[1]), holder.proc.pid);

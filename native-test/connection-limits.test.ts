@@ -78,7 +78,7 @@ describe('connection limits on the daemon', () => {
   });
   after(async () => {
     for (const s of held) s.destroy();
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   const openNow = () => metric(metricsUrl, 'ocsp_connections_open');

@@ -26,7 +26,7 @@ describe('ocsp-hsm demo', () => {
         assert.doesNotMatch(out, /WARNING: no nonce/, cmd);
       });
     } finally {
-      assert.equal(await first.stop(), 0);
+      assert.equal(await first.stop(), 0, first.log());
     }
 
     // Second run: reuses the token, keys and certificates instead of creating new ones.
@@ -39,7 +39,7 @@ describe('ocsp-hsm demo', () => {
       assert.match(r.stdout + r.stderr, /Response verify OK/);
       assert.match(r.stdout, /revoked/);
     } finally {
-      assert.equal(await second.stop(), 0);
+      assert.equal(await second.stop(), 0, second.log());
     }
   });
 });

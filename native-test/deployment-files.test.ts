@@ -347,7 +347,7 @@ describe('deployment files', () => {
       scrape = await res.text();
     });
     after(async () => {
-      assert.equal(await responder?.stop(), 0);
+      assert.equal(await responder?.stop(), 0, responder?.output());
     });
 
     it('/metrics passes `promtool check metrics`', () => {

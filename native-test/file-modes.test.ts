@@ -64,7 +64,7 @@ describe('file modes under umask 000', () => {
     try {
       found = modesUnder(join(cwd, 'demo'));
     } finally {
-      assert.equal(await demo.stop(), 0);
+      assert.equal(await demo.stop(), 0, demo.log());
     }
     for (const p of ['config.yaml', 'softhsm2.conf', 'user.pin', 'demo-ca.pem', 'data/', 'data/ocsp-hsm.sqlite', 'data/ocsp-hsm.sqlite-wal', 'data/ocsp-hsm.sqlite-shm', 'tokens/']) {
       assert.ok(found.has(p), `${p} missing from:\n${[...found.keys()].join('\n')}`);
@@ -105,7 +105,7 @@ describe('file modes under umask 000', () => {
         assert.ok(!environ.includes('FILE_MODES_TEST_PIN') && !environ.includes(pin), `serving process ${pid} has the PIN`);
       }
     } finally {
-      assert.equal(await running.stop(), 0);
+      assert.equal(await running.stop(), 0, running.output());
     }
     assert.ok(!running.output().includes(pin));
   });

@@ -53,7 +53,7 @@ describe('HSM faults under load', () => {
       console.log(`daemon ended (${responder.proc.exitCode ?? responder.proc.signalCode}):\n${responder.output().slice(-4000)}`);
     }
     assert.equal(responder.proc.exitCode, null, 'the daemon survived every fault');
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   const flips = async () => ({

@@ -65,7 +65,7 @@ describe('PKCS#11 calls that hang', () => {
   after(async () => {
     shim.setHang(0);
     assert.equal(responder.proc.exitCode, null, `the daemon survived every hang:\n${responder.output().slice(-3000)}`);
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   const flips = async () => ({

@@ -46,7 +46,7 @@ describe('signing limits on real SoftHSM2', () => {
       responder = await startResponder(pki, { config, env: { ...shim.env(pki.modulePath), NODE_OPTIONS: `--expose-gc --require ${gcReporter}` } });
     });
     after(async () => {
-      assert.equal(await responder.stop(), 0);
+      assert.equal(await responder.stop(), 0, responder.output());
     });
 
     it(`never lets the HSM sign above ${RATE}/s plus the burst, refuses the excess on arrival with tryLater, memory flat`, async () => {
@@ -120,7 +120,7 @@ describe('signing limits on real SoftHSM2', () => {
       responder = await startResponder(pki, { config });
     });
     after(async () => {
-      assert.equal(await responder.stop(), 0);
+      assert.equal(await responder.stop(), 0, responder.output());
     });
 
     it('signs every request of a quiet client while a flooding client gets tryLater', async () => {

@@ -59,7 +59,7 @@ describe('HTTP caching of GET answers (RFC 9919 section 6.2)', () => {
     responder = await startResponder(pki, { config });
   });
   after(async () => {
-    if (responder) assert.equal(await responder.stop(), 0);
+    if (responder) assert.equal(await responder.stop(), 0, responder.output());
   });
 
   it('a cacheable GET answer: Cache-Control, Last-Modified = thisUpdate, Expires = nextUpdate, ETag = SHA-256, Date, Content-Length', async () => {

@@ -87,7 +87,7 @@ describe('following index.txt (cas[].index)', () => {
     responder = await startResponder(pki, { config });
   });
   after(async () => {
-    if (responder) assert.equal(await responder.stop(), 0);
+    if (responder) assert.equal(await responder.stop(), 0, responder.output());
   });
 
   it('imports index.txt at startup: what `openssl ca` issued before is good, nothing was imported by hand', async () => {

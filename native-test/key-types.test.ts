@@ -21,7 +21,7 @@ describe('key types and signer bindings', () => {
     responder = await startResponder(pki, { config });
   });
   after(async () => {
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   const cases = [

@@ -44,7 +44,7 @@ describe('malformed requests against the daemon', () => {
     validReq = readFileSync(f);
   });
   after(async () => {
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   const stillServes = () => {

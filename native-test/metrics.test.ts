@@ -43,7 +43,7 @@ describe('metrics after a known workload', () => {
     metricsUrl = `http://127.0.0.1:${port[1]}`;
   });
   after(async () => {
-    if (responder) assert.equal(await responder.stop(), 0);
+    if (responder) assert.equal(await responder.stop(), 0, responder.output());
   });
 
   it('counts requests by method, status and source, cache hits and misses, signatures and store queries exactly', async () => {

@@ -106,7 +106,7 @@ describe('many CAs and key bindings (PKI built by openssl)', () => {
     responder = await startResponder({ softhsmConf: pki.softhsmConf } as TestPki, { config });
   });
   after(async () => {
-    if (responder) assert.equal(await responder.stop(), 0);
+    if (responder) assert.equal(await responder.stop(), 0, responder.output());
   });
 
   /** openssl ocsp with only the root as trust anchor (never -noverify); the response is kept for inspection. */

@@ -152,7 +152,7 @@ describe('nonce: whenIdle with GnuTLS ocsptool, Python cryptography and BouncyCa
     stored = storedResponses()[0]!;
   });
   after(async () => {
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   it('idle: each strict client gets its nonce echoed in a response it verifies; nothing of it is stored', async () => {

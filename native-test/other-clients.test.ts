@@ -18,7 +18,7 @@ describe('GnuTLS ocsptool and Python cryptography against the daemon', () => {
     responder = await startResponder(pki);
   });
   after(async () => {
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   for (const [leaf, status] of [['good', 'good'], ['revoked', 'revoked'], ['unissued', 'unknown']] as const) {

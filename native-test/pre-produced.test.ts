@@ -44,7 +44,7 @@ describe('pre-produced responses on SoftHSM2', () => {
     responder = await startResponder(pki, { config });
   });
   after(async () => {
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   it('serves one stored response again and again, to SHA-1 and SHA-256 clients, nonce or not; openssl verifies', async () => {

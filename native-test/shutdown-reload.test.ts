@@ -132,7 +132,7 @@ describe('reload (SIGHUP)', () => {
   });
   after(async () => {
     agent.destroy();
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   it('serves a CA added to the config after SIGHUP, on a connection opened before it', async () => {

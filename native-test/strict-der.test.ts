@@ -31,7 +31,7 @@ describe('strict DER against the daemon, read back by pyca/cryptography and open
     good = { issuerNameHash: nameHash, issuerKeyHash: keyHash, serial: tlv(TAG.integer, serialIntegerBytes(ca.good.serial)) };
   });
   after(async () => {
-    assert.equal(await responder.stop(), 0);
+    assert.equal(await responder.stop(), 0, responder.output());
   });
 
   const ask = async (method: 'GET' | 'POST', der: Buffer): Promise<Buffer> => {

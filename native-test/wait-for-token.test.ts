@@ -37,7 +37,7 @@ describe('waitForToken', () => {
       assert.match(out, /Response verify OK/);
       assert.match(out, /: good/);
     } finally {
-      assert.equal(await responder.stop(), 0);
+      assert.equal(await responder.stop(), 0, responder.output());
     }
   });
 

@@ -101,7 +101,7 @@ export function startResponder(pki: Pick<TestPki, 'softhsmConf' | 'configFile'>,
         url: `http://127.0.0.1:${port}`,
         port,
         proc,
-        output: () => out,
+        output: () => `${out}${proc.signalCode ? `\n(ended by ${proc.signalCode})` : ''}`,
         stop: async () => {
           if (proc.exitCode === null) proc.kill('SIGTERM');
           // Longer than the daemon's own server.shutdownTimeout (10s): its graceful stop is never cut short here.

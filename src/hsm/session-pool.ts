@@ -106,7 +106,7 @@ export class SessionPool {
   /** Drops a session whose thread is gone (it exited) or is not wanted, ending the thread. */
   remove(s: PooledSession): void {
     this.sessions = this.sessions.filter((x) => x !== s);
-    s.thread.terminate();
+    void s.thread.terminate();
   }
 
   counts(): SessionCounts {

@@ -15,7 +15,8 @@ export interface SessionThreadLike {
   readonly inCall: boolean;
   readonly alive: boolean;
   call<T>(req: Request): Promise<T>;
-  terminate(): void;
+  /** Ends the thread; resolves once it has exited (a thread inside a call exits when the call returns). */
+  terminate(): void | Promise<void>;
 }
 
 export class SessionThread implements SessionThreadLike {
@@ -54,9 +55,12 @@ export class SessionThread implements SessionThreadLike {
   }
 
   /** Ends the thread; a call still in the HSM keeps it until the call returns. */
-  terminate(): void {
+  terminate(): Promise<void> {
     this.exited = true;
-    void this.worker.terminate().catch(() => undefined);
+    return this.worker.terminate().then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   private onReply(r: Reply): void {

@@ -277,7 +277,10 @@ export class HsmToken {
     if (quiet.length > 0 && inCall.length === 0 && this.calls.inFlight === 0 && this.calls.attached === 0) {
       await this.calls.track(quiet[0]!.thread.call({ op: 'finalize' })).catch(() => undefined);
     }
-    for (const s of [...quiet, ...inCall]) s.thread.terminate();
+    // Quiet threads are waited for: once close() resolves their copy of the module is unloaded, so nothing of it
+    // runs on while the process loads the module again (the demo builds its token, then serves) or exits.
+    for (const s of inCall) void s.thread.terminate();
+    await Promise.all(quiet.map((s) => s.thread.terminate()));
   }
 
   private async bringUp(reinit: boolean): Promise<void> {
