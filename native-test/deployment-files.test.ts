@@ -10,6 +10,7 @@ import { parse, stringify } from 'yaml';
 import { EXIT_PIN_LOCKED, EXIT_PIN_REFUSED, EXIT_USAGE } from '../src/cli/exit-codes';
 import { tempDir } from '../test/support/temp';
 import { createTestPki, opensslQuery, ROOT, Responder, startResponder, TestCa, TestPki, variantConfig } from './support/harness';
+import { dashboardPanels } from './support/dashboard';
 import { grafanaVariableMetricNames, promqlMetricNames } from './support/promql-names';
 
 type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -113,17 +114,6 @@ function run(cmd: string, args: string[], input?: string): { status: number | nu
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 
-interface Panel {
-  type: string;
-  title: string;
-  datasource?: { type?: string; uid?: string };
-  targets?: { expr?: string; refId?: string }[];
-  panels?: Panel[];
-}
-
-function dashboardPanels(dash: { panels: Panel[] }): Panel[] {
-  return dash.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
-}
 
 describe('deployment files', () => {
   let known: Record<string, string>;

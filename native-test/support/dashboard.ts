@@ -4,17 +4,23 @@ import { join } from 'node:path';
 import { ROOT } from './harness';
 import { promqlMetricNames } from './promql-names';
 
-interface Panel {
+export interface Panel {
   type: string;
-  targets?: { expr?: string }[];
+  title: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: { expr?: string; refId?: string }[];
   panels?: Panel[];
+}
+
+/** Every panel, those inside collapsed rows too, without the rows themselves. */
+export function dashboardPanels(dash: { panels: Panel[] }): Panel[] {
+  return dash.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
 }
 
 /** Every metric family a panel's query reads (histograms by their name, without _bucket, _sum or _count). */
 export function dashboardMetricFamilies(): Set<string> {
   const dash = JSON.parse(readFileSync(join(ROOT, 'config', 'grafana-dashboard.json'), 'utf8')) as { panels: Panel[] };
-  const panels = dash.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
-  const names = panels.flatMap((p) => (p.targets ?? []).flatMap((t) => promqlMetricNames(String(t.expr ?? ''))));
+  const names = dashboardPanels(dash).flatMap((p) => (p.targets ?? []).flatMap((t) => promqlMetricNames(String(t.expr ?? ''))));
   return new Set(names.map((n) => n.replace(/_(bucket|sum|count)$/, '')));
 }
 
