@@ -90,11 +90,11 @@ describe('serving under compliance: cabf (validity 1d: updated by thisUpdate + 1
     const held = await ask();
     assert.equal(held.source, 'cache');
     assert.ok(held.der.equals(first.der));
-    assert.ok(chain.hot(request())?.served()?.der.equals(first.der), 'in the tick its request arrived');
+    assert.ok(chain.hot!(request())?.served()?.der.equals(first.der), 'in the tick its request arrived');
     assert.equal(signer.count, 1);
 
     clock.advance(2000);
-    assert.equal(chain.hot(request())?.served(), undefined, 'memory no longer answers');
+    assert.equal(chain.hot!(request())?.served(), undefined, 'memory no longer answers');
     const fresh = await ask();
     assert.equal(fresh.source, 'live');
     assert.equal(signer.count, 2);
@@ -102,7 +102,7 @@ describe('serving under compliance: cabf (validity 1d: updated by thisUpdate + 1
     assert.equal(fresh.usableUntilMs, t0 + 2 * DEADLINE + 1000);
     await tick(); // stored on demand, in the background
     assert.ok((await store.getResponse('unit', '1001', 'sha1'))!.der.equals(fresh.der));
-    assert.ok(chain.hot(request())?.served()?.der.equals(fresh.der), 'the fresh one is held in memory');
+    assert.ok(chain.hot!(request())?.served()?.der.equals(fresh.der), 'the fresh one is held in memory');
   });
 
   it('memory: past the update time, the newer response the pre-signer stored is served, nothing signed', async () => {
@@ -126,13 +126,13 @@ describe('serving under compliance: cabf (validity 1d: updated by thisUpdate + 1
     const first = await ask();
     await tick();
     clock.advance(DEADLINE - 1000);
-    assert.ok(chain.hot(request())?.served()?.der.equals(first.der));
+    assert.ok(chain.hot!(request())?.served()?.der.equals(first.der));
     const stored = await ask();
     assert.equal(stored.source, 'store');
     assert.ok(stored.der.equals(first.der));
 
     clock.advance(2000);
-    assert.equal(chain.hot(request())?.served(), undefined);
+    assert.equal(chain.hot!(request())?.served(), undefined);
     const fresh = await ask();
     assert.equal(fresh.source, 'live');
     assert.equal(signer.count, 2);

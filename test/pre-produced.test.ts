@@ -178,14 +178,14 @@ describe('pre-produced responses', () => {
       await follower.start();
       await ask([1]);
       // What the HTTP edge's request memo keeps: the HotAnswer, asked again for each repeated request.
-      const remembered = chain.hot(request([1]))!;
+      const remembered = chain.hot!(request([1]))!;
       assert.equal(fields(remembered.served()?.der!).status, 0, 'hot and good');
       await cli.revoke('unit', '1002', new Date(clock.now().getTime() - 60_000), 'keyCompromise');
       await new Promise((r) => setImmediate(r)); // a new event-loop turn, as for the next request
-      assert.equal(chain.hot(request([1]))!.served()?.der, undefined, 'not answered from memory while the change is unapplied');
+      assert.equal(chain.hot!(request([1]))!.served()?.der, undefined, 'not answered from memory while the change is unapplied');
       assert.equal(remembered.served()?.der, undefined, 'nor by the remembered answer');
       assert.equal(fields((await ask([1])).der).status, 1, 'the asynchronous path applies it first: revoked');
-      assert.equal(fields(chain.hot(request([1]))!.served()?.der!).status, 1, 'and the cache then holds the revoked answer');
+      assert.equal(fields(chain.hot!(request([1]))!.served()?.der!).status, 1, 'and the cache then holds the revoked answer');
       assert.equal(fields(remembered.served()?.der!).status, 1, 'which the remembered answer serves');
     } finally {
       follower.close();
@@ -203,14 +203,14 @@ describe('pre-produced responses', () => {
       await store.putCertificates([{ ca: 'unit', serial: '1001', status: 'good' }, { ca: 'unit', serial: '1002', status: 'good' }]);
       ({ producer, follower, chain } = buildChain(store, authority, clock, { cache: false }));
       await follower.start();
-      assert.equal(chain.hot(request([1]))!.served(), undefined, 'nothing stored yet: the asynchronous path produces it');
+      assert.equal(chain.hot!(request([1]))!.served(), undefined, 'nothing stored yet: the asynchronous path produces it');
       const first = await ask([1]);
       await new Promise((r) => setImmediate(r)); // stored on demand, in the background
-      const hit = chain.hot(request([1]))!;
+      const hit = chain.hot!(request([1]))!;
       assert.equal(hit.source, 'store', 'counted as a store answer, not a cache one');
       assert.ok(hit.served()!.der.equals(first.der));
       assert.equal(hit.served()!.nextUpdateMs, fields(first.der).nextUpdate!.getTime());
-      assert.equal(chain.hot(request([1], { sha256: true }))!.served(), undefined, 'another hash: its own response, none stored yet');
+      assert.equal(chain.hot!(request([1], { sha256: true }))!.served(), undefined, 'another hash: its own response, none stored yet');
       assert.equal(signer.count, 1);
       // No event-loop turn in between: the read after the commit is the store as it is now.
       await cli.revoke('unit', '1002', new Date(clock.now().getTime() - 60_000), 'keyCompromise');
@@ -219,18 +219,45 @@ describe('pre-produced responses', () => {
       // Past nextUpdate, or signed by a signer this CA no longer uses: never served from here either.
       await ask([0]);
       await new Promise((r) => setImmediate(r));
-      assert.ok(chain.hot(request([0]))!.served());
+      assert.ok(chain.hot!(request([0]))!.served());
       const now = clock.now();
       clock.set(new Date(now.getTime() + HOUR));
-      assert.equal(chain.hot(request([0]))!.served(), undefined, 'expired');
+      assert.equal(chain.hot!(request([0]))!.served(), undefined, 'expired');
       clock.set(now);
       const stored = (await store.getResponse('unit', '1001', 'sha1'))!;
       assert.deepEqual(await cli.putResponses([{ ...stored, producedAt: new Date(stored.producedAt.getTime() + 1), signer: 'another signer' }]), { stored: 1, skippedFinal: 0, stale: 0 });
-      assert.equal(chain.hot(request([0]))!.served(), undefined, 'another signer\'s response');
+      assert.equal(chain.hot!(request([0]))!.served(), undefined, 'another signer\'s response');
     } finally {
       follower.close();
       await cli.close();
       await store.close();
+    }
+  });
+
+  it('a store that reads only asynchronously (PostgreSQL), cache off: the chain offers no hot answer, so the issuer is resolved once per request', async () => {
+    follower.close();
+    // The SQLite store without its synchronous read: what the chain sees of a PostgreSQL store.
+    const asyncOnly = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'getResponseNow') return undefined;
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const built = [
+      buildChain(asyncOnly, authority, clock, { cache: false }),
+      buildChain(asyncOnly, authority, clock, { cache: true }),
+      buildChain(store, authority, clock, { cache: false }),
+    ];
+    try {
+      assert.equal(built[0]!.chain.hot, undefined, 'nothing can answer in the tick: no hot step at all');
+      assert.equal(built[0]!.nonces.hot, undefined);
+      assert.equal(typeof built[1]!.chain.hot, 'function', 'the memory cache can');
+      assert.equal(typeof built[2]!.chain.hot, 'function', 'a synchronous store can');
+      await built[0]!.follower.start();
+      assert.equal(fields((await built[0]!.chain.response(request([0]), ctx)).der).status, 0, 'and the asynchronous path answers');
+    } finally {
+      for (const b of built) b.follower.close();
     }
   });
 

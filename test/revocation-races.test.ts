@@ -86,7 +86,7 @@ describe('revocation races', () => {
   let t: TestChain;
   const request = (leaves: number[], nonce = false) => parseOcspRequest(opensslRequest(pki.files.ca, leaves.map((i) => pki.files.leaves[i]!), { nonce }), { maxCertIds: 10 });
   const ask = (leaves: number[], via: TestChain = t) => via.chain.response(request(leaves), ctx);
-  const hot = (leaf: number, via: TestChain = t) => statusOf(via.chain.hot(request([leaf]))?.served()?.der);
+  const hot = (leaf: number, via: TestChain = t) => statusOf(via.chain.hot!(request([leaf]))?.served()?.der);
   const revoke = (serial: string) => cli.revoke('unit', serial, new Date(clock.now().getTime() - 60_000), 'keyCompromise');
   const stored = async (serial: string) => statusOf((await responder.getResponse('unit', serial, 'sha1'))?.der);
 
@@ -222,7 +222,7 @@ describe('revocation races', () => {
       assert.deepEqual(n.nonces.stats, { signed: 2, preproduced: 0 });
       await turn();
       assert.equal(await stored('1001'), undefined, 'answers with a nonce are never stored');
-      assert.equal(statusOf(n.chain.hot(request([0]))?.served()?.der), undefined, 'nor kept in memory');
+      assert.equal(statusOf(n.chain.hot!(request([0]))?.served()?.der), undefined, 'nor kept in memory');
     } finally {
       n.follower.close();
     }

@@ -76,13 +76,13 @@ describe('a signer over its lifetime', () => {
     try {
       const first = await s.source.response(request(0), ctx);
       assert.ok(signedBy(first.der, pki.responderSigner));
-      const hot = s.source.hot(request(0));
+      const hot = s.source.hot!(request(0));
       assert.ok(hot?.served(), 'cached and hot');
       assert.deepEqual(s.validity.problems(), []);
 
       clock.advance(61_000);
       assert.equal(hot!.served(), undefined, 'a remembered hot answer stops too');
-      assert.equal(s.source.hot(request(0)), undefined);
+      assert.equal(s.source.hot!(request(0)), undefined);
       for (let i = 0; i < 20; i++) await assert.rejects(s.source.response(request(i % 3), ctx), TryLaterError);
       assert.equal(errors.length, 1, 'logged once, not per request');
       assert.match(s.validity.problems()[0]!, /^CA "unit": signer certificate expired at .*; its requests get tryLater$/);
@@ -140,7 +140,7 @@ describe('a signer over its lifetime', () => {
       for (const leaf of [0, 1, 2]) {
         const r = await fresh.source.response(request(leaf), ctx);
         assert.ok(signedBy(r.der, newSigner), `leaf ${leaf}: never the retired signer's`);
-        assert.ok(signedBy(fresh.source.hot(request(leaf))!.served()!.der, newSigner));
+        assert.ok(signedBy(fresh.source.hot!(request(leaf))!.served()!.der, newSigner));
       }
       const newRun = await new PreSigner(store, [newA], fresh.t.producer, clock, { refreshAfter: 0.5, concurrency: 3, batchSize: 10 }, quiet).run();
       assert.equal(newRun.failed, 0);

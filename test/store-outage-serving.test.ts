@@ -74,7 +74,7 @@ describe('serving through a store outage', () => {
   const warnings: unknown[] = [];
   const request = (leaves: number[], nonce = false) => parseOcspRequest(opensslRequest(pki.files.ca, leaves.map((i) => pki.files.leaves[i]!), { nonce }), { maxCertIds: 10 });
   const ask = (leaves: number[], nonce = false) => t.chain.response(request(leaves, nonce), ctx);
-  const hot = (leaf: number) => statusOf(t.chain.hot(request([leaf]))?.served()?.der);
+  const hot = (leaf: number) => statusOf(t.chain.hot!(request([leaf]))?.served()?.der);
   /** The OCSP status the HTTP edge would answer a failure with. */
   const refusedAs = (p: Promise<unknown>) => p.then(() => 'successful', (e: unknown) => statusForError(e));
   const ready = async () => {

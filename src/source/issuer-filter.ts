@@ -5,16 +5,22 @@ import type { Authority, AuthorityIndex } from './authority';
 import type { HotAnswer, OcspResponse, RequestContext, ResolvedRequest, Source } from './source';
 
 export class IssuerFilter implements Source<OcspRequest> {
+  /** Present when `next` answers hot (source.ts: Source.hot): otherwise the issuer is looked up once, by response(). */
+  readonly hot?: (req: OcspRequest) => HotAnswer | undefined;
+
   constructor(
     private readonly index: AuthorityIndex,
     private readonly next: Source<ResolvedRequest>,
-  ) {}
-
-  hot(req: OcspRequest): HotAnswer | undefined {
-    if (!this.next.hot || req.certIds.length !== 1) return undefined;
-    const c = req.certIds[0]!;
-    const authority = this.index.find(c.hash, c.issuerNameHash, c.issuerKeyHash);
-    return authority && this.next.hot(resolved(req, authority));
+  ) {
+    const nextHot = next.hot?.bind(next);
+    if (nextHot) {
+      this.hot = (req) => {
+        if (req.certIds.length !== 1) return undefined;
+        const c = req.certIds[0]!;
+        const authority = this.index.find(c.hash, c.issuerNameHash, c.issuerKeyHash);
+        return authority && nextHot(resolved(req, authority));
+      };
+    }
   }
 
   response(req: OcspRequest, ctx: RequestContext): Promise<OcspResponse> {

@@ -13,23 +13,27 @@ export type NonceOutcome = 'signed' | 'preproduced';
 export class NonceSigning implements Source {
   /** Requests with a nonce under `whenIdle`, by outcome (metrics: ocsp_nonce_requests_total). */
   readonly stats: Record<NonceOutcome, number> = { signed: 0, preproduced: 0 };
+  /** Present when `next` answers hot (source.ts: Source.hot). */
+  readonly hot?: (req: ResolvedRequest) => HotAnswer | undefined;
 
   constructor(
     /** The chain that answers pre-produced (memory cache -> store -> ...). */
     private readonly next: Source,
     /** Signs one response for this request, nonce included (live-signer.ts). */
     private readonly live: Source,
-  ) {}
+  ) {
+    const nextHot = next.hot?.bind(next);
+    if (nextHot) this.hot = (req) => this.hotAnswer(req, nextHot);
+  }
 
   /**
    * With a permit free now (as far as this process can tell: the client's share is checked by response()), none:
    * response() signs. Otherwise the pre-produced answer, in the tick the request arrived when memory holds it.
    */
-  hot(req: ResolvedRequest): HotAnswer | undefined {
-    if (!this.next.hot) return undefined;
-    if (!signsWhenIdle(req)) return this.next.hot(req);
+  private hotAnswer(req: ResolvedRequest, nextHot: (req: ResolvedRequest) => HotAnswer | undefined): HotAnswer | undefined {
+    if (!signsWhenIdle(req)) return nextHot(req);
     if (permitFreeNow(req.authority.limiters, undefined)) return undefined;
-    const inner = this.next.hot(req);
+    const inner = nextHot(req);
     if (!inner) return undefined;
     // Never remembered by the HTTP edge (a nonce makes the request's bytes unique): served() is asked once.
     return {
@@ -42,8 +46,12 @@ export class NonceSigning implements Source {
     };
   }
 
-  async response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
-    if (!signsWhenIdle(req)) return this.next.response(req, ctx);
+  response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
+    // Not an async function: most requests pass straight on, without a promise of their own.
+    return signsWhenIdle(req) ? this.signedOrPreproduced(req, ctx) : this.next.response(req, ctx);
+  }
+
+  private async signedOrPreproduced(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     let signed: OcspResponse;
     try {
       // A copy: ctx.client may be a getter (the HTTP edge works the address out lazily); the limiter reads it now.

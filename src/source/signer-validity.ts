@@ -53,15 +53,21 @@ export class SignerValidity {
 
 /** The request path's gate (after the issuer filter): nothing of a binding whose signer is unusable is answered. */
 export class SignerValidityGate implements Source {
+  /** Present when `next` answers hot (source.ts: Source.hot). */
+  readonly hot?: (req: ResolvedRequest) => HotAnswer | undefined;
+
   constructor(
     private readonly next: Source,
     private readonly validity: SignerValidity,
-  ) {}
+  ) {
+    const nextHot = next.hot?.bind(next);
+    if (nextHot) this.hot = (req) => this.hotAnswer(req, nextHot);
+  }
 
-  hot(req: ResolvedRequest): HotAnswer | undefined {
+  private hotAnswer(req: ResolvedRequest, nextHot: (req: ResolvedRequest) => HotAnswer | undefined): HotAnswer | undefined {
     const a = req.authority;
-    if (!this.next.hot || this.validity.problem(a)) return undefined;
-    const inner = this.next.hot(req);
+    if (this.validity.problem(a)) return undefined;
+    const inner = nextHot(req);
     // Remembered by the HTTP edge: asked again on every use, so an expiry stops it too.
     return inner && { served: () => (this.validity.problem(a) ? undefined : inner.served()) };
   }

@@ -15,6 +15,15 @@ import { etagOf, type AnswerSource, type HotAnswer, type OcspResponse, type Requ
 
 export class StoredResponses implements Source {
   private readonly flights: Flights<OcspResponse>;
+  /**
+   * On a store that reads synchronously (SQLite), a stored response is served in the tick its request arrived.
+   * Whatever it cannot serve (none stored, expired, another signer's) goes to response(), which reads again. Absent
+   * on other stores, so that the steps before this one skip their hot work (a PostgreSQL store hit with the cache
+   * off resolved its issuer twice).
+   */
+  readonly hot?: (req: ResolvedRequest) => HotAnswer | undefined;
+  /** The store's read, taken once: the daemon's store is wrapped (metrics, outages), each a Proxy get per use. */
+  private readonly getResponse: Store['getResponse'];
 
   constructor(
     private readonly store: Store,
@@ -25,15 +34,11 @@ export class StoredResponses implements Source {
     changes?: ChangeSignal,
   ) {
     this.flights = new Flights(changes);
-  }
-
-  /**
-   * On a store that reads synchronously (SQLite), a stored response is served in the tick its request arrived.
-   * Whatever it cannot serve (none stored, expired, another signer's) goes to response(), which reads again.
-   */
-  hot(req: ResolvedRequest): HotAnswer | undefined {
-    if (!this.store.getResponseNow || !answeredFromStore(req)) return undefined;
-    return new StoreRead(this.store, req.authority, req.certIds[0]!.serial, req.certIds[0]!.hash!, this.clock);
+    this.getResponse = store.getResponse.bind(store);
+    if (store.getResponseNow) {
+      const now = store.getResponseNow.bind(store);
+      this.hot = (req) => (answeredFromStore(req) ? new StoreRead(now, req.authority, req.certIds[0]!.serial, req.certIds[0]!.hash!, clock) : undefined);
+    }
   }
 
   response(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
@@ -48,7 +53,7 @@ export class StoredResponses implements Source {
   private async lookup(req: ResolvedRequest, ctx: RequestContext): Promise<OcspResponse> {
     const a = req.authority;
     const { serial, hash } = req.certIds[0]!;
-    const stored = await this.store.getResponse(a.name, serial, hash!);
+    const stored = await this.getResponse(a.name, serial, hash!);
     if (stored && servable(stored, a, this.clock.now().getTime())) return fromStored(stored, a, 'store');
     // One production per certificate and hash at a time. A nonce is ignored: the pre-produced answer serves
     // everyone (seed: "OCSP Extensions"; preProduction.nonce whenIdle signs for it before, in nonce-signing.ts).
@@ -84,7 +89,7 @@ class StoreRead implements HotAnswer {
   readonly source = 'store';
 
   constructor(
-    private readonly store: Store,
+    private readonly read: NonNullable<Store['getResponseNow']>,
     private readonly a: Authority,
     private readonly serial: string,
     private readonly hash: HashName,
@@ -92,7 +97,7 @@ class StoreRead implements HotAnswer {
   ) {}
 
   served(): ServedResponse | undefined {
-    const r = this.store.getResponseNow!(this.a.name, this.serial, this.hash);
+    const r = this.read(this.a.name, this.serial, this.hash);
     if (!r || !servable(r, this.a, this.clock.now().getTime())) return undefined;
     const der = r.der;
     let tag: string | undefined;
