@@ -268,13 +268,58 @@ async function startFixedDerServer(derFile: string): Promise<{ url: string; proc
   return { url: `http://127.0.0.1:${(JSON.parse(line.toString()) as { port: number }).port}`, proc };
 }
 
-interface Target { key: string; label: string; url: string; method: Method; pid: number; daemon?: Responder }
+/** The floor server (store-hit-floor-server.ts) on the store a store-hit daemon reads. */
+async function startFloorServer(args: string[]): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [
+    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), ...(TRACE_GC_FILE ? ['--trace-gc'] : []), join(__dirname, 'store-hit-floor-server.js'), ...args,
+  ], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // Its first line saying {"port":N}; --trace-gc lines may come before it.
+  let seen = '';
+  let port: number | undefined;
+  while (port === undefined) {
+    const [chunk] = (await once(proc.stdout!, 'data')) as [Buffer];
+    seen += chunk.toString();
+    const m = /^\{"port":(\d+)\}$/m.exec(seen);
+    if (m) port = Number(m[1]);
+  }
+  if (TRACE_GC_FILE) {
+    appendFileSync(TRACE_GC_FILE, seen.split('\n').filter((l) => l.startsWith('[')).map((l) => `floor: ${l}\n`).join(''));
+    proc.stdout!.on('data', (d: Buffer) => appendFileSync(TRACE_GC_FILE, `floor: ${d.toString().trimEnd().replace(/\n/g, '\nfloor: ')}\n`));
+  }
+  return { url: `http://127.0.0.1:${port}`, proc };
+}
+
+/** The floor server answers every certificate with the daemon's bytes (POST), and GET as POST on a sample. */
+async function checkFloor(url: string, ders: Buffer[], answers: Buffer[]): Promise<void> {
+  await forEachConcurrent(ders, 16, async (der, i) => {
+    const r = await fetchDer(url, 'POST', der);
+    if (r.status !== 200 || !r.body.equals(answers[i]!)) throw new Error(`floor server: POST answer ${i} differs from the daemon's`);
+    if (i % 50 === 0) {
+      const g = await fetchDer(url, 'GET', der);
+      if (g.status !== 200 || !g.body.equals(answers[i]!)) throw new Error(`floor server: GET answer ${i} differs from the daemon's`);
+    }
+  });
+}
+
+async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.kill();
+  await exited;
+}
+
+interface Target { key: string; label: string; url: string; method: Method; pid: number; daemon?: Responder; floor?: boolean }
 
 interface Phase {
   key: 'hotCache' | 'storeSqlite' | 'storePostgres';
   label: string;
-  /** Starts the daemon and fills what it serves from; returns it warmed and checked. */
-  start(): Promise<{ daemon: Responder; answers: Buffer[]; after?: () => void }>;
+  /**
+   * Starts the daemon and fills what it serves from; returns it warmed and checked, and for a store hit the store
+   * arguments of the floor server (store-hit-floor-server.ts) reading the same store.
+   */
+  start(): Promise<{ daemon: Responder; answers: Buffer[]; after?: () => void; floorStore?: string[] }>;
 }
 
 async function main(): Promise<void> {
@@ -383,7 +428,7 @@ async function main(): Promise<void> {
       label: 'daemon store hit (cache off), SQLite',
       async start() {
         const daemon = await startProfiled(sqliteConfig);
-        return { daemon, answers: await warmAndCheck('store hit, SQLite', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir) };
+        return { daemon, answers: await warmAndCheck('store hit, SQLite', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir), floorStore: ['--sqlite', sqliteFile] };
       },
     },
     ...(POSTGRES
@@ -412,7 +457,7 @@ async function main(): Promise<void> {
               // Without --all: the store holds no responses yet, so "what is missing" is every certificate.
               presign(pki, pgConfig, 'PostgreSQL', false);
               const daemon = await startProfiled(pgConfig);
-              return { daemon, answers: await warmAndCheck('store hit, PostgreSQL', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir) };
+              return { daemon, answers: await warmAndCheck('store hit, PostgreSQL', daemon.url, ders, certIds, serials, ca.caCertFile, pki.dir), floorStore: ['--postgres', url] };
             },
           } as Phase,
         ]
@@ -422,13 +467,19 @@ async function main(): Promise<void> {
 
   let bare: { url: string; proc: ChildProcess } | undefined;
   const running: Responder[] = [];
+  const floors: ChildProcess[] = [];
   const figures: Record<string, unknown> = {};
   const signed: Record<string, number> = {};
   const summary: string[] = [];
   try {
     for (const phase of phases) {
-      const { daemon, answers, after } = await phase.start();
+      const { daemon, answers, after, floorStore } = await phase.start();
       running.push(daemon);
+      const floor = floorStore && (await startFloorServer([...floorStore, '--ca', ca.name, '--name-hash', nameHash.toString('hex'), '--key-hash', keyHash.toString('hex')]));
+      if (floor) {
+        floors.push(floor.proc);
+        await checkFloor(floor.url, ders, answers);
+      }
       if (!bare) {
         // The reference serves one real response of the daemon's.
         const derFile = join(pki.dir, 'fixed-response.der');
@@ -439,6 +490,7 @@ async function main(): Promise<void> {
       // Each daemon figure right after its reference: the machine is shared, its load drifts.
       const targets: Target[] = (['GET', 'POST'] as Method[]).flatMap((method) => [
         { key: `bare${cap(method)}`, label: `bare node:http fixed DER, ${method}`, url: b.url, method, pid: b.proc.pid! },
+        ...(floor ? [{ key: `floor${cap(method)}`, label: `floor: the least store-hit server on the daemon's parts, ${method}`, url: floor.url, method, pid: floor.proc.pid!, floor: true }] : []),
         { key: `${phase.key}${cap(method)}`, label: `${phase.label}, ${method}`, url: daemon.url, method, pid: daemon.proc.pid!, daemon },
       ]);
       for (const t of targets) checkFailures(`${t.label} (warm-up)`, wrk(t.url, t.method, fileOf(t.method), 2)); // JIT, connections
@@ -470,6 +522,7 @@ async function main(): Promise<void> {
       after?.();
       const code = await daemon.stop();
       running.splice(running.indexOf(daemon), 1);
+      if (floor) await stopProcess(floor.proc);
       if (code !== 0) throw new Error(`${phase.label}: daemon exited ${code}:\n${daemon.output().slice(-2000)}`);
 
       const phaseFigures: Record<string, ReturnType<typeof figureOf>> = {};
@@ -477,6 +530,13 @@ async function main(): Promise<void> {
         const bareKey = `bare${cap(t.method)}`;
         phaseFigures[t.key] = figureOf(t, runs, bareKey, serverSide[t.key]);
         const x = phaseFigures[t.key]!;
+        if (t.floor) {
+          summary.push(
+            `${t.label}: ${x.medianOkPerSecond}/s = ratio ${x.medianRatioToBare} to bare ${t.method} (the most a daemon on these parts could reach; target ${TARGET_RATIOS[phase.key]}); ` +
+              `server CPU ${x.medianServerCpuUsPerOk} µs/answer (${x.medianServerCores} cores, wrk ${x.medianWrkCores}) (median of ${RUNS})`,
+          );
+          continue;
+        }
         if (!t.daemon) continue;
         const goal = TARGET_RATIOS[phase.key];
         const target = ` (target >= ${goal}${x.medianRatioToBare! >= goal ? ', met' : ', NOT met'})`;
@@ -487,7 +547,7 @@ async function main(): Promise<void> {
         );
       }
       figures[phase.key] = phaseFigures;
-      for (const line of summary.slice(-2)) console.error(line);
+      for (const line of summary.slice(floor ? -4 : -2)) console.error(line);
     }
 
     const report = {
@@ -523,6 +583,7 @@ async function main(): Promise<void> {
       await exited;
     }
     for (const d of running) await d.stop();
+    for (const f of floors) await stopProcess(f);
     agent.destroy();
   }
 }
@@ -536,7 +597,7 @@ function figureOf(t: Target, runs: Record<string, WrkResult>[], bareKey: string,
   return {
     label: t.label,
     medianOkPerSecond: Math.round(median(rs.map((r) => r.okPerSecond))),
-    ...(t.daemon ? { medianRatioToBare: Math.round(median(runs.map((r) => r[t.key]!.okPerSecond / r[bareKey]!.okPerSecond)) * 1000) / 1000 } : {}),
+    ...(t.daemon || t.floor ? { medianRatioToBare: Math.round(median(runs.map((r) => r[t.key]!.okPerSecond / r[bareKey]!.okPerSecond)) * 1000) / 1000 } : {}),
     medianServerCpuUsPerOk: Math.round(median(rs.map((r) => r.serverCpuUsPerOk!)) * 10) / 10,
     medianServerSysUsPerOk: Math.round(median(rs.map((r) => r.serverSysUsPerOk!)) * 10) / 10,
     medianServerCores: Math.round(median(rs.map((r) => r.serverCores!)) * 100) / 100,
