@@ -2,7 +2,9 @@
 // ratio of a bare node:http server answering every request with one fixed DER response (fixed-der-server.ts),
 // measured in the same run:
 //   hot cache  the daemon with the memory cache on, every response already cached (GET and POST);
-//   store hit  the daemon with the cache off, every response read from the store: SQLite and PostgreSQL.
+//   store hit  the daemon with the cache off, every response read from the store: SQLite and PostgreSQL; beside it
+//              the floor server (store-hit-floor-server.ts) on the same store, the least a server on the daemon's
+//              parts does per store hit: what any daemon could reach.
 // Every answer wrk counts as ok is HTTP 200 and a successful OCSPResponse (wrk-requests.lua); more than 0.1 %
 // failed answers fails the benchmark. Sanity checks: every one of the 10,000 responses is verified once (status
 // successful, good, the serial asked for, signature checked by openssl on a sample), GET answers are the same
@@ -562,7 +564,8 @@ async function main(): Promise<void> {
         `Bare: node:http answering every request with one fixed real DER response (POST body read, nothing parsed). ` +
         `Hot cache: daemon, pre-production on, cache on (defaults), SQLite store presigned then warmed by one request per certificate, ` +
         `then the store's responses deleted so any miss would have to be signed. Store hit: daemon with cache off (cache.maxSize 0), ` +
-        `every certificate presigned into SQLite (ocsp-hsm presign --all) or a throwaway PostgreSQL cluster (fsync off, 127.0.0.1; ocsp-hsm presign).`,
+        `every certificate presigned into SQLite (ocsp-hsm presign --all) or a throwaway PostgreSQL cluster (fsync off, 127.0.0.1; ocsp-hsm presign). ` +
+        `Floor (store phases): store-hit-floor-server.ts on the same store, measured after the bare server in each run (bare, floor, daemon), its answers checked equal to the daemon's.`,
       machine: machine(),
       targetRatios: TARGET_RATIOS,
       checks: {
