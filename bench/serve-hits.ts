@@ -277,15 +277,27 @@ async function startFloorServer(args: string[]): Promise<{ url: string; proc: Ch
   ], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  // Its first line saying {"port":N}; --trace-gc lines may come before it.
+  // Its first line saying {"port":N}; --trace-gc lines may come before it. A server that exits or stays silent
+  // fails the bench, and is not left running.
   let seen = '';
-  let port: number | undefined;
-  while (port === undefined) {
-    const [chunk] = (await once(proc.stdout!, 'data')) as [Buffer];
-    seen += chunk.toString();
-    const m = /^\{"port":(\d+)\}$/m.exec(seen);
-    if (m) port = Number(m[1]);
-  }
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error('floor server: no port within 30 s')), 30_000);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      proc.kill();
+      reject(e);
+    };
+    proc.once('exit', (code) => fail(new Error(`floor server exited (${code}) before listening`)));
+    proc.stdout!.on('data', function onData(chunk: Buffer) {
+      seen += chunk.toString();
+      const m = /^\{"port":(\d+)\}$/m.exec(seen);
+      if (!m) return;
+      clearTimeout(timer);
+      proc.stdout!.off('data', onData);
+      proc.removeAllListeners('exit');
+      resolve(Number(m[1]));
+    });
+  });
   if (TRACE_GC_FILE) {
     appendFileSync(TRACE_GC_FILE, seen.split('\n').filter((l) => l.startsWith('[')).map((l) => `floor: ${l}\n`).join(''));
     proc.stdout!.on('data', (d: Buffer) => appendFileSync(TRACE_GC_FILE, `floor: ${d.toString().trimEnd().replace(/\n/g, '\nfloor: ')}\n`));
