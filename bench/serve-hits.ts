@@ -259,35 +259,26 @@ function presign(pki: TestPki, config: string, label: string, all: boolean): voi
   console.error(`${label}: presigned ${m[1]} responses in ${m[2]} s`);
 }
 
-async function startFixedDerServer(derFile: string): Promise<{ url: string; proc: ChildProcess }> {
+/**
+ * A reference server of this directory (fixed-der-server.js, store-hit-floor-server.js), profiled as asked: resolves
+ * once it prints {"port":N} (--trace-gc lines may come first, and go to TRACE_GC_FILE as `label: ...`). One that
+ * exits or stays silent before listening fails the bench and is not left running.
+ */
+async function startReferenceServer(script: string, args: string[], label: string): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, [
-    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), ...(TRACE_GC_FILE ? ['--trace-gc'] : []), join(__dirname, 'fixed-der-server.js'), derFile,
+    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), ...(TRACE_GC_FILE ? ['--trace-gc'] : []), join(__dirname, script), ...args,
   ], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const [line] = (await once(proc.stdout!, 'data')) as [Buffer];
-  if (TRACE_GC_FILE) proc.stdout!.on('data', (d: Buffer) => appendFileSync(TRACE_GC_FILE, `bare: ${d.toString().trimEnd().replace(/\n/g, '\nbare: ')}\n`));
-  return { url: `http://127.0.0.1:${(JSON.parse(line.toString()) as { port: number }).port}`, proc };
-}
-
-/** The floor server (store-hit-floor-server.ts) on the store a store-hit daemon reads. */
-async function startFloorServer(args: string[]): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [
-    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), ...(TRACE_GC_FILE ? ['--trace-gc'] : []), join(__dirname, 'store-hit-floor-server.js'), ...args,
-  ], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  // Its first line saying {"port":N}; --trace-gc lines may come before it. A server that exits or stays silent
-  // fails the bench, and is not left running.
   let seen = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error('floor server: no port within 30 s')), 30_000);
+    const timer = setTimeout(() => fail(new Error(`${script}: no port within 30 s`)), 30_000);
     const fail = (e: Error) => {
       clearTimeout(timer);
       proc.kill();
       reject(e);
     };
-    proc.once('exit', (code) => fail(new Error(`floor server exited (${code}) before listening`)));
+    proc.once('exit', (code) => fail(new Error(`${script} exited (${code}) before listening`)));
     proc.stdout!.on('data', function onData(chunk: Buffer) {
       seen += chunk.toString();
       const m = /^\{"port":(\d+)\}$/m.exec(seen);
@@ -299,8 +290,8 @@ async function startFloorServer(args: string[]): Promise<{ url: string; proc: Ch
     });
   });
   if (TRACE_GC_FILE) {
-    appendFileSync(TRACE_GC_FILE, seen.split('\n').filter((l) => l.startsWith('[')).map((l) => `floor: ${l}\n`).join(''));
-    proc.stdout!.on('data', (d: Buffer) => appendFileSync(TRACE_GC_FILE, `floor: ${d.toString().trimEnd().replace(/\n/g, '\nfloor: ')}\n`));
+    appendFileSync(TRACE_GC_FILE, seen.split('\n').filter((l) => l.startsWith('[')).map((l) => `${label}: ${l}\n`).join(''));
+    proc.stdout!.on('data', (d: Buffer) => appendFileSync(TRACE_GC_FILE, `${label}: ${d.toString().trimEnd().replace(/\n/g, `\n${label}: `)}\n`));
   }
   return { url: `http://127.0.0.1:${port}`, proc };
 }
@@ -489,7 +480,7 @@ async function main(): Promise<void> {
     for (const phase of phases) {
       const { daemon, answers, after, floorStore } = await phase.start();
       running.push(daemon);
-      const floor = floorStore && (await startFloorServer([...floorStore, '--ca', ca.name, '--name-hash', nameHash.toString('hex'), '--key-hash', keyHash.toString('hex')]));
+      const floor = floorStore && (await startReferenceServer('store-hit-floor-server.js', [...floorStore, '--ca', ca.name, '--name-hash', nameHash.toString('hex'), '--key-hash', keyHash.toString('hex')], 'floor'));
       if (floor) {
         floors.push(floor.proc);
         await checkFloor(floor.url, ders, answers);
@@ -498,7 +489,7 @@ async function main(): Promise<void> {
         // The reference serves one real response of the daemon's.
         const derFile = join(pki.dir, 'fixed-response.der');
         writeFileSync(derFile, answers[0]!);
-        bare = await startFixedDerServer(derFile);
+        bare = await startReferenceServer('fixed-der-server.js', [derFile], 'bare');
       }
       const b = bare;
       // Each daemon figure right after its reference: the machine is shared, its load drifts.
@@ -592,11 +583,7 @@ async function main(): Promise<void> {
     writeFileSync(join(ROOT, 'bench/results', resultFile), JSON.stringify({ ...report, ...(ONLY ? { only: ONLY } : {}) }, null, 2) + '\n');
     for (const line of summary) console.log(line);
   } finally {
-    if (bare && bare.proc.exitCode === null) {
-      const exited = once(bare.proc, 'exit');
-      bare.proc.kill();
-      await exited;
-    }
+    if (bare) await stopProcess(bare.proc);
     for (const d of running) await d.stop();
     for (const f of floors) await stopProcess(f);
     agent.destroy();
