@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { childEnv, createTestPki, metric, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
+import { assertLogged, childEnv, createTestPki, metric, Responder, runCli, startResponder, TestCa, TestPki, variantConfig, waitFor } from './support/harness';
 import { postgresCluster } from './support/postgres';
 import { Shim } from './support/shim';
 
@@ -79,9 +79,9 @@ describe('three responders on one PostgreSQL: the work done once per cluster', (
     const holder = (await holderOf())!;
     for (const r of responders) {
       assert.equal(await metric(r.url, 'ocsp_lease_held{lease="services"}'), r === holder ? 1 : 0, r.url);
-      if (r !== holder) assert.match(r.output(), /"msg":"lease held by another responder"/);
+      if (r !== holder) await assertLogged(r, /"msg":"lease held by another responder"/);
     }
-    assert.match(holder.output(), /"epoch":1,"msg":"lease gained/);
+    await assertLogged(holder, /"epoch":1,"msg":"lease gained/);
   });
 
   it('each due certificate and hash is signed once per run, although the pre-signer is scheduled on all three', async () => {
@@ -121,7 +121,7 @@ describe('three responders on one PostgreSQL: the work done once per cluster', (
     const lost = shim.signsOk() - before - M * HASHES;
     assert.ok(lost >= 0 && lost <= 3 * BATCH + CONCURRENCY, `${lost} signatures beyond one per certificate and hash:\n${leaseLog()}`);
     const holder = (await holderOf())!;
-    assert.match(holder.output(), new RegExp(`"epoch":${epoch + 1},"msg":"lease gained`));
+    await assertLogged(holder, new RegExp(`"epoch":${epoch + 1},"msg":"lease gained`));
     assert.equal(await metric(holder.url, 'ocsp_lease_held{lease="services"}'), 1);
     const put = async (what: string) => metric(holder.url, `ocsp_store_query_duration_seconds_${what}{operation="putResponses"}`);
     const putMs = Math.round((1000 * (await put('sum'))) / (await put('count')));

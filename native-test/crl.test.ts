@@ -17,7 +17,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { openssl } from '../test/support/openssl';
 import { makeOpensslCrlCa } from '../test/support/openssl-crl-ca';
 import { tempDir } from '../test/support/temp';
-import { childEnv, createTestPki, opensslQuery, Responder, runCli, runCliAsync, startResponder, TestCa, variantConfig, waitFor } from './support/harness';
+import { assertLogged, childEnv, createTestPki, opensslQuery, Responder, runCli, runCliAsync, startResponder, TestCa, variantConfig, waitFor } from './support/harness';
 import { HsmCrl, hsmCrlIssuer } from './support/hsm-crl';
 import { postgresCluster } from './support/postgres';
 
@@ -303,7 +303,7 @@ describe('the daemon runs the CRL download service every crl.interval', () => {
     const answered = await waitFor(() => /Reason: affiliationChanged/.test(opensslQuery(hsmca, responder!.url, [hsmca.good.file])), 15_000, 250);
     assert.ok(answered, `${opensslQuery(hsmca, responder.url, [hsmca.good.file])}\n${responder.output()}`);
     assert.match(opensslQuery(hsmca, responder.url, [hsmca.good.file]), /Response verify OK/);
-    assert.match(responder.output(), /"msg":"CRL applied"/);
+    await assertLogged(responder, /"msg":"CRL applied"/);
     assert.ok((web.hits.get('/hsmca.crl') ?? 0) >= 1);
   });
 });

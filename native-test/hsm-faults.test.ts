@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import {
-  createTestPki, metric, nonceTemplate, opensslQuery, readyz, Responder, runLoadProcess, startResponder, TestCa, TestPki,
+  assertLogged, createTestPki, metric, nonceTemplate, opensslQuery, readyz, Responder, runLoadProcess, startResponder, TestCa, TestPki,
   variantConfig, waitFor,
 } from './support/harness';
 import type { LoadSpec } from './support/load';
@@ -99,21 +99,21 @@ describe('HSM faults under load', () => {
 
   it('sessions invalidated (all closed on the token, user logged out): reopens and logs in again', async () => {
     const result = await faultCycle(() => shim.invalidateSessions(), () => undefined, 600, 'no');
-    assert.match(responder.output(), /"code":"CKR_SESSION_HANDLE_INVALID"[^\n]*"msg":"HSM fault"/);
-    assert.match(responder.output(), /"msg":"token recovered"/);
+    await assertLogged(responder, /"code":"CKR_SESSION_HANDLE_INVALID"[^\n]*"msg":"HSM fault"/);
+    await assertLogged(responder, /"msg":"token recovered"/);
     assert.ok(result.latencyMs['3']!.p99 < 500);
   });
 
   it('device removed: tryLater at once, not ready, back after re-initializing the module', async () => {
     const result = await faultCycle(() => shim.setMode(SHIM_MODE.deviceRemoved), () => shim.setMode(SHIM_MODE.pass), 1500, '503');
-    assert.match(responder.output(), /"code":"CKR_DEVICE_REMOVED"/);
-    assert.match(responder.output(), /"reinitialized":true[^\n]*"msg":"token recovered"/);
+    await assertLogged(responder, /"code":"CKR_DEVICE_REMOVED"/);
+    await assertLogged(responder, /"reinitialized":true[^\n]*"msg":"token recovered"/);
     assert.ok(result.latencyMs['3']!.p50 < 50, 'refusals are quick while the device is gone');
   });
 
   it('a sign call that hangs past its deadline: tryLater within the sign timeout, no hang', async () => {
     const result = await faultCycle(() => shim.setMode(SHIM_MODE.hang), () => shim.setMode(SHIM_MODE.pass), 1500, 'flip');
-    assert.match(responder.output(), /"msg":"HSM sign call timed out; session set aside"/);
+    await assertLogged(responder, /"msg":"HSM sign call timed out; session set aside"/);
     assert.ok(result.latencyMs['3']!.max < 1500, `slowest tryLater ${result.latencyMs['3']!.max} ms`);
   });
 
@@ -122,7 +122,7 @@ describe('HSM faults under load', () => {
     const [dir] = readdirSync(tokens);
     const away = join(pki.dir, 'token-away');
     await faultCycle(() => renameSync(join(tokens, dir!), away), () => renameSync(away, join(tokens, dir!)), 1500, '503');
-    assert.match(responder.output(), /"code":"CKR_OBJECT_HANDLE_INVALID"|"code":"CKR_GENERAL_ERROR"/);
+    await assertLogged(responder, /"code":"CKR_OBJECT_HANDLE_INVALID"|"code":"CKR_GENERAL_ERROR"/);
   });
 
   it('a reload while the device is gone cannot prove a new key: refused, and the configuration in force recovers; the same reload then succeeds', async () => {

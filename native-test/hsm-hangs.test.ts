@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  createTestPki, metric, nonceTemplate, opensslQuery, readyz, Responder, runLoadProcess, startResponder, TestCa, TestPki,
+  assertLogged, createTestPki, metric, nonceTemplate, opensslQuery, readyz, Responder, runLoadProcess, startResponder, TestCa, TestPki,
   variantConfig, waitFor,
 } from './support/harness';
 import type { LoadResult, LoadSpec } from './support/load';
@@ -123,21 +123,21 @@ describe('PKCS#11 calls that hang', () => {
 
   it('C_SignInit hangs: sign calls time out, sessions are set aside, cached answers keep flowing', async () => {
     await hangCycle(HANG.signInit, false);
-    assert.match(responder.output(), /"msg":"HSM sign call timed out; session set aside"/);
+    await assertLogged(responder, /"msg":"HSM sign call timed out; session set aside"/);
   });
 
   it('C_OpenSession hangs while recovery reopens the sessions', async () => {
     await hangCycle(HANG.openSession, true);
-    assert.match(responder.output(), /"call":"open"[^\n]*"msg":"HSM call timed out; session set aside"/);
+    await assertLogged(responder, /"call":"open"[^\n]*"msg":"HSM call timed out; session set aside"/);
   });
 
   it('C_Login hangs while recovery logs in again', async () => {
     await hangCycle(HANG.login, true);
-    assert.match(responder.output(), /"call":"login"[^\n]*"msg":"HSM call timed out; session set aside"/);
+    await assertLogged(responder, /"call":"login"[^\n]*"msg":"HSM call timed out; session set aside"/);
   });
 
   it('C_FindObjects hangs while recovery looks up the keys', async () => {
     await hangCycle(HANG.findObjects, true);
-    assert.match(responder.output(), /"call":"find"[^\n]*"msg":"HSM call timed out; session set aside"/);
+    await assertLogged(responder, /"call":"find"[^\n]*"msg":"HSM call timed out; session set aside"/);
   });
 });

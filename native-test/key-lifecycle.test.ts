@@ -15,7 +15,7 @@ import { decodeBasicResponse } from '../src/ocsp/basic-response';
 import { readCertificate } from '../src/pki/certificate';
 import { tempDir } from '../test/support/temp';
 import {
-  childEnv, createTestPki, metric, opensslQuery, Responder, runCliAsync, startResponder, TestCa, TestPki, variantConfig, waitFor,
+  assertLogged, childEnv, createTestPki, metric, opensslQuery, Responder, runCliAsync, startResponder, TestCa, TestPki, variantConfig, waitFor,
 } from './support/harness';
 import { tokenExtras } from './support/token-extras';
 
@@ -252,7 +252,7 @@ describe('keys and certificates over a responder\'s life', () => {
       assert.equal(await metric(responder.url, 'ocsp_signer_usable{ca="one",binding="current"}'), 0);
       assert.ok((await metric(responder.url, 'ocsp_signer_certificate_expiry_seconds{ca="one",binding="current"}')) < 0);
       assert.ok((await metric(responder.url, 'ocsp_signer_certificate_expiry_seconds{ca="two",binding="current"}')) > 0);
-      assert.match(responder.output(), /"ca":"one"[^\n]*"msg":"signer not used: its requests get tryLater/);
+      await assertLogged(responder, /"ca":"one"[^\n]*"msg":"signer not used: its requests get tryLater/);
     } finally {
       await responder.stop();
     }

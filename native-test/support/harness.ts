@@ -1,4 +1,5 @@
 // Native test harness: a fresh SoftHSM2 PKI in a temp dir, the daemon as a child process on a free port.
+import assert from 'node:assert/strict';
 import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -190,6 +191,15 @@ export async function readyz(url: string): Promise<number> {
 }
 
 /** Polls until `check` holds or `ms` pass; returns whether it held. */
+/**
+ * Asserts that the daemon logs a line matching `re` within `ms`. The daemon writes a line after the change it
+ * reports (a CRL applied, a token recovered), and the line reaches this process through a pipe: an effect seen
+ * over HTTP can come before it.
+ */
+export async function assertLogged(r: Responder, re: RegExp, ms = 10_000): Promise<void> {
+  if (!(await waitFor(() => re.test(r.output()), ms))) assert.match(r.output(), re);
+}
+
 export async function waitFor(check: () => Promise<boolean> | boolean, ms: number, every = 50): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
