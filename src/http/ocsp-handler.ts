@@ -10,11 +10,11 @@ import { parseOcspRequest, OcspRequest, RequestLimits } from '../ocsp/request';
 import type { ErrorStatusName } from '../ocsp/status-responses';
 import type { ServedResponse, Source } from '../source/source';
 import { cacheHeaders, GetHeaders, NO_CACHE, notModified, servedFrom } from './caching';
-import { clientAddress } from './client-address';
 import { decodeGetPath } from './get-path';
 import { InflightRequests } from './inflight';
 import type { Remembered, RequestMemo } from './request-memo';
 import { errorResponse, retryAfterFor, statusForError } from './ocsp-status';
+import { LiveRequestContext } from './request-context';
 
 export interface OcspHandlerOptions {
   source: Source<OcspRequest>;
@@ -125,14 +125,7 @@ export function createOcspHandler(opts: OcspHandlerOptions): OcspHandler {
     const method = req.method!;
     const token = inflight.add(res, started, method);
     try {
-      const ctx = {
-        lane: 'live' as const,
-        // Only the signing limiter asks (fairness per client): answers from memory never work it out.
-        get client() {
-          return clientAddress(req.socket.remoteAddress, header(req, 'x-forwarded-for'), o.trustedProxies);
-        },
-        deadlineMs: started + o.responseTimeoutMs,
-      };
+      const ctx = new LiveRequestContext(req, o.trustedProxies, started + o.responseTimeoutMs);
       const response = await o.source.response(request, ctx);
       if (!inflight.remove(token)) return; // answered tryLater at the deadline already
       const source = response.source ?? 'live';
@@ -200,11 +193,6 @@ function postHeaders(length: number): string[] {
     postHeaderLists.set(length, h);
   }
   return h as string[];
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /**
