@@ -15,6 +15,8 @@
 // usage: npm run bench -- serve-hits [--runs N] [--seconds S] [--certs N] [--threads T] [--connections C] [--no-postgres]
 //        [--only hot|sqlite|postgres[,...]] (those phases alone; results in serve-hits-only-NAMES.json)
 //        [--trace-gc FILE] (each daemon, by trace-gc-hook.ts, and the bare server run with --trace-gc; their GC lines go to FILE)
+//        [--gc-nvp] (with --trace-gc: V8's --trace-gc-nvp lines instead, and a summary per server of the bytes each
+//        scavenge promoted to the old generation and of the mark-compacts)
 //        [--cpu-prof-dir DIR] (V8 CPU profiles of each daemon measured, by cpu-prof-hook.ts, and of the bare server)
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -39,6 +41,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string' }, seconds: { type: 'string' }, certs: { type: 'string' }, threads: { type: 'string' },
     connections: { type: 'string' }, 'no-postgres': { type: 'boolean' }, 'cpu-prof-dir': { type: 'string' }, only: { type: 'string' }, 'trace-gc': { type: 'string' },
+    'gc-nvp': { type: 'boolean' },
   },
 });
 const RUNS = Number(values.runs ?? 5);
@@ -56,6 +59,9 @@ const POSTGRES = !values['no-postgres'] && runPhase('storePostgres');
 const CPU_PROF_DIR = values['cpu-prof-dir'];
 /** Runs each daemon and the bare server with --trace-gc, and writes what they print to this file. */
 const TRACE_GC_FILE = values['trace-gc'];
+/** V8's flag for those lines: name=value pairs (promoted=, new_space_survived=) with --gc-nvp. */
+const TRACE_GC_FLAG = values['gc-nvp'] ? '--trace-gc-nvp' : '--trace-gc';
+if (values['gc-nvp'] && !TRACE_GC_FILE) throw new Error('--gc-nvp: give --trace-gc FILE too');
 /** Largest share of failed answers tolerated in a measurement. */
 const MAX_FAILED = 0.001;
 /** The ratio to the bare server each daemon should reach, GET and POST (issue 14: hot path; issue 15: store hits). */
@@ -266,7 +272,7 @@ function presign(pki: TestPki, config: string, label: string, all: boolean): voi
  */
 async function startReferenceServer(script: string, args: string[], label: string): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, [
-    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), ...(TRACE_GC_FILE ? ['--trace-gc'] : []), join(__dirname, script), ...args,
+    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), ...(TRACE_GC_FILE ? [TRACE_GC_FLAG] : []), join(__dirname, script), ...args,
   ], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -328,6 +334,7 @@ interface Phase {
 }
 
 async function main(): Promise<void> {
+  if (TRACE_GC_FILE) writeFileSync(TRACE_GC_FILE, ''); // this run's lines only
   const pki = createTestPki([{ name: 'bench', caKey: 'ec-p256', responderKey: 'ec-p256' }]);
   const ca = pki.cas[0]!;
   process.env.SOFTHSM2_CONF = pki.softhsmConf;
@@ -387,7 +394,7 @@ async function main(): Promise<void> {
     ].filter((o) => o).join(' ');
     const daemon = await startResponder(pki, {
       config,
-      env: { NODE_OPTIONS: nodeOptions, ...(CPU_PROF_DIR ? { OCSP_BENCH_CPU_PROF_DIR: CPU_PROF_DIR } : {}) },
+      env: { NODE_OPTIONS: nodeOptions, OCSP_BENCH_TRACE_GC_FLAG: TRACE_GC_FLAG, ...(CPU_PROF_DIR ? { OCSP_BENCH_CPU_PROF_DIR: CPU_PROF_DIR } : {}) },
     });
     if (TRACE_GC_FILE) {
       const stop = daemon.stop;
@@ -588,6 +595,25 @@ async function main(): Promise<void> {
     for (const f of floors) await stopProcess(f);
     agent.destroy();
   }
+  if (values['gc-nvp']) for (const line of gcSummary(readFileSync(TRACE_GC_FILE!, 'utf8'))) console.log(line);
+}
+
+/**
+ * Per server label in a --trace-gc-nvp file (`label: [pid:…] … gc=s … promoted=N …`): the scavenges, the median
+ * of the bytes each promoted to the old generation, and the mark-compacts.
+ */
+function gcSummary(text: string): string[] {
+  const by = new Map<string, { promoted: number[]; markCompacts: number }>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+): \[\d+:[^\]]*\].* gc=(\w+) /.exec(line);
+    if (!m) continue;
+    const s = by.get(m[1]!) ?? { promoted: [], markCompacts: 0 };
+    by.set(m[1]!, s);
+    if (m[2] === 's') s.promoted.push(Number(/ promoted=(\d+)/.exec(line)?.[1] ?? NaN));
+    else if (m[2] === 'mc') s.markCompacts++;
+  }
+  return [...by].map(([label, s]) =>
+    `GC ${label}: ${s.promoted.length} scavenges, median ${(median(s.promoted) / 1024).toFixed(0)} KiB promoted each, ${s.markCompacts} mark-compacts`);
 }
 
 function cap(m: Method): string {
