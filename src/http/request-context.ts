@@ -3,8 +3,8 @@
 //
 // A class, not an object literal with a getter: V8 builds such a literal as a slow (dictionary) object whose
 // accessor pair lives in the old generation, and through its closure the whole request (req, res, buffers) then
-// survived every scavenge until the next mark-compact. That was most of the gap between store hits and the floor
-// server (README, Benchmarks, "The floor"; test/request-context.test.ts).
+// survived every scavenge until the next mark-compact. That was most of the gap between PostgreSQL store hits
+// and the floor server (README, Benchmarks, "The request context"; test/request-context.test.ts).
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { RequestContext } from '../source/source';
